@@ -1,0 +1,57 @@
+"""The training objective: epsilon-prediction L2 with a noise level per cell (Eq. 6 of the paper)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0_av, q_sample_av
+from avdit.latents import AV, randn_like
+from avdit.layout import ClipLayout
+
+# model(x_t, t (B, M, N), self_cond) -> eps, all AV
+Denoiser = Callable[[AV, torch.Tensor, Optional[AV]], AV]
+
+
+def diffusion_loss(
+    model: Denoiser,
+    x0: AV,
+    t: torch.Tensor,
+    layout: ClipLayout,
+    schedule: NoiseSchedule = DEFAULT_SCHEDULE,
+    generator: torch.Generator | None = None,
+    self_condition_rate: float = 0.0,
+) -> AV:
+    """Unreduced squared error ||eps - eps_theta(z_t, t)||^2 per latent element; cells at t = 0 carry zero.
+
+    With ``self_condition_rate`` > 0, that fraction of examples first gets an x0 estimate from a no-grad
+    pass and is conditioned on it (Chen et al.'s self-conditioning, as W.A.L.T. and the paper use);
+    the rest get zeros.
+    """
+    noise = randn_like(x0, generator)
+    t_elements = layout.cells_to_latents(t)
+    z_t = q_sample_av(x0, t_elements, noise, schedule)
+    self_cond = None
+    if self_condition_rate > 0:
+        self_cond = x0.map(torch.zeros_like)
+        use = torch.rand(x0.batch_size, generator=generator, device=x0.device) < self_condition_rate  # (B,)
+        if bool(use.any()):
+            with torch.no_grad():
+                x0_hat = predict_x0_av(z_t, t_elements, model(z_t, t, self_cond), schedule)
+            self_cond = self_cond.map(
+                lambda zero, est: torch.where(use.view(-1, *[1] * (zero.dim() - 1)), est.detach(), zero), x0_hat
+            )
+    eps = model(z_t, t, self_cond)
+    return eps.map(lambda pred, target, level: (pred.float() - target) ** 2 * (level > 0), noise, t_elements)
+
+
+def reduce_loss(per_element: AV, t: torch.Tensor, layout: ClipLayout) -> torch.Tensor:
+    """Per-example mean over the elements that carry loss (t > 0), video and audio pooled: (B,).
+
+    This is the one place where the loss is weighted; the batch loss is the mean of the result.
+    """
+    weight = layout.cells_to_latents((t > 0).float())
+    total = sum(err.flatten(1).sum(1) for err in per_element)  # (B,)
+    count = sum(w.expand_as(err).flatten(1).sum(1) for w, err in zip(weight, per_element))  # (B,)
+    return total / count.clamp_min(1)

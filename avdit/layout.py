@@ -1,0 +1,194 @@
+"""Where every latent time step sits in seconds, and which task segment it belongs to.
+
+A clip is a grid of M = 2 modalities (0 = video, 1 = audio) x N time segments. The segments follow the causal
+video latent: segment 0 is the first frame (encoded on its own), then every ``video_temporal_stride`` frames
+make one latent frame; ``latent_frames_per_segment`` latent frames make one segment. Audio latents are
+assigned to a segment by time. This module is the one place where that mapping is computed; the codecs
+provide the strides, the model and the diffusion code ask the layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+
+import torch
+
+from avdit.latents import AV
+
+VIDEO, AUDIO = 0, 1
+MODALITIES = ("video", "audio")
+M = len(MODALITIES)
+
+
+class LayoutError(ValueError):
+    """A clip geometry that cannot be cut into the task grid."""
+
+
+@dataclass(frozen=True)
+class ClipLayout:
+    """Clip geometry (pixels, samples) and the codecs' strides; everything else is derived.
+
+    The defaults are Bouncing Tones: 17 frames at 8 fps, 64x64, 16 kHz audio, a causal video codec with
+    temporal stride 4 and spatial stride 8, an audio codec with hop 400 (40 latents per second).
+    """
+
+    fps: int = 8
+    frames: int = 17
+    height: int = 64
+    width: int = 64
+    sample_rate: int = 16000
+    video_temporal_stride: int = 4
+    video_spatial_stride: int = 8
+    audio_hop: int = 400
+    latent_frames_per_segment: int = 1
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or value <= 0:
+                raise LayoutError(f"ClipLayout.{field.name} must be a positive integer, got {value!r}")
+        if (self.frames - 1) % self.video_temporal_stride:
+            raise LayoutError(
+                f"a causal video codec needs 1 + k*{self.video_temporal_stride} frames; got {self.frames} "
+                f"(use {1 + (self.frames - 1) // self.video_temporal_stride * self.video_temporal_stride})"
+            )
+        if self.height % self.video_spatial_stride or self.width % self.video_spatial_stride:
+            raise LayoutError(
+                f"frame size {self.height}x{self.width} is not a multiple of the video codec's spatial "
+                f"stride {self.video_spatial_stride}"
+            )
+        if (self.video_latent_frames - 1) % self.latent_frames_per_segment:
+            raise LayoutError(
+                f"{self.video_latent_frames - 1} latent frames after the first cannot be grouped "
+                f"{self.latent_frames_per_segment} per segment"
+            )
+        if self.duration * self.sample_rate % 1:
+            raise LayoutError(f"{self.frames} frames at {self.fps} fps is not a whole number of audio samples")
+        if self.num_samples % self.audio_hop:
+            raise LayoutError(
+                f"{self.num_samples} audio samples is not a multiple of the audio codec's hop {self.audio_hop}"
+            )
+        for bound in self.segment_bounds:
+            if (bound * self.audio_latent_rate).denominator != 1:
+                raise LayoutError(
+                    f"segment boundary at {float(bound)} s falls inside an audio latent "
+                    f"({float(self.audio_latent_rate)} latents/s); choose an audio hop that divides it"
+                )
+
+    # -- pixels and samples -------------------------------------------------------------------------------
+    @property
+    def duration(self) -> Fraction:
+        """Clip length in seconds (exact): frame j shows time j / fps and lasts 1 / fps."""
+        return Fraction(self.frames, self.fps)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.duration * self.sample_rate)
+
+    # -- latents ------------------------------------------------------------------------------------------
+    @property
+    def video_latent_frames(self) -> int:
+        return 1 + (self.frames - 1) // self.video_temporal_stride
+
+    @property
+    def video_latent_size(self) -> tuple[int, int]:
+        return self.height // self.video_spatial_stride, self.width // self.video_spatial_stride
+
+    @property
+    def audio_latents(self) -> int:
+        return self.num_samples // self.audio_hop
+
+    @property
+    def audio_latent_rate(self) -> Fraction:
+        """Audio latents per second."""
+        return Fraction(self.sample_rate, self.audio_hop)
+
+    @cached_property
+    def video_latent_spans(self) -> tuple[tuple[Fraction, Fraction], ...]:
+        """(start, end) in seconds of the frames behind each video latent frame."""
+        spans = [(Fraction(0), Fraction(1, self.fps))]
+        for k in range(1, self.video_latent_frames):
+            first = 1 + (k - 1) * self.video_temporal_stride
+            spans.append((Fraction(first, self.fps), Fraction(first + self.video_temporal_stride, self.fps)))
+        return tuple(spans)
+
+    @cached_property
+    def audio_latent_spans(self) -> tuple[tuple[Fraction, Fraction], ...]:
+        step = 1 / self.audio_latent_rate
+        return tuple((j * step, (j + 1) * step) for j in range(self.audio_latents))
+
+    # -- the task grid ------------------------------------------------------------------------------------
+    @property
+    def num_segments(self) -> int:
+        return 1 + (self.video_latent_frames - 1) // self.latent_frames_per_segment
+
+    @cached_property
+    def segment_bounds(self) -> tuple[Fraction, ...]:
+        """N + 1 boundaries in seconds: segment n is [bounds[n], bounds[n + 1])."""
+        spans = self.video_latent_spans
+        bounds = [Fraction(0), spans[0][1]]
+        for n in range(1, self.num_segments):
+            bounds.append(spans[n * self.latent_frames_per_segment][1])
+        return tuple(bounds)
+
+    def segment_of_time(self, seconds: Fraction) -> int:
+        for n in range(self.num_segments):
+            if self.segment_bounds[n] <= seconds < self.segment_bounds[n + 1]:
+                return n
+        raise LayoutError(f"{float(seconds)} s is outside the clip [0, {float(self.duration)}) s")
+
+    @cached_property
+    def video_segments(self) -> tuple[int, ...]:
+        """Segment index of each video latent frame (length video_latent_frames)."""
+        return tuple(self.segment_of_time(start) for start, _ in self.video_latent_spans)
+
+    @cached_property
+    def audio_segments(self) -> tuple[int, ...]:
+        """Segment index of each audio latent step (length audio_latents)."""
+        return tuple(self.segment_of_time(start) for start, _ in self.audio_latent_spans)
+
+    def segment_samples(self, n: int) -> slice:
+        """Audio samples of segment n."""
+        lo, hi = self.segment_bounds[n], self.segment_bounds[n + 1]
+        return slice(int(lo * self.sample_rate), int(hi * self.sample_rate))
+
+    def segment_frames(self, n: int) -> slice:
+        """Video frames of segment n."""
+        lo, hi = self.segment_bounds[n], self.segment_bounds[n + 1]
+        return slice(int(lo * self.fps), int(hi * self.fps))
+
+    # -- latent shapes and the grid -> element map --------------------------------------------------------
+    def video_latent_shape(self, channels: int) -> tuple[int, int, int, int]:
+        """(Cv, Tv, h, w) of one clip's video latent."""
+        return (channels, self.video_latent_frames, *self.video_latent_size)
+
+    def audio_latent_shape(self, channels: int) -> tuple[int, int]:
+        """(Ca, Ta) of one clip's audio latent."""
+        return (channels, self.audio_latents)
+
+    def cells_to_latents(self, grid: torch.Tensor) -> AV:
+        """Spread a per-cell grid (B, M, N) over latent time steps, shaped to broadcast against the latents.
+
+        Returns video (B, 1, Tv, 1, 1) and audio (B, 1, Ta); any dtype (noise levels, masks).
+        """
+        if grid.dim() != 3 or grid.shape[1:] != (M, self.num_segments):
+            raise LayoutError(f"expected a grid (B, {M}, {self.num_segments}), got {tuple(grid.shape)}")
+        video_index = torch.tensor(self.video_segments, device=grid.device)
+        audio_index = torch.tensor(self.audio_segments, device=grid.device)
+        video = grid[:, VIDEO, video_index]  # (B, Tv)
+        audio = grid[:, AUDIO, audio_index]  # (B, Ta)
+        return AV(video[:, None, :, None, None], audio[:, None, :])
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClipLayout":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise LayoutError(f"unknown ClipLayout fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,93 @@
+"""AVDiT configuration: a typed dataclass and named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from avdit.layout import ClipLayout
+
+
+class ConfigError(ValueError):
+    """A model configuration that cannot be built."""
+
+
+@dataclass(frozen=True)
+class AVDiTConfig:
+    """The network over (video, audio) latent tokens. Latent shapes come from ``layout``."""
+
+    layout: ClipLayout = field(default_factory=ClipLayout)
+    video_channels: int = 8  # Cv of the video codec
+    audio_channels: int = 16  # Ca of the audio codec
+    video_patch: int = 2  # p: a video token is 1 x p x p latents
+    audio_patch: int = 5  # q: an audio token is q consecutive latents
+    width: int = 256  # D
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    timesteps: int = 1000  # T of the noise levels the model is conditioned on
+    self_condition: bool = False  # input doubles with the previous x0 estimate
+    grad_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ConfigError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.width % 4:
+            raise ConfigError(f"width {self.width} must be a multiple of 4 (positional embedding split)")
+        h, w = self.layout.video_latent_size
+        if h % self.video_patch or w % self.video_patch:
+            raise ConfigError(f"video latent {h}x{w} is not divisible by the video patch {self.video_patch}")
+        segments = self.layout.audio_segments
+        if len(segments) % self.audio_patch:
+            raise ConfigError(f"{len(segments)} audio latents are not divisible by the audio patch {self.audio_patch}")
+        for start in range(0, len(segments), self.audio_patch):
+            if len(set(segments[start:start + self.audio_patch])) != 1:
+                raise ConfigError(
+                    f"audio patch {self.audio_patch} straddles a segment boundary at latent {start}: segment "
+                    f"boundaries (latents {self.segment_starts()}) must fall on patch boundaries"
+                )
+
+    def segment_starts(self) -> list[int]:
+        segments = self.layout.audio_segments
+        return [j for j in range(len(segments)) if j == 0 or segments[j] != segments[j - 1]]
+
+    @property
+    def num_video_tokens(self) -> int:
+        h, w = self.layout.video_latent_size
+        return self.layout.video_latent_frames * (h // self.video_patch) * (w // self.video_patch)
+
+    @property
+    def num_audio_tokens(self) -> int:
+        return self.layout.audio_latents // self.audio_patch
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AVDiTConfig":
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown AVDiTConfig fields {sorted(unknown)}")
+        if "layout" in data:
+            data["layout"] = ClipLayout.from_dict(data["layout"])
+        return cls(**data)
+
+
+PRESETS: dict[str, AVDiTConfig] = {
+    # tests: a few hundred thousand parameters
+    "bt-tiny": AVDiTConfig(width=64, depth=2, heads=2),
+    # the CPU benchmark model on Bouncing Tones: 80 video + 17 audio tokens
+    "bt-small": AVDiTConfig(width=256, depth=4, heads=4),
+    # the paper's AVDiT (App. B): 24 layers, width 1024, 16 heads; Monologues-sized 128x128 video,
+    # SoundStream-sized 1024-channel audio latents
+    "paper": AVDiTConfig(layout=ClipLayout(height=128, width=128), audio_channels=1024, audio_patch=1,
+                         width=1024, depth=24, heads=16, self_condition=True, grad_checkpointing=True),
+}
+
+
+def get_preset(name: str, **overrides) -> AVDiTConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from avdit.latents import AV
+from avdit.layout import ClipLayout
+from avdit.model import AVDiT, get_preset
+
+
+@pytest.fixture
+def generator():
+    return torch.Generator().manual_seed(1234)
+
+
+def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
+    """Give every weight (including the zero-initialised adaLN-Zero ones) a random value."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
+
+
+def random_latents(model: AVDiT, batch: int, generator: torch.Generator) -> AV:
+    return AV(torch.randn(batch, *model.video_shape, generator=generator),
+              torch.randn(batch, *model.audio_shape, generator=generator))
+
+
+@pytest.fixture
+def tiny_model():
+    return randomize(AVDiT(get_preset("bt-tiny"))).eval()
+
+
+# A small layout for exact Gaussian checks: 1x1 video latents, audio hop 2000 (8 latents/s, 17 in all).
+TOY_LAYOUT = ClipLayout(height=8, width=8, audio_hop=2000)

@@ -1,0 +1,63 @@
+from fractions import Fraction
+
+import pytest
+import torch
+
+from avdit.layout import ClipLayout, LayoutError
+
+
+def test_bouncing_tones_layout_matches_the_spec():
+    layout = ClipLayout()
+    assert layout.duration == Fraction(17, 8)
+    assert layout.num_samples == 34000
+    assert layout.video_latent_frames == 5 and layout.video_latent_size == (8, 8)
+    assert layout.audio_latents == 85 and layout.audio_latent_rate == 40
+    assert layout.num_segments == 5
+    assert [float(b) for b in layout.segment_bounds] == [0, 0.125, 0.625, 1.125, 1.625, 2.125]
+    assert layout.video_segments == (0, 1, 2, 3, 4)
+    # 0.125 s of audio is 5 latents, each 0.5 s segment 20
+    assert [layout.audio_segments.count(n) for n in range(5)] == [5, 20, 20, 20, 20]
+    assert layout.segment_frames(1) == slice(1, 5) and layout.segment_samples(0) == slice(0, 2000)
+
+
+def test_segments_are_contiguous_and_ordered_in_time():
+    layout = ClipLayout(frames=33, latent_frames_per_segment=2)
+    assert layout.num_segments == 5
+    assert layout.video_segments == (0, 1, 1, 2, 2, 3, 3, 4, 4)
+    assert list(layout.audio_segments) == sorted(layout.audio_segments)
+    for n in range(layout.num_segments):  # every audio latent lies inside its segment's bounds
+        spans = [s for s, seg in zip(layout.audio_latent_spans, layout.audio_segments) if seg == n]
+        assert spans[0][0] == layout.segment_bounds[n] and spans[-1][1] == layout.segment_bounds[n + 1]
+
+
+def test_cells_to_latents_broadcasts_each_cell_to_its_latents():
+    layout = ClipLayout()
+    grid = torch.arange(10).view(1, 2, 5)
+    video, audio = layout.cells_to_latents(grid)
+    assert video.shape == (1, 1, 5, 1, 1) and audio.shape == (1, 1, 85)
+    assert video.flatten().tolist() == [0, 1, 2, 3, 4]
+    assert audio.flatten().tolist() == [5] * 5 + [6] * 20 + [7] * 20 + [8] * 20 + [9] * 20
+    with pytest.raises(LayoutError, match=r"expected a grid \(B, 2, 5\)"):
+        layout.cells_to_latents(torch.zeros(1, 2, 4))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(frames=16), "1 \\+ k\\*4 frames"),
+        (dict(height=60), "multiple of the video codec's spatial stride"),
+        (dict(audio_hop=480), "not a multiple of the audio codec's hop"),
+        (dict(audio_hop=4250), "falls inside an audio latent"),
+        (dict(fps=0), "positive integer"),
+    ],
+)
+def test_bad_geometry_is_refused_with_a_reason(kwargs, message):
+    with pytest.raises(LayoutError, match=message):
+        ClipLayout(**kwargs)
+
+
+def test_layout_round_trips_through_a_dict():
+    layout = ClipLayout(height=128, width=96)
+    assert ClipLayout.from_dict(layout.to_dict()) == layout
+    with pytest.raises(LayoutError, match="unknown ClipLayout fields"):
+        ClipLayout.from_dict({"fps": 8, "colour": 1})

@@ -1,0 +1,71 @@
+import torch
+
+from avdit.diffusion import DEFAULT_SCHEDULE, diffusion_loss, predict_x0, q_sample, reduce_loss
+from avdit.latents import AV
+from tests.conftest import random_latents
+
+
+def test_loss_is_the_squared_noise_error_and_zero_on_clean_cells(tiny_model, generator):
+    layout = tiny_model.config.layout
+    x0 = random_latents(tiny_model, 2, generator)
+    t = torch.randint(1, 1001, (2, 2, 5), generator=generator)
+    t[0, 0, 1] = 0  # video segment 1 of example 0 is clean
+    t[1, 1, :] = 0  # all audio of example 1 is clean
+    seed = 11
+    per_element = diffusion_loss(tiny_model, x0, t, layout, generator=torch.Generator().manual_seed(seed))
+    # recompute independently: same noise draw order (video, then audio)
+    g = torch.Generator().manual_seed(seed)
+    noise = x0.map(lambda p: torch.randn(p.shape, generator=g))
+    levels = layout.cells_to_latents(t)
+    z = x0.map(lambda x, lv, e: q_sample(x, lv, e), levels, noise)
+    eps = tiny_model(z, t)
+    expected = eps.map(lambda p, e, lv: (p - e) ** 2 * (lv > 0), noise, levels)
+    for a, b in zip(per_element, expected):
+        torch.testing.assert_close(a, b)
+    assert bool((per_element.video[0, :, 1] == 0).all()) and bool((per_element.audio[1] == 0).all())
+    assert bool((per_element.video[0, :, 0] > 0).any())
+
+
+def test_reduction_averages_over_the_elements_that_carry_loss(tiny_model):
+    layout = tiny_model.config.layout
+    per_element = AV(torch.ones(2, *tiny_model.video_shape), torch.full((2, *tiny_model.audio_shape), 3.0))
+    t = torch.ones(2, 2, 5, dtype=torch.long)
+    t[1, 1] = 0  # example 1: audio clean, so its audio elements must not count
+    per_element.audio[1] = 0
+    n_video, n_audio = per_element.video[0].numel(), per_element.audio[0].numel()
+    loss = reduce_loss(per_element, t, layout)
+    expected_0 = (n_video * 1 + n_audio * 3) / (n_video + n_audio)
+    torch.testing.assert_close(loss, torch.tensor([expected_0, 1.0]))
+
+
+def test_a_perfect_noise_predictor_has_zero_loss(tiny_model, generator):
+    layout = tiny_model.config.layout
+    x0 = random_latents(tiny_model, 2, generator)
+    t = torch.randint(1, 1001, (2, 2, 5), generator=generator)
+
+    def oracle(z, levels, self_cond):  # knows x0, so it recovers the noise exactly
+        a = layout.cells_to_latents(levels).map(lambda lv: DEFAULT_SCHEDULE.alpha_bar(lv))
+        return z.map(lambda zi, ai, xi: (zi - ai.sqrt() * xi) / (1 - ai).sqrt(), a, x0)
+
+    loss = reduce_loss(diffusion_loss(oracle, x0, t, layout, generator=generator), t, layout)
+    assert loss.max() < 1e-6
+
+
+def test_self_conditioning_feeds_an_x0_estimate_to_the_chosen_fraction(tiny_model, generator):
+    layout = tiny_model.config.layout
+    x0 = random_latents(tiny_model, 400, generator)
+    t = torch.randint(1, 1001, (400, 2, 5), generator=generator)
+    calls = []
+
+    def model(z, levels, self_cond):
+        calls.append((z, self_cond))
+        return tiny_model(z, levels)
+
+    diffusion_loss(model, x0, t, layout, generator=generator, self_condition_rate=0.9)
+    (z, first), (_, second) = calls
+    assert bool((first.video == 0).all())  # the estimate comes from a pass without self-conditioning
+    used = second.video.flatten(1).abs().sum(1) > 0  # (B,)
+    assert abs(used.float().mean().item() - 0.9) < 0.05
+    levels = layout.cells_to_latents(t)
+    estimate = predict_x0(z.video, levels.video, tiny_model(z, t).video)
+    torch.testing.assert_close(second.video[used], estimate[used])

@@ -1,0 +1,153 @@
+import dataclasses
+
+import pytest
+import torch
+
+from avdit.latents import AV
+from avdit.layout import ClipLayout
+from avdit.model import AVDiT, ConfigError, ShapeError, get_preset
+from tests.conftest import randomize, random_latents
+
+
+def grid_of(t_per_example):
+    return t_per_example.view(-1, 1, 1).expand(-1, 2, 5).contiguous()
+
+
+def test_output_shape_equals_input_shape(tiny_model, generator):
+    x = random_latents(tiny_model, 3, generator)
+    out = tiny_model(x, torch.randint(0, 1001, (3, 2, 5), generator=generator))
+    assert out.video.shape == x.video.shape == (3, 8, 5, 8, 8)
+    assert out.audio.shape == x.audio.shape == (3, 16, 85)
+
+
+def test_per_cell_levels_equal_everywhere_match_per_example_levels(tiny_model, generator):
+    x = random_latents(tiny_model, 4, generator)
+    t = torch.tensor([0, 10, 500, 1000])
+    with torch.no_grad():
+        per_example, per_cell = tiny_model(x, t), tiny_model(x, grid_of(t))
+    for a, b in zip(per_example, per_cell):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_adaln_zero_init_predicts_exactly_zero(generator):
+    model = AVDiT(get_preset("bt-tiny"))
+    x = random_latents(model, 2, generator)
+    out = model(x, torch.randint(0, 1001, (2, 2, 5), generator=generator))
+    assert bool((out.video == 0).all()) and bool((out.audio == 0).all())
+
+
+def test_joint_attention_carries_video_into_audio(tiny_model, generator):
+    x = random_latents(tiny_model, 1, generator)
+    t = torch.full((1, 2, 5), 300)
+    changed = AV(x.video.clone(), x.audio)
+    changed.video[0, :, 2] += 1.0  # one video latent frame
+    with torch.no_grad():
+        a, b = tiny_model(x, t), tiny_model(changed, t)
+    assert (a.audio - b.audio).abs().max() > 1e-4
+
+
+def test_noise_level_of_one_cell_reaches_other_tokens_only_through_attention(tiny_model, generator):
+    x = random_latents(tiny_model, 1, generator)
+    t = torch.full((1, 2, 5), 300)
+    t2 = t.clone()
+    t2[0, 1, 3] = 900  # audio segment 3 only
+    with torch.no_grad():
+        a, b = tiny_model(x, t), tiny_model(x, t2)
+    assert (a.audio[..., 45:65] - b.audio[..., 45:65]).abs().max() > 1e-3  # its own tokens, directly
+    assert (a.video - b.video).abs().max() > 0  # the rest, through attention
+
+
+def test_permuting_video_frames_changes_the_output(tiny_model, generator):
+    x = random_latents(tiny_model, 1, generator)
+    t = torch.full((1, 2, 5), 300)
+    permuted = AV(x.video[:, :, [0, 2, 1, 3, 4]], x.audio)
+    with torch.no_grad():
+        a, b = tiny_model(x, t), tiny_model(permuted, t)
+    # equivariance to frame order would return the permuted prediction: it must not
+    assert (a.video[:, :, [0, 2, 1, 3, 4]] - b.video).abs().max() > 1e-3
+    # and permuting audio in time matters too
+    flipped = AV(x.video, x.audio.flip(-1))
+    with torch.no_grad():
+        c = tiny_model(flipped, t)
+    assert (a.audio.flip(-1) - c.audio).abs().max() > 1e-3
+
+
+def test_video_and_audio_tokens_at_the_same_time_share_their_temporal_position():
+    model = AVDiT(get_preset("bt-tiny"))
+    half = model.config.width // 2
+    video_t = model.position[:80, :half]  # 16 tokens per latent frame
+    audio_t = model.position[80:, :half]  # 17 tokens of 0.125 s
+    # latent frame 0 spans [0, 0.125) s, as does audio token 0
+    torch.testing.assert_close(video_t[0], audio_t[0])
+    # latent frame 1 spans [0.125, 0.625) s: centre 0.375 s, the same as audio tokens 1-4 on average
+    assert torch.equal(model.token_cell[80:], torch.tensor([5] + [6] * 4 + [7] * 4 + [8] * 4 + [9] * 4))
+    assert torch.equal(model.token_cell[:80], torch.arange(5).repeat_interleave(16))
+
+
+def test_self_conditioning_input_is_used(generator):
+    model = randomize(AVDiT(get_preset("bt-tiny", self_condition=True))).eval()
+    x = random_latents(model, 2, generator)
+    t = torch.full((2, 2, 5), 400)
+    with torch.no_grad():
+        none, zeros, some = model(x, t), model(x, t, x.map(torch.zeros_like)), model(x, t, x)
+    assert torch.equal(none.video, zeros.video)
+    assert (none.video - some.video).abs().max() > 1e-4
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(generator):
+    config = get_preset("bt-tiny")
+    plain = randomize(AVDiT(config))
+    ckpt = AVDiT(dataclasses.replace(config, grad_checkpointing=True))
+    ckpt.load_state_dict(plain.state_dict())
+    x = random_latents(plain, 2, generator)
+    t = torch.randint(1, 1001, (2, 2, 5), generator=generator)
+    for model in (plain, ckpt):
+        out = model(x, t)
+        (out.video.square().mean() + out.audio.square().mean()).backward()
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+
+
+def test_bf16_autocast_runs_and_stays_close(tiny_model, generator):
+    x = random_latents(tiny_model, 2, generator)
+    t = torch.randint(0, 1001, (2, 2, 5), generator=generator)
+    with torch.no_grad():
+        ref = tiny_model(x, t)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = tiny_model(x, t)
+    assert low.video.dtype == torch.bfloat16
+    assert (low.video.float() - ref.video).abs().max() < 0.05 * ref.video.abs().max() + 1e-3
+
+
+def test_wrong_shapes_are_refused_clearly(tiny_model, generator):
+    x = random_latents(tiny_model, 2, generator)
+    with pytest.raises(ShapeError, match=r"video latents must be \(B=2, 8, 5, 8, 8\)"):
+        tiny_model(AV(x.video[:, :4], x.audio), torch.zeros(2, 2, 5, dtype=torch.long))
+    with pytest.raises(ShapeError, match=r"noise levels must be \(2, 2, 5\)"):
+        tiny_model(x, torch.zeros(2, 2, 4, dtype=torch.long))
+
+
+def test_configs_that_break_the_grid_are_refused():
+    with pytest.raises(ConfigError, match="straddles a segment boundary"):
+        get_preset("bt-tiny", audio_patch=17)
+    with pytest.raises(ConfigError, match="not divisible by the video patch"):
+        get_preset("bt-tiny", video_patch=3)
+    with pytest.raises(ConfigError, match="not divisible by heads"):
+        get_preset("bt-tiny", heads=3)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        get_preset("bt-huge")
+
+
+def test_preset_sizes_and_config_round_trip():
+    assert AVDiT(get_preset("bt-tiny")).num_parameters() < 1_000_000
+    assert 2_000_000 <= AVDiT(get_preset("bt-small")).num_parameters() <= 6_000_000
+    config = get_preset("bt-small", layout=ClipLayout(height=32, width=32))
+    assert type(config).from_dict(config.to_dict()) == config
+
+
+@pytest.mark.slow
+def test_paper_preset_has_the_papers_size():
+    with torch.device("meta"):
+        model = AVDiT(get_preset("paper"))
+    assert 400e6 <= model.num_parameters() <= 470e6
+    assert model.config.depth == 24 and model.config.width == 1024 and model.config.heads == 16

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from avdit.diffusion import NoiseLevelError, parse_noise_levels
+from avdit.tasks import get_task
+
+
+def draw(spec, batch=4000, seed=0):
+    sampler = parse_noise_levels(spec, num_segments=5)
+    return sampler(batch, torch.Generator().manual_seed(seed))
+
+
+def tied(t, dims):
+    """True per example where t is constant along ``dims``."""
+    return (t == t.amax(dim=dims, keepdim=True)).flatten(1).all(1)
+
+
+@pytest.mark.parametrize(
+    "spec, tied_dims, free_dims",
+    [("vanilla", (1, 2), None), ("per-modality", (2,), 1), ("per-segment", (1,), 2), ("per-cell", None, (1, 2))],
+)
+def test_each_strategy_ties_the_right_cells(spec, tied_dims, free_dims):
+    t, strategy = draw(spec)
+    assert t.shape == (4000, 2, 5) and t.dtype == torch.long
+    assert int(t.min()) >= 1 and int(t.max()) <= 1000 and bool((strategy == 0).all())
+    if tied_dims is not None:
+        assert bool(tied(t, tied_dims).all())
+    if free_dims is not None:  # the untied direction really varies (almost surely)
+        assert tied(t, free_dims).float().mean() < 0.01
+    # each element is uniform on {1..T}
+    assert abs(t.float().mean().item() - 500.5) < 10
+
+
+def test_monl_mixture_picks_each_strategy_uniformly_and_ties_accordingly():
+    t, strategy = draw("monl", batch=8000)
+    freq = torch.bincount(strategy, minlength=4).float() / 8000
+    assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.02)
+    assert bool(tied(t[strategy == 0], (1, 2)).all())
+    assert bool(tied(t[strategy == 1], (2,)).all())
+    assert bool(tied(t[strategy == 2], (1,)).all())
+
+
+def test_weighted_mixture_frequencies_follow_the_weights():
+    sampler = parse_noise_levels("vanilla=0.25,per-cell=0.75", 5)
+    assert sampler.strategies == ("vanilla", "per-cell")
+    _, strategy = sampler(8000, torch.Generator().manual_seed(1))
+    assert abs((strategy == 1).float().mean().item() - 0.75) < 0.02
+
+
+def test_task_specific_levels_keep_given_cells_clean():
+    t, _ = draw("task:av_continue")
+    given = get_task("av_continue", 5).given
+    assert bool((t[:, given] == 0).all())
+    generated = t[:, ~given]
+    assert bool((generated >= 1).all()) and bool((generated == generated[:, :1]).all())
+
+
+def test_draws_repeat_for_a_seed():
+    assert torch.equal(draw("monl", 64, seed=7)[0], draw("monl", 64, seed=7)[0])
+    assert not torch.equal(draw("monl", 64, seed=7)[0], draw("monl", 64, seed=8)[0])
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("per-frame", "unknown noise-level strategy 'per-frame'"), ("vanilla=x", "is not a number"),
+     ("vanilla=-1", "weights must be >= 0"), ("task:nope", "unknown task 'nope'")],
+)
+def test_bad_specs_are_refused(spec, message):
+    with pytest.raises(NoiseLevelError, match=message):
+        parse_noise_levels(spec, 5)

@@ -1,0 +1,227 @@
+import math
+
+import pytest
+import torch
+
+from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_latents, predict_x0, sample_ddim,
+                             task_schedule)
+from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
+from avdit.latents import AV
+from avdit.tasks import PRESETS, get_task
+from tests.conftest import TOY_LAYOUT, random_latents
+
+
+class Recorder:
+    """Wraps a denoiser and keeps every (x, t) it was called with and what it returned."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def __call__(self, x, t, self_cond=None):
+        out = self.model(x, t, self_cond)
+        self.calls.append((x, t.clone(), out))
+        return out
+
+
+def expand(x: AV, batch: int) -> AV:
+    return x.map(lambda p: p.expand(batch, *p.shape[1:]).clone())
+
+
+@pytest.mark.parametrize("task", [t for t in PRESETS if t != "joint"])
+@pytest.mark.parametrize("sampler, mode, guidance", [("ddim", "clean", 0.0), ("ddpm", "clean", (1.5, 3.0)),
+                                                     ("ddim", "replace", 2.0)])
+def test_given_cells_come_back_bit_for_bit(tiny_model, generator, task, sampler, mode, guidance):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task(task, layout.num_segments).given
+    out = generate_latents(tiny_model, clean, given, layout, steps=4, sampler=sampler, eta=0.5, mode=mode,
+                           guidance=guidance, generator=generator)
+    mask = layout.cells_to_latents(given[None])
+    for o, c, m in zip(out, clean, mask):
+        m = m.expand_as(o)
+        assert torch.equal(o[m], c[m])
+        if bool((~m).any()):
+            assert not torch.equal(o[~m], c[~m])  # the rest was generated
+
+
+def _ddim_reference(mean, var, x_T, levels):
+    """DDIM (eta = 0) with the exact denoiser for independent Gaussian elements, as a scalar recursion.
+
+    With d = x - sqrt(a) mu and v = a var + 1 - a, one step from level t to s maps
+    d -> d (sqrt(a_s a_t) var + sqrt((1 - a_s)(1 - a_t))) / v_t.
+    """
+    abar = DEFAULT_SCHEDULE.alphas_cumprod.tolist()
+    out = []
+    for m, v, x in zip(mean, var, x_T):
+        d = x - math.sqrt(abar[levels[0]]) * m
+        for t, s in zip(levels[:-1], levels[1:]):
+            a_t, a_s = abar[t], abar[s]
+            d *= (math.sqrt(a_s * a_t) * v + math.sqrt((1 - a_s) * (1 - a_t))) / (a_t * v + 1 - a_t)
+        out.append(m + d)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("steps", [10, 50])
+def test_ddim_with_an_exact_denoiser_lands_on_the_analytic_answer(generator, steps):
+    mean, _ = random_gaussian(TOY_LAYOUT, 1, 1, generator=generator)
+    var = torch.rand(mean.flatten().shape[1], generator=generator, dtype=torch.float64) * 2 + 0.05
+    oracle = GaussianOracle(mean, torch.diag(var), TOY_LAYOUT)
+    given = get_task("joint", TOY_LAYOUT.num_segments).given
+    matrix = task_schedule(given, steps)
+    x_T = expand(mean, 3).map(lambda p: torch.randn(p.shape, generator=generator))
+    out = sample_ddim(oracle, x_T, matrix, TOY_LAYOUT).flatten().double()
+    levels = matrix[:, 0, 0].tolist()
+    mu = mean.flatten()[0].double()
+    for b in range(3):
+        expected = _ddim_reference(mu.tolist(), var.tolist(), x_T.flatten()[b].double().tolist(), levels)
+        torch.testing.assert_close(out[b], expected, rtol=1e-4, atol=1e-4)
+    if steps == 50:  # and approaches the probability-flow ODE's exact map x_T -> mu + sd * x_T / sqrt(v_T)
+        a_T = DEFAULT_SCHEDULE.alphas_cumprod[-1].item()
+        d_T = x_T.flatten().double() - math.sqrt(a_T) * mu
+        ode = mu + var.sqrt() * d_T / (a_T * var + 1 - a_T).sqrt()
+        assert (out - ode).abs().max() < 0.05 * ode.abs().max()
+
+
+@pytest.mark.parametrize("task, sampler, steps", [("joint", "ddim", 100), ("a2v", "ddim", 200),
+                                                  ("av_inpaint", "ddim", 200), ("av_continue", "ddpm", 250)])
+def test_tasks_sample_the_analytic_conditional_of_a_gaussian(task, sampler, steps):
+    """A perfect MoNL denoiser + the task's schedule matrix = the exact conditional distribution."""
+    g = torch.Generator().manual_seed(3)
+    mean, cov = random_gaussian(TOY_LAYOUT, 1, 1, rank=3, generator=g)
+    oracle = GaussianOracle(mean, cov, TOY_LAYOUT)
+    given = get_task(task, TOY_LAYOUT.num_segments).given
+    reference = oracle.sample(1, g)
+    batch = 2000
+    out = generate_latents(oracle, expand(reference, batch), given, TOY_LAYOUT, steps=steps, sampler=sampler,
+                           generator=g).flatten().double()
+    given_elements = TOY_LAYOUT.cells_to_latents(given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
+    mu, cov_u = oracle.conditional(given_elements, reference.flatten()[0][given_elements])
+    generated = out[:, ~given_elements]
+    sd = cov_u.diagonal().sqrt()
+    assert ((generated.mean(0) - mu).abs() / sd).max() < 0.12  # 5 standard errors of the mean
+    ratio = torch.cov(generated.T).diagonal() / cov_u.diagonal()
+    assert 0.85 < ratio.min() and ratio.max() < 1.12
+    corr = torch.corrcoef(generated.T)
+    expected_corr = cov_u / torch.outer(sd, sd)
+    assert (corr - expected_corr).abs().max() < 0.12
+
+
+def test_joint_equals_plain_unconditional_ddim(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    seed = torch.Generator().manual_seed(5)
+    out = generate_latents(tiny_model, clean, get_task("joint", 5).given, layout, steps=6,
+                           generator=torch.Generator().manual_seed(5))
+    # an independent loop: classic DDIM, one scalar timestep for the whole batch
+    x = clean.map(lambda p: torch.randn(p.shape, generator=seed))
+    abar = DEFAULT_SCHEDULE.alphas_cumprod
+    levels = torch.linspace(1000, 0, 7, dtype=torch.float64).round().long().tolist()
+    with torch.no_grad():
+        for t, s in zip(levels[:-1], levels[1:]):
+            eps = tiny_model(x, torch.full((2,), t))
+            a_t, a_s = abar[t].float(), abar[s].float()
+            x = x.map(lambda xi, ei: a_s.sqrt() * (xi - (1 - a_t).sqrt() * ei) / a_t.sqrt() + (1 - a_s).sqrt() * ei,
+                      eps)
+    for a, b in zip(out, x):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_clean_mode_feeds_given_cells_clean_at_level_zero(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task("av_continue", 5).given
+    recorder = Recorder(tiny_model)
+    generate_latents(recorder, clean, given, layout, steps=3, mode="clean", generator=generator)
+    mask = layout.cells_to_latents(given[None])
+    for x, t, _ in recorder.calls:
+        assert bool((t[:, given] == 0).all()) and bool((t[:, ~given] > 0).all())
+        for xi, ci, mi in zip(x, clean, mask):
+            mi = mi.expand_as(xi)
+            assert torch.equal(xi[mi], ci[mi])
+
+
+def test_replace_mode_renoises_given_cells_to_the_current_level(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 64, generator)
+    given = get_task("a2v", 5).given
+    recorder = Recorder(tiny_model)
+    generate_latents(recorder, clean, given, layout, steps=4, mode="replace", generator=generator)
+    abar = DEFAULT_SCHEDULE.alphas_cumprod
+    for x, t, _ in recorder.calls:
+        level = int(t[0, 0, 0])
+        assert bool((t == level).all())  # one level for the whole clip, as a vanilla model was trained
+        a = abar[level].float()
+        residual = (x.audio - a.sqrt() * clean.audio) / (1 - a).sqrt()  # the noise that was added
+        assert abs(residual.std().item() - 1) < 0.05 and abs(residual.mean().item()) < 0.05
+
+
+def test_guidance_combines_conditional_and_noise_replaced_predictions(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task("av_continue", 5).given
+    recorder = Recorder(tiny_model)
+    denoise = conditioned_denoiser(recorder, given, clean, layout, guidance=(2.0, 0.5), generator=generator)
+    x = clean.map(lambda p: torch.randn(p.shape, generator=generator))
+    x = x.map(lambda xi, ci, m: torch.where(m, ci, xi), clean, layout.cells_to_latents(given[None]))
+    t = torch.where(given, 0, 700).expand(2, -1, -1)
+    with torch.no_grad():
+        eps = denoise(x, t, None)
+    (x_both, t_both, out_both), = recorder.calls
+    cond_t, uncond_t = t_both[:2], t_both[2:]
+    assert torch.equal(cond_t, t) and bool((uncond_t[:, given] == 1000).all())
+    assert torch.equal(uncond_t[:, ~given], t[:, ~given])
+    assert not torch.equal(x_both.video[2:, :, :2], clean.video[:, :, :2])  # condition replaced by noise
+    with torch.no_grad():
+        e_c, e_u = tiny_model(x, t), tiny_model(x_both.map(lambda p: p[2:]), uncond_t)
+    torch.testing.assert_close(eps.video, 3.0 * e_c.video - 2.0 * e_u.video)
+    torch.testing.assert_close(eps.audio, 1.5 * e_c.audio - 0.5 * e_u.audio)
+
+
+def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 1, generator)
+    seen = []
+
+    def model(x, t, self_cond):
+        seen.append(self_cond)
+        return tiny_model(x, t)
+
+    matrix = task_schedule(get_task("joint", 5).given, 3)
+    sample_ddim(model, clean, matrix, layout, self_condition=True)
+    assert seen[0] is None and all(s is not None for s in seen[1:])
+
+
+def test_schedules(generator):
+    given = get_task("v2a", 5).given
+    matrix = task_schedule(given, 4)
+    assert matrix.shape == (5, 2, 5)
+    assert matrix[:, 1, 0].tolist() == [1000, 750, 500, 250, 0] and bool((matrix[:, 0] == 0).all())
+    per_example = task_schedule(torch.stack([given, ~given]), 4)
+    assert per_example.shape == (5, 2, 2, 5) and bool((per_example[:, 1, 1] == 0).all())
+    with pytest.raises(ValueError, match="steps must be in"):
+        task_schedule(given, 0)
+
+
+def test_a_rising_schedule_is_refused(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 1, generator)
+    matrix = torch.tensor([0, 500, 0]).view(3, 1, 1).expand(3, 2, 5)
+    with pytest.raises(ValueError, match="non-increasing"):
+        sample_ddim(tiny_model, clean, matrix, layout)
+
+
+def test_cells_waiting_at_their_level_are_held(tiny_model, generator):
+    """A diffusion-forcing style matrix: segment 4 stays at T while the others descend."""
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 1, generator)
+    matrix = torch.tensor([1000, 500, 0]).view(3, 1, 1).repeat(1, 2, 5)
+    matrix[:2, :, 4] = 1000
+    matrix[2, :, 4] = 1000
+    out = sample_ddim(tiny_model, clean, matrix, layout)
+    assert torch.equal(out.audio[..., 65:], clean.audio[..., 65:])
+    assert not torch.equal(out.audio[..., :65], clean.audio[..., :65])
+
+
+def test_predicted_x0_of_clean_cells_is_exact():
+    x = torch.randn(3, 4)
+    assert torch.equal(predict_x0(x, torch.zeros(3, 4, dtype=torch.long), torch.randn(3, 4) * 1e9), x)
