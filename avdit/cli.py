@@ -28,6 +28,25 @@ def _demo(args: argparse.Namespace) -> int:
     return run_toy_demo(num=args.num, steps=args.steps, seed=args.seed)
 
 
+def _data_bouncing_tones(args: argparse.Namespace) -> int:
+    from avdit.data.bt_files import write_bouncing_tones
+
+    path = write_bouncing_tones(args.out, args.n, args.seed, args.split)
+    print(f"wrote {args.n} Bouncing Tones clips ({args.split}, seed {args.seed}) and {path}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from avdit.data.prepare import PrepareSettings, prepare_folder, summary
+
+    settings = PrepareSettings(fps=args.fps, sample_rate=args.sample_rate, size=tuple(args.size),
+                               duration=args.duration, hop=args.hop or args.duration,
+                               test_fraction=args.test_fraction)
+    index = prepare_folder(args.src, args.out, settings)
+    print(summary(index))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,12 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=100, help="DDIM steps (default 100)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
+
+    data = sub.add_parser("data", help="make built-in datasets")
+    data_sub = data.add_subparsers(dest="dataset", required=True)
+    tones = data_sub.add_parser("bouncing-tones", help="write N Bouncing Tones clips as mp4 plus metadata.json")
+    tones.add_argument("out", help="output folder")
+    tones.add_argument("--n", type=int, required=True, help="number of clips")
+    tones.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    tones.add_argument("--split", choices=["train", "test"], default="train",
+                       help="train or held-out test clips (independent streams; default train)")
+    tones.set_defaults(func=_data_bouncing_tones)
+
+    prepare = sub.add_parser("prepare", help="index a folder of videos as fixed-length clips with a train/test split")
+    prepare.add_argument("src", help="folder of video files (scanned recursively)")
+    prepare.add_argument("out", help="output folder for index.json")
+    prepare.add_argument("--fps", type=int, default=8, help="video frame rate of the clips (default 8)")
+    prepare.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate (default 16000)")
+    prepare.add_argument("--size", type=int, nargs=2, default=[64, 64], metavar=("H", "W"),
+                         help="frame size after centre crop and resize (default 64 64)")
+    prepare.add_argument("--duration", type=float, default=2.125, help="clip length in seconds (default 2.125)")
+    prepare.add_argument("--hop", type=float, default=None, help="seconds between clip starts (default: --duration)")
+    prepare.add_argument("--test-fraction", type=float, default=0.1,
+                         help="fraction of files held out for test, chosen by a hash of their path (default 0.1)")
+    prepare.set_defaults(func=_prepare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as err:  # bad input: say what and stop, without a traceback
+        print(f"avdit {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -145,7 +145,6 @@ def test_preset_sizes_and_config_round_trip():
     assert type(config).from_dict(config.to_dict()) == config
 
 
-@pytest.mark.slow
 def test_paper_preset_has_the_papers_size():
     with torch.device("meta"):
         model = AVDiT(get_preset("paper"))

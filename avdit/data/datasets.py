@@ -1,0 +1,60 @@
+"""torch Datasets of clips: Bouncing Tones made on the fly, and clips of a prepared folder decoded on demand.
+
+Items are dicts with ``video`` uint8 (T, H, W, 3) and ``audio`` float32 (S,) tensors. Nothing is held open
+between items, so both work with DataLoader worker processes (use ``avdit.data.loader.make_loader``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from avdit.data import bouncing_tones as bt
+from avdit.data.prepare import index_clips
+from avdit.media import read_clip
+
+
+class BouncingTonesDataset(Dataset):
+    """Clips 0..n-1 of a Bouncing Tones split, generated in memory (no disk), with their parameters."""
+
+    def __init__(self, n: int, seed: int = 0, split: str = "train"):
+        if split not in bt.SPLITS:
+            raise ValueError(f"split must be one of {bt.SPLITS}, got {split!r}")
+        self.n, self.seed, self.split = n, seed, split
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.n:
+            raise IndexError(f"clip {index} out of range for {self.n} clips")
+        clip = bt.make_clip(self.seed, index, self.split)
+        return {
+            "video": torch.from_numpy(clip.video),  # (17, 64, 64, 3) uint8
+            "audio": torch.from_numpy(clip.audio),  # (34000,) float32
+            "k": clip.params.k,
+            "index": index,
+        }
+
+
+class ClipDataset(Dataset):
+    """Clips of a split of a folder indexed by ``avdit prepare``, decoded from the source files on demand."""
+
+    def __init__(self, index_dir: str | Path, split: str = "train"):
+        self.settings, self.source, self.clips = index_clips(index_dir, split)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        name, start = self.clips[index]
+        s = self.settings
+        clip = read_clip(self.source / name, s.fps, s.sample_rate, s.size, start=start, duration=s.duration)
+        return {
+            "video": torch.from_numpy(clip.video),  # (T, H, W, 3) uint8
+            "audio": torch.from_numpy(clip.audio),  # (S,) float32
+            "file": name,
+            "start": start,
+        }

@@ -1,0 +1,128 @@
+"""``avdit prepare``: index a folder of videos as fixed-length clips with a deterministic train/test split.
+
+Nothing is decoded here beyond probing each file; the index lists (file, start) pairs and the settings, so a
+folder of thousands of files is never loaded whole and a run over the index is reproducible. Rerunning on a
+grown folder probes only files that are new or changed (by size and modification time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from avdit.atomic import write_json
+from avdit.media import MediaError, probe
+
+INDEX = "index.json"
+MEDIA_EXTENSIONS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    fps: int = 8
+    sample_rate: int = 16000
+    size: tuple[int, int] = (64, 64)  # (H, W)
+    duration: float = 2.125  # seconds per clip
+    hop: float = 2.125  # seconds between clip starts
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or self.sample_rate <= 0:
+            raise ValueError("--fps and --sample-rate must be positive")
+        if len(self.size) != 2 or min(self.size) <= 0 or any(s % 2 for s in self.size):
+            raise ValueError(f"--size must be two positive even numbers H W, got {self.size}")
+        if self.duration <= 0 or self.hop <= 0:
+            raise ValueError("--duration and --hop must be positive")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["size"] = list(self.size)
+        return data
+
+
+def split_of(relative_path: str, test_fraction: float) -> str:
+    """Deterministic split by a hash of the file's path: all clips of one file land in the same split."""
+    digest = int.from_bytes(hashlib.sha256(relative_path.encode()).digest()[:8], "big")
+    return "test" if digest / 2**64 < test_fraction else "train"
+
+
+def clip_starts(duration: float, settings: PrepareSettings) -> list[float]:
+    count = math.floor((duration - settings.duration) / settings.hop + 1e-9) + 1
+    return [round(i * settings.hop, 6) for i in range(max(0, count))]
+
+
+def _scan(src: Path) -> list[Path]:
+    return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+
+
+def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings = PrepareSettings(),
+                   progress: bool = True) -> dict:
+    """Scan ``src`` recursively, index every usable file's clips into ``out/index.json``; returns the index."""
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise NotADirectoryError(f"{src}: not a folder (give the folder that holds your videos)")
+    index_path = out / INDEX
+    previous = json.loads(index_path.read_text()) if index_path.exists() else None
+    if previous is not None and previous["settings"] != settings.to_dict():
+        raise ValueError(f"{out} was prepared with other settings {previous['settings']}; "
+                         "use a new output folder for new settings")
+    known = previous["files"] if previous else {}
+    files: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    paths = _scan(src)
+    for path in tqdm(paths, desc="indexing", unit="file", disable=not progress):
+        rel = path.relative_to(src).as_posix()
+        stat = path.stat()
+        entry = known.get(rel)
+        if entry and entry["bytes"] == stat.st_size and entry["mtime"] == stat.st_mtime:
+            files[rel] = entry
+            continue
+        try:
+            info = probe(path)
+            if not info.has_video:
+                raise MediaError(path, "no video stream")
+            if not info.has_audio:
+                raise MediaError(path, "no audio stream")
+            starts = clip_starts(info.duration, settings)
+            if not starts:
+                raise MediaError(path, f"too short: {info.duration:.2f} s < one clip of {settings.duration} s")
+        except MediaError as err:
+            skipped[rel] = err.problem
+            continue
+        files[rel] = {"bytes": stat.st_size, "mtime": stat.st_mtime, "duration": info.duration, "starts": starts,
+                      "split": split_of(rel, settings.test_fraction)}
+    index = {"source": str(src.resolve()), "settings": settings.to_dict(), "files": files, "skipped": skipped}
+    write_json(index_path, index)
+    return index
+
+
+def summary(index: dict) -> str:
+    counts = {"train": 0, "test": 0}
+    for entry in index["files"].values():
+        counts[entry["split"]] += len(entry["starts"])
+    lines = [f"{len(index['files'])} files indexed: {counts['train']} train clips, {counts['test']} test clips"]
+    if index["skipped"]:
+        lines.append(f"{len(index['skipped'])} files skipped:")
+        lines += [f"  {name}: {why}" for name, why in sorted(index["skipped"].items())]
+    return "\n".join(lines)
+
+
+def index_clips(index_dir: str | Path, split: str) -> tuple[PrepareSettings, Path, list[tuple[str, float]]]:
+    """Settings, source folder and the (file, start) of every clip of a split, in a fixed order."""
+    index_path = Path(index_dir) / INDEX
+    if not index_path.exists():
+        raise FileNotFoundError(f"{index_path} not found: run `avdit prepare SRC_DIR {index_dir}` first")
+    index = json.loads(index_path.read_text())
+    data = dict(index["settings"])
+    data["size"] = tuple(data["size"])
+    clips = [(name, start) for name, entry in sorted(index["files"].items()) if entry["split"] == split
+             for start in entry["starts"]]
+    return PrepareSettings(**data), Path(index["source"]), clips
+

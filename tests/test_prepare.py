@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from avdit.data.loader import make_loader
+
+from avdit.cli import main
+from avdit.data import bouncing_tones as bt
+from avdit.data import prepare as prepare_module
+from avdit.data.datasets import ClipDataset
+from avdit.data.prepare import PrepareSettings, clip_starts, prepare_folder, split_of
+from avdit.media import write_mp4
+from tests.media_files import write_file
+
+
+def long_video(path, clips: int, seed: int = 0):
+    """Several Bouncing Tones clips back to back (2.125 s each)."""
+    parts = [bt.make_clip(seed, i) for i in range(clips)]
+    video = np.concatenate([p.video for p in parts])
+    audio = np.concatenate([p.audio for p in parts])
+    write_mp4(path, video, audio, 8, 16000)
+    return parts
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "videos"
+    (src / "nested" / "deeper").mkdir(parents=True)
+    long_video(src / "a.mp4", 3)
+    long_video(src / "nested" / "b.mp4", 2, seed=1)
+    write_file(src / "nested" / "deeper" / "c.webm", video_codec="libvpx-vp9", audio_codec="libopus",
+               sample_rate=48000, audio_format="flt", duration=2.5, frames=20)
+    write_file(src / "silent.mp4", audio_codec=None)
+    (src / "junk.mp4").write_bytes(b"\x00not a video" * 1000)
+    write_file(src / "short.mp4", frames=8, duration=1.0, click_times=(0.5,))
+    (src / "notes.txt").write_text("not media")
+    return src
+
+
+def test_prepare_indexes_usable_files_and_reports_the_rest(folder, tmp_path):
+    index = prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
+    assert set(index["files"]) == {"a.mp4", "nested/b.mp4", "nested/deeper/c.webm"}
+    assert index["files"]["a.mp4"]["starts"] == [0.0, 2.125, 4.25]
+    assert len(index["files"]["nested/deeper/c.webm"]["starts"]) == 1
+    assert index["skipped"]["silent.mp4"] == "no audio stream"
+    assert "not a readable media file" in index["skipped"]["junk.mp4"]
+    assert "too short" in index["skipped"]["short.mp4"]
+    assert json.loads((tmp_path / "out" / "index.json").read_text()) == index
+
+
+def test_clip_dataset_decodes_the_indexed_spans(folder, tmp_path):
+    prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
+    dataset = ClipDataset(tmp_path / "out", "train")
+    assert len(dataset) == 3 + 2 + 1
+    item = dataset[1]  # a.mp4 from 2.125 s: the second Bouncing Tones clip
+    assert item["file"] == "a.mp4" and item["start"] == 2.125
+    assert item["video"].shape == (17, 64, 64, 3) and item["audio"].shape == (34000,)
+    original = bt.make_clip(0, 1)
+    assert (item["video"].float() - torch.from_numpy(original.video).float()).abs().mean() < 3
+    loader = make_loader(dataset, batch_size=2, num_workers=2)
+    assert sum(batch["video"].shape[0] for batch in loader) == 6
+
+
+def test_rerun_probes_only_new_or_changed_files(folder, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    prepare_folder(folder, out, progress=False)
+    probed = []
+    real_probe = prepare_module.probe
+    monkeypatch.setattr(prepare_module, "probe", lambda path: probed.append(path.name) or real_probe(path))
+    long_video(folder / "new.mp4", 1, seed=2)
+    index = prepare_folder(folder, out, progress=False)
+    # the new file, and the ones that were skipped (they may have been fixed)
+    assert "new.mp4" in probed and "a.mp4" not in probed and "b.mp4" not in probed
+    assert "new.mp4" in index["files"]
+    with pytest.raises(ValueError, match="other settings"):
+        prepare_folder(folder, out, PrepareSettings(fps=10), progress=False)
+
+
+def test_split_is_deterministic_and_per_file():
+    names = [f"video_{i}.mp4" for i in range(2000)]
+    splits = [split_of(n, 0.1) for n in names]
+    assert splits == [split_of(n, 0.1) for n in names]
+    assert 0.07 < splits.count("test") / 2000 < 0.13
+    assert clip_starts(10.0, PrepareSettings(duration=2.0, hop=1.0)) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_cli_prepare_prints_a_summary_and_fails_cleanly(folder, tmp_path, capsys):
+    assert main(["prepare", str(folder), str(tmp_path / "out"), "--test-fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "3 files indexed: 6 train clips, 0 test clips" in out and "junk.mp4" in out
+    assert main(["prepare", str(folder), str(tmp_path / "o2"), "--size", "63", "64"]) == 2
+    assert "even" in capsys.readouterr().err
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "o3")]) == 2
