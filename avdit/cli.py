@@ -47,6 +47,48 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_codec(args: argparse.Namespace) -> int:
+    from avdit.codecs.train import CodecTrainSettings, train_codec
+
+    settings = CodecTrainSettings(kind=args.kind, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                                  lr=args.lr, latent_channels=args.latent_channels, seed=args.seed,
+                                  sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                                  workers=args.workers)
+    result = train_codec(settings, args.out)
+    figure = "PSNR" if args.kind == "video" else "SNR"
+    print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps']} steps")
+    return 0
+
+
+def _codec_roundtrip(args: argparse.Namespace) -> int:
+    from avdit.codecs.interface import load_codecs
+    from avdit.media import read_clip, write_mp4
+
+    import torch
+
+    codecs = load_codecs(args.codecs)
+    layout = codecs.layout
+    clip = read_clip(args.input, layout.fps, layout.sample_rate, (layout.height, layout.width), start=args.offset,
+                     duration=layout.duration)
+    latents = codecs.encode(torch.from_numpy(clip.video)[None], torch.from_numpy(clip.audio)[None])
+    video, audio = codecs.decode(latents)
+    write_mp4(args.output, video[0].numpy(), audio[0].numpy(), layout.fps, layout.sample_rate)
+    print(f"{args.output}: {float(layout.duration)} s through video latents {tuple(latents.video.shape[1:])} and "
+          f"audio latents {tuple(latents.audio.shape[1:])}")
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from avdit.codecs.interface import bundled_codecs_dir, load_codecs
+    from avdit.codecs.shards import encode_dataset
+
+    codecs_dir = args.codecs or bundled_codecs_dir()
+    index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out, split=args.split, num=args.num,
+                           shard_size=args.shard_size, workers=args.workers)
+    print(f"{index['clips']} clips in {len(index['shards'])} shards under {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +126,43 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--test-fraction", type=float, default=0.1,
                          help="fraction of files held out for test, chosen by a hash of their path (default 0.1)")
     prepare.set_defaults(func=_prepare)
+
+    train_codec = sub.add_parser("train-codec", help="train the video or the audio codec (rerun to resume)")
+    train_codec.add_argument("kind", choices=["video", "audio"], help="which codec")
+    train_codec.add_argument("--data", default="bouncing-tones",
+                             help="'bouncing-tones' (made on the fly), a folder from `avdit data` or `avdit prepare`")
+    train_codec.add_argument("--out", required=True, help="run folder: checkpoints, samples, the trained codec")
+    train_codec.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    train_codec.add_argument("--batch-size", type=int, default=8, help="clips per step (default 8)")
+    train_codec.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine decay (default 1e-3)")
+    train_codec.add_argument("--latent-channels", type=int, default=0,
+                             help="latent channels (default: 8 video, 16 audio)")
+    train_codec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train_codec.add_argument("--sample-every", type=int, default=500,
+                             help="write a held-out reconstruction every N steps (default 500)")
+    train_codec.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps (default 200)")
+    train_codec.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    train_codec.set_defaults(func=_train_codec)
+
+    codec = sub.add_parser("codec", help="codec utilities")
+    codec_sub = codec.add_subparsers(dest="action", required=True)
+    roundtrip = codec_sub.add_parser("roundtrip", help="encode and decode a clip to hear and see what the latents keep")
+    roundtrip.add_argument("input", help="a video file with audio")
+    roundtrip.add_argument("output", help="the mp4 to write")
+    roundtrip.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")
+    roundtrip.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input, seconds")
+    roundtrip.set_defaults(func=_codec_roundtrip)
+
+    encode = sub.add_parser("encode", help="write the latents of a dataset into safetensors shards")
+    encode.add_argument("data", help="'bouncing-tones', a folder from `avdit data` or one from `avdit prepare`")
+    encode.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")
+    encode.add_argument("--out", required=True, help="output folder for the shards and index.json")
+    encode.add_argument("--split", choices=["train", "test"], default="train", help="which split (default train)")
+    encode.add_argument("--num", type=int, default=None,
+                        help="clips to encode (required for 'bouncing-tones'; default: all of a folder)")
+    encode.add_argument("--shard-size", type=int, default=1024, help="clips per shard (default 1024)")
+    encode.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    encode.set_defaults(func=_encode)
     return parser
 
 

@@ -176,3 +176,16 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     with pytest.raises(Boom):
         write_mp4(path, clip.video, clip.audio, 8, 16000)
     assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["out.mp4"]
+
+
+def test_absurd_sizes_are_refused(tmp_path, monkeypatch):
+    import avdit.media.read as read_module
+
+    write_file(tmp_path / "a.mp4")
+    monkeypatch.setattr(read_module, "MAX_PIXELS", 32 * 32)
+    with pytest.raises(MediaError, match="absurd frame size 64x64"):
+        probe(tmp_path / "a.mp4")
+    monkeypatch.setattr(read_module, "MAX_SECONDS", 1.0)
+    monkeypatch.setattr(read_module, "MAX_PIXELS", 8192 * 8192)
+    with pytest.raises(MediaError, match="absurd duration"):
+        read_clip(tmp_path / "a.mp4", 8, 16000, duration=1.0)

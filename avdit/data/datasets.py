@@ -6,13 +6,15 @@ between items, so both work with DataLoader worker processes (use ``avdit.data.l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
 from avdit.data import bouncing_tones as bt
-from avdit.data.prepare import index_clips
+from avdit.data.bt_files import METADATA
+from avdit.data.prepare import INDEX, index_clips
 from avdit.media import read_clip
 
 
@@ -58,3 +60,43 @@ class ClipDataset(Dataset):
             "file": name,
             "start": start,
         }
+
+
+class BouncingTonesFolder(Dataset):
+    """The mp4 clips written by ``avdit data bouncing-tones`` (read back as a user's files would be)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        meta = json.loads((self.folder / METADATA).read_text())
+        self.split, self.clips = meta["split"], meta["clips"]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        entry = self.clips[index]
+        clip = read_clip(self.folder / entry["file"], bt.FPS, bt.SAMPLE_RATE, (bt.SIZE, bt.SIZE),
+                         duration=bt.DURATION)
+        return {"video": torch.from_numpy(clip.video), "audio": torch.from_numpy(clip.audio), "k": entry["k"],
+                "index": index}
+
+
+BOUNCING_TONES = "bouncing-tones"
+
+
+def open_dataset(data: str | Path, split: str = "train", size: int | None = None, seed: int = 0) -> Dataset:
+    """``bouncing-tones`` (made in memory; ``size`` clips), a folder from ``avdit data bouncing-tones``, or a
+    folder prepared by ``avdit prepare``. A Bouncing Tones folder holds one split: its held-out clips are the
+    in-memory test split."""
+    if str(data) == BOUNCING_TONES:
+        return BouncingTonesDataset(size or (1_000_000 if split == "train" else 256), seed=seed, split=split)
+    folder = Path(data)
+    if (folder / METADATA).exists():
+        dataset = BouncingTonesFolder(folder)
+        if dataset.split != split:
+            return BouncingTonesDataset(size or 256, seed=seed, split=split)
+        return dataset
+    if (folder / INDEX).exists():
+        return ClipDataset(folder, split)
+    raise FileNotFoundError(f"{folder}: not '{BOUNCING_TONES}', a Bouncing Tones folder ({METADATA}) or a "
+                            f"prepared folder ({INDEX}); make one with `avdit data bouncing-tones` or `avdit prepare`")

@@ -20,7 +20,6 @@ from avdit.media.errors import MediaError
 
 MAX_PIXELS = 8192 * 8192  # one frame larger than this is refused as absurd
 MAX_SECONDS = 24 * 3600
-MAX_FRAMES_PER_SECOND = 1000
 
 
 @dataclass(frozen=True)

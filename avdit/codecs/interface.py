@@ -1,0 +1,227 @@
+"""One interface for every codec: encode/decode, latent shapes and rates, normalisation inside, safetensors + JSON.
+
+``encode`` returns latents normalised per channel to zero mean and unit variance (statistics measured on the
+training data and stored with the weights, Sec. 4 of the paper); ``decode`` undoes it. A ``CodecPair`` joins
+a video and an audio codec with the clip geometry and gives the ``ClipLayout`` that maps latent time steps
+to task segments, so that mapping is computed from the codecs and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from avdit.atomic import atomic_path, write_json
+from avdit.codecs.audio import AudioAutoencoder, AudioCodecConfig
+from avdit.codecs.video import VideoAutoencoder, VideoCodecConfig
+from avdit.latents import AV
+from avdit.layout import ClipLayout
+
+
+class CodecError(ValueError):
+    """Input a codec cannot take, or a codec folder that cannot be loaded."""
+
+
+class _Normalised(nn.Module):
+    """Per-channel latent statistics as buffers: normalise after encoding, undo before decoding."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("latent_mean", torch.zeros(channels))
+        self.register_buffer("latent_std", torch.ones(channels))
+
+    def _shape(self, z: torch.Tensor) -> tuple[int, ...]:
+        return (1, -1) + (1,) * (z.dim() - 2)
+
+    def normalise(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean.view(self._shape(z))) / self.latent_std.view(self._shape(z))
+
+    def denormalise(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std.view(self._shape(z)) + self.latent_mean.view(self._shape(z))
+
+    @torch.no_grad()
+    def set_statistics(self, raw_latents: torch.Tensor) -> None:
+        """Measure per-channel mean and std over every other axis of raw (unnormalised) latents (N, C, ...)."""
+        flat = raw_latents.transpose(0, 1).reshape(raw_latents.shape[1], -1).double()
+        self.latent_mean.copy_(flat.mean(1).float())
+        self.latent_std.copy_(flat.std(1).clamp_min(1e-6).float())
+
+
+class VideoCodec(_Normalised):
+    """Video uint8 (B, T, H, W, 3) with T = 1 + 4k <-> latents (B, C, 1 + k, H/8, W/8) at ``fps`` frames/s."""
+
+    kind = "video"
+
+    def __init__(self, config: VideoCodecConfig = VideoCodecConfig(), fps: int = 8):
+        super().__init__(config.latent_channels)
+        self.config, self.fps = config, fps
+        self.net = VideoAutoencoder(config)
+
+    @property
+    def latents_per_second(self) -> float:
+        """Latent frames per second after the first (which stands for one frame)."""
+        return self.fps / self.config.temporal_stride
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        c = self.config
+        if (frames - 1) % c.temporal_stride or frames < 1:
+            raise CodecError(f"the video codec takes 1 + {c.temporal_stride}k frames, got {frames}")
+        if height % c.spatial_stride or width % c.spatial_stride:
+            raise CodecError(f"frame size {height}x{width} is not a multiple of {c.spatial_stride}")
+        return (c.latent_channels, 1 + (frames - 1) // c.temporal_stride, height // c.spatial_stride,
+                width // c.spatial_stride)
+
+    def to_pixels(self, video: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1], with its shape checked."""
+        if video.dim() != 5 or video.shape[-1] != 3:
+            raise CodecError(f"video must be (B, T, H, W, 3), got {tuple(video.shape)}")
+        self.latent_shape(*video.shape[1:4])
+        return video.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+
+    @staticmethod
+    def from_pixels(x: torch.Tensor) -> torch.Tensor:
+        """float (B, 3, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, 3)."""
+        return x.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1)
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        return self.normalise(self.net.encoder(self.to_pixels(video)))
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.dim() != 5 or latent.shape[1] != self.config.latent_channels:
+            raise CodecError(f"video latents must be (B, {self.config.latent_channels}, T, h, w), "
+                             f"got {tuple(latent.shape)}")
+        return self.from_pixels(self.net.decoder(self.denormalise(latent)))
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "config": self.config.to_dict(), "fps": self.fps}
+
+
+class AudioCodec(_Normalised):
+    """Audio float32 (B, S) in [-1, 1] at ``sample_rate`` <-> latents (B, C, S / hop)."""
+
+    kind = "audio"
+
+    def __init__(self, config: AudioCodecConfig = AudioCodecConfig(), sample_rate: int = 16000):
+        super().__init__(config.latent_channels)
+        self.config, self.sample_rate = config, sample_rate
+        self.net = AudioAutoencoder(config)
+
+    @property
+    def latents_per_second(self) -> float:
+        return self.sample_rate / self.config.hop
+
+    def latent_shape(self, samples: int) -> tuple[int, int]:
+        if samples % self.config.hop or samples <= 0:
+            raise CodecError(f"the audio codec takes a multiple of {self.config.hop} samples, got {samples}")
+        return (self.config.latent_channels, samples // self.config.hop)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.dim() != 2:
+            raise CodecError(f"audio must be mono (B, S), got {tuple(audio.shape)}")
+        self.latent_shape(audio.shape[1])
+        return self.normalise(self.net.encode(audio.float()))
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.dim() != 3 or latent.shape[1] != self.config.latent_channels:
+            raise CodecError(f"audio latents must be (B, {self.config.latent_channels}, T), got {tuple(latent.shape)}")
+        return self.net.decode(self.denormalise(latent)).clamp(-1.0, 1.0)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "config": self.config.to_dict(), "sample_rate": self.sample_rate}
+
+
+def save_codec(codec: VideoCodec | AudioCodec, folder: str | Path, extra: dict | None = None) -> None:
+    """Write ``<kind>.safetensors`` (weights and latent statistics) and ``<kind>.json`` (config) atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in codec.state_dict().items()}
+    with atomic_path(folder / f"{codec.kind}.safetensors", ".safetensors") as tmp:
+        save_file(state, tmp)
+    write_json(folder / f"{codec.kind}.json", {**codec.describe(), **(extra or {})})
+
+
+def load_codec(folder: str | Path, kind: str) -> VideoCodec | AudioCodec:
+    folder = Path(folder)
+    config_path, weights_path = folder / f"{kind}.json", folder / f"{kind}.safetensors"
+    for path in (config_path, weights_path):
+        if not path.exists():
+            raise CodecError(f"{path} not found: a codec folder holds {kind}.json and {kind}.safetensors "
+                             f"(made by `avdit train-codec {kind}`)")
+    meta = json.loads(config_path.read_text())
+    if meta.get("kind") != kind:
+        raise CodecError(f"{config_path} describes a {meta.get('kind')!r} codec, not {kind!r}")
+    if kind == "video":
+        codec = VideoCodec(VideoCodecConfig.from_dict(meta["config"]), fps=meta["fps"])
+    else:
+        codec = AudioCodec(AudioCodecConfig.from_dict(meta["config"]), sample_rate=meta["sample_rate"])
+    try:
+        codec.load_state_dict(load_file(weights_path))
+    except RuntimeError as err:
+        raise CodecError(f"{weights_path} does not match {config_path}: {err}") from None
+    return codec.eval()
+
+
+class CodecPair(nn.Module):
+    """A video and an audio codec and the clip they take: frames at the video codec's fps, size, samples."""
+
+    def __init__(self, video: VideoCodec, audio: AudioCodec, frames: int = 17, size: tuple[int, int] = (64, 64)):
+        super().__init__()
+        self.video, self.audio = video, audio
+        self.frames, self.size = frames, tuple(size)
+        self.layout  # validate the geometry now
+
+    @property
+    def layout(self) -> ClipLayout:
+        """The task grid's geometry, from the codecs' strides and rates."""
+        try:
+            return ClipLayout(fps=self.video.fps, frames=self.frames, height=self.size[0], width=self.size[1],
+                              sample_rate=self.audio.sample_rate,
+                              video_temporal_stride=self.video.config.temporal_stride,
+                              video_spatial_stride=self.video.config.spatial_stride,
+                              audio_hop=self.audio.config.hop)
+        except ValueError as err:
+            raise CodecError(f"these codecs cannot cut a {self.frames}-frame {self.size} clip into the task grid: "
+                             f"{err}") from None
+
+    def check_clip(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+        layout = self.layout
+        expected_video = (layout.frames, layout.height, layout.width, 3)
+        if tuple(video.shape[1:]) != expected_video:
+            raise CodecError(f"video must be (B, {', '.join(map(str, expected_video))}) at {layout.fps} fps, "
+                             f"got {tuple(video.shape)}; resample it with avdit.media.read_clip")
+        if tuple(audio.shape[1:]) != (layout.num_samples,):
+            raise CodecError(f"audio must be (B, {layout.num_samples}) at {layout.sample_rate} Hz, "
+                             f"got {tuple(audio.shape)}")
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor, audio: torch.Tensor) -> AV:
+        """video uint8 (B, T, H, W, 3), audio float32 (B, S) -> normalised latents AV."""
+        self.check_clip(video, audio)
+        return AV(self.video.encode(video), self.audio.encode(audio))
+
+    @torch.no_grad()
+    def decode(self, latents: AV) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.video.decode(latents.video), self.audio.decode(latents.audio)
+
+    def save(self, folder: str | Path) -> None:
+        save_codec(self.video, folder, {"frames": self.frames, "size": list(self.size)})
+        save_codec(self.audio, folder)
+
+
+def load_codecs(folder: str | Path | None = None) -> CodecPair:
+    """The codec pair in ``folder`` (video.* and audio.*), or the bundled Bouncing Tones codecs."""
+    folder = Path(folder) if folder is not None else bundled_codecs_dir()
+    if not folder.is_dir():
+        raise CodecError(f"{folder}: codec folder not found")
+    video, audio = load_codec(folder, "video"), load_codec(folder, "audio")
+    meta = json.loads((folder / "video.json").read_text())
+    return CodecPair(video, audio, frames=meta.get("frames", 17), size=tuple(meta.get("size", (64, 64)))).eval()
+
+
+def bundled_codecs_dir() -> Path:
+    return Path(str(resources.files("avdit") / "assets" / "codecs"))

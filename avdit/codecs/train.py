@@ -1,0 +1,182 @@
+"""``avdit train-codec {video,audio}``: train a codec, keep held-out reconstructions, resume by rerunning.
+
+RUN_DIR holds ``state.pt`` (full training state, written atomically, loaded with ``weights_only=True``),
+``config.json`` (the resolved settings), ``samples/`` (held-out reconstructions as mp4 beside the originals)
+and, when training ends, the codec itself (``<kind>.safetensors`` + ``<kind>.json``) with latent statistics
+measured on training clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from avdit.atomic import atomic_path, write_json
+from avdit.codecs.audio import AudioCodecConfig
+from avdit.codecs.interface import AudioCodec, VideoCodec, save_codec
+from avdit.codecs.losses import audio_loss, video_loss
+from avdit.codecs.video import VideoCodecConfig
+from avdit.data.datasets import open_dataset
+from avdit.data.loader import make_loader
+from avdit.media import write_mp4
+
+
+@dataclass(frozen=True)
+class CodecTrainSettings:
+    kind: str  # "video" or "audio"
+    data: str = "bouncing-tones"
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-3
+    warmup: int = 100
+    latent_channels: int = 0  # 0: the codec's default
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 200
+    workers: int = 0
+    stats_clips: int = 256
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("video", "audio"):
+            raise ValueError(f"codec kind must be video or audio, got {self.kind!r}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("--steps and --batch-size must be >= 1")
+
+
+def build_codec(settings: CodecTrainSettings, fps: int, sample_rate: int) -> VideoCodec | AudioCodec:
+    if settings.kind == "video":
+        config = VideoCodecConfig(**({"latent_channels": settings.latent_channels} if settings.latent_channels else {}))
+        return VideoCodec(config, fps=fps)
+    config = AudioCodecConfig(**({"latent_channels": settings.latent_channels} if settings.latent_channels else {}))
+    return AudioCodec(config, sample_rate=sample_rate)
+
+
+def _forward(codec, batch: dict):
+    """Reconstruction, target and raw latent of a batch, in the codec's working space."""
+    if codec.kind == "video":
+        target = codec.to_pixels(batch["video"])  # (B, 3, T, H, W) in [-1, 1]
+        recon, latent = codec.net(target)
+        return recon, target, latent, video_loss(recon, target, latent)
+    target = batch["audio"].float()  # (B, S)
+    recon, latent = codec.net(target)
+    return recon, target, latent, audio_loss(recon, target, latent)
+
+
+def quality(codec, recon: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR (dB) of uint8 frames for video, SNR (dB) of the waveform for audio."""
+    if codec.kind == "video":
+        a, b = codec.from_pixels(recon).float(), codec.from_pixels(target).float()
+        return float(10 * torch.log10(255**2 / ((a - b) ** 2).mean().clamp_min(1e-10)))
+    return float(10 * torch.log10((target**2).sum() / ((recon.clamp(-1, 1) - target) ** 2).sum().clamp_min(1e-10)))
+
+
+def _forever(loader):
+    while True:
+        yield from loader
+
+
+def _lr(step: int, settings: CodecTrainSettings) -> float:
+    if step < settings.warmup:
+        return settings.lr * (step + 1) / settings.warmup
+    progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    return settings.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _write_samples(codec, batch: dict, recon: torch.Tensor, path: Path, fps: int, sample_rate: int) -> None:
+    """First held-out clip: original and reconstruction side by side (video), or one after the other (audio)."""
+    if codec.kind == "video":
+        original, decoded = batch["video"][0].numpy(), codec.from_pixels(recon[:1])[0].numpy()
+        write_mp4(path, np.concatenate([original, decoded], axis=2), None, fps, sample_rate)
+    else:
+        original, decoded = batch["audio"][0].numpy(), recon[0].clamp(-1, 1).numpy()
+        gap = np.zeros(sample_rate // 4, np.float32)
+        write_mp4(path, None, np.concatenate([original, gap, decoded]).astype(np.float32), fps, sample_rate)
+
+
+def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: bool = True) -> dict:
+    """Train (or resume) a codec in ``run_dir``; returns the final held-out quality figures."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path, state_path = run_dir / "config.json", run_dir / "state.pt"
+    if config_path.exists():  # resuming: everything but the number of steps must match
+        previous = json.loads(config_path.read_text())
+        changed = sorted(k for k in previous if k != "steps" and previous.get(k) != asdict(settings).get(k))
+        if changed:
+            raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
+                             "rerun with the same flags to resume (--steps may grow), or use a new folder")
+    write_json(config_path, asdict(settings))
+
+    torch.manual_seed(settings.seed)
+    train_data = open_dataset(settings.data, "train", seed=settings.seed)
+    held_out = next(iter(make_loader(open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed),
+                                     settings.batch_size)))
+    fps, sample_rate = 8, 16000
+    if hasattr(train_data, "settings"):  # a prepared folder
+        fps, sample_rate = train_data.settings.fps, train_data.settings.sample_rate
+    codec = build_codec(settings, fps, sample_rate)
+    optimizer = torch.optim.AdamW(codec.net.parameters(), lr=settings.lr, weight_decay=0.0)
+    step = 0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        codec.load_state_dict(state["codec"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        torch.set_rng_state(state["rng"])
+
+    loader = make_loader(train_data, settings.batch_size, settings.workers, shuffle=True, seed=settings.seed + step,
+                         drop_last=True)
+    batches = _forever(loader)
+    bar = tqdm(total=settings.steps, initial=step, desc=f"train-codec {settings.kind}", disable=not progress)
+    start = time.perf_counter()
+    codec.train()
+    while step < settings.steps:
+        batch = next(batches)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(step, settings)
+        _, _, _, (loss, parts) = _forward(codec, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; the last checkpoint is kept in {state_path}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(codec.net.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v:.4f}" for k, v in parts.items()})
+        if step % settings.sample_every == 0 or step == settings.steps:
+            codec.eval()
+            with torch.no_grad():
+                recon, target, _, _ = _forward(codec, held_out)
+            figure = quality(codec, recon, target)
+            bar.write(f"step {step}: held-out {'PSNR' if settings.kind == 'video' else 'SNR'} {figure:.2f} dB")
+            _write_samples(codec, held_out, recon, run_dir / "samples" / f"step_{step:06d}.mp4", fps, sample_rate)
+            codec.train()
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            with atomic_path(state_path, ".pt") as tmp:
+                torch.save({"codec": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                            "rng": torch.get_rng_state()}, tmp)
+    bar.close()
+
+    codec.eval()
+    stats_loader = make_loader(open_dataset(settings.data, "train", size=settings.stats_clips, seed=settings.seed + 1),
+                               settings.batch_size)
+    raw = []
+    with torch.no_grad():
+        for i, batch in enumerate(stats_loader):
+            if i * settings.batch_size >= settings.stats_clips:
+                break
+            _, _, latent, _ = _forward(codec, batch)
+            raw.append(latent)
+        codec.set_statistics(torch.cat(raw))
+        recon, target, _, _ = _forward(codec, held_out)
+    result = {"steps": step, "held_out_db": quality(codec, recon, target),
+              "seconds_this_run": round(time.perf_counter() - start, 1)}
+    save_codec(codec, run_dir, {"training": {**asdict(settings), **result}})
+    return result

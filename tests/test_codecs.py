@@ -1,0 +1,147 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from avdit.codecs.audio import AudioCodecConfig
+from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec, load_codec, load_codecs
+from avdit.codecs.losses import multi_resolution_stft, ssim
+from avdit.codecs.shards import encode_dataset, load_shards
+from avdit.codecs.train import CodecTrainSettings, train_codec
+from avdit.codecs.video import VideoCodecConfig
+from avdit.data import bouncing_tones as bt
+
+TINY_VIDEO = VideoCodecConfig(latent_channels=4, widths=(16, 32))
+TINY_AUDIO = AudioCodecConfig(latent_channels=4, widths=(16, 16, 16))
+
+
+@pytest.fixture
+def pair():
+    torch.manual_seed(0)
+    return CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(TINY_AUDIO)).eval()
+
+
+def bt_batch(n=2, seed=0):
+    clips = [bt.make_clip(seed, i) for i in range(n)]
+    return (torch.from_numpy(np.stack([c.video for c in clips])), torch.from_numpy(np.stack([c.audio for c in clips])))
+
+
+@pytest.mark.parametrize("frames, seconds_per_segment", [(9, 0.5), (17, 0.5), (33, 0.5)])
+def test_latent_shapes_and_segments_follow_the_codecs(frames, seconds_per_segment):
+    pair = CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(TINY_AUDIO), frames=frames)
+    layout = pair.layout
+    video = torch.zeros(1, frames, 64, 64, 3, dtype=torch.uint8)
+    audio = torch.zeros(1, layout.num_samples)
+    with torch.no_grad():
+        latents = pair.encode(video, audio)
+    assert latents.video.shape == (1, 4, 1 + (frames - 1) // 4, 8, 8)
+    assert latents.audio.shape == (1, 4, layout.num_samples // 400)
+    assert pair.video.latents_per_second == 2 and pair.audio.latents_per_second == 40
+    # segment 0 is the first frame (0.125 s = 5 audio latents), then one latent frame (20 audio latents) each
+    assert layout.num_segments == 1 + (frames - 1) // 4
+    counts = [layout.audio_segments.count(n) for n in range(layout.num_segments)]
+    assert counts == [5] + [int(40 * seconds_per_segment)] * (layout.num_segments - 1)
+
+
+def test_video_encoder_is_causal(pair):
+    video, _ = bt_batch(1)
+    changed = video.clone()
+    changed[:, 9] = 255 - changed[:, 9]  # frame 9 belongs to latent frame 3 (frames 9-12)
+    with torch.no_grad():
+        a, b = pair.video.encode(video), pair.video.encode(changed)
+    assert torch.equal(a[:, :, :3], b[:, :, :3])
+    assert not torch.equal(a[:, :, 3], b[:, :, 3])
+
+
+def test_normalisation_statistics_and_their_inverse(pair):
+    video, audio = bt_batch(4)
+    with torch.no_grad():
+        raw = pair.video.net.encoder(pair.video.to_pixels(video))
+        pair.video.set_statistics(raw)
+        z = pair.video.encode(video)
+        flat = z.transpose(0, 1).reshape(z.shape[1], -1)
+        torch.testing.assert_close(flat.mean(1), torch.zeros(4), atol=1e-5, rtol=0)
+        torch.testing.assert_close(flat.std(1), torch.ones(4), atol=1e-4, rtol=0)
+        # decode undoes the normalisation: the same as the raw decoder on the raw latents
+        torch.testing.assert_close(pair.video.denormalise(z), raw, atol=1e-5, rtol=1e-5)
+        direct = pair.video.from_pixels(pair.video.net.decoder(raw))
+        assert (pair.video.decode(z).int() - direct.int()).abs().max() <= 1  # float rounding at a .5 boundary
+
+
+def test_round_trip_shapes_dtypes_and_save_load(pair, tmp_path):
+    video, audio = bt_batch(2)
+    with torch.no_grad():
+        pair.audio.set_statistics(pair.audio.net.encode(audio))
+        latents = pair.encode(video, audio)
+        out_video, out_audio = pair.decode(latents)
+    assert out_video.shape == video.shape and out_video.dtype == torch.uint8
+    assert out_audio.shape == audio.shape and out_audio.dtype == torch.float32 and out_audio.abs().max() <= 1
+    pair.save(tmp_path)
+    loaded = load_codecs(tmp_path)
+    with torch.no_grad():
+        again = loaded.encode(video, audio)
+    assert torch.equal(again.video, latents.video) and torch.equal(again.audio, latents.audio)
+    assert json.loads((tmp_path / "video.json").read_text())["fps"] == 8
+
+
+def test_wrong_inputs_and_folders_are_refused(pair, tmp_path):
+    video, audio = bt_batch(1)
+    with pytest.raises(CodecError, match=r"video must be \(B, 17, 64, 64, 3\) at 8 fps"):
+        pair.encode(video[:, :16], audio)
+    with pytest.raises(CodecError, match=r"audio must be \(B, 34000\) at 16000 Hz"):
+        pair.encode(video, audio[:, :32000])
+    with pytest.raises(CodecError, match="1 \\+ 4k frames"):
+        pair.video.encode(video[:, :16])
+    with pytest.raises(CodecError, match="multiple of 8"):
+        pair.video.encode(torch.zeros(1, 17, 60, 64, 3, dtype=torch.uint8))
+    with pytest.raises(CodecError, match="mono"):
+        pair.audio.encode(torch.zeros(1, 2, 34000))
+    with pytest.raises(CodecError, match=r"audio latents must be \(B, 4, T\)"):
+        pair.audio.decode(torch.zeros(1, 16, 85))
+    with pytest.raises(CodecError, match="video.json not found"):
+        load_codec(tmp_path, "video")
+    with pytest.raises(CodecError, match="cannot cut"):
+        CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(AudioCodecConfig(fold=8, widths=(8, 8, 8), strides=(5, 12))))
+
+
+def test_losses_are_zero_on_identical_inputs_and_grow_with_error():
+    x = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
+    assert ssim(x, x + 0.3 * torch.randn_like(x)).item() < 0.9
+    wave = torch.sin(torch.arange(16000) / 16000 * 2 * np.pi * 440)[None]
+    assert multi_resolution_stft(wave, wave).item() < 1e-4
+    assert multi_resolution_stft(wave * 0.5, wave).item() > 0.1
+
+
+def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, monkeypatch):
+    import avdit.codecs.train as train_module
+
+    monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
+    settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=2, checkpoint_every=1,
+                                  stats_clips=4)
+    train_codec(settings, tmp_path, progress=False)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["step"] == 2 and (tmp_path / "samples" / "step_000002.mp4").exists()
+    result = train_codec(CodecTrainSettings(**{**settings.__dict__, "steps": 3}), tmp_path, progress=False)
+    assert result["steps"] == 3 and torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 3
+    codec = load_codec(tmp_path, "audio")
+    assert codec.latent_std.min() > 0 and not torch.equal(codec.latent_std, torch.ones(16))
+    with pytest.raises(ValueError, match="batch_size differ"):
+        train_codec(CodecTrainSettings(**{**settings.__dict__, "batch_size": 4}), tmp_path, progress=False)
+
+
+def test_encode_writes_shards_that_load_back(pair, tmp_path):
+    pair.save(tmp_path / "codecs")
+    index = encode_dataset("bouncing-tones", pair, tmp_path / "codecs", tmp_path / "shards", num=5, shard_size=2,
+                           batch_size=2, progress=False)
+    assert [s["clips"] for s in index["shards"]] == [2, 2, 1]
+    latents, loaded_index = load_shards(tmp_path / "shards")
+    assert latents.video.shape == (5, 4, 5, 8, 8) and latents.audio.shape == (5, 4, 85)
+    video, audio = bt_batch(2)
+    with torch.no_grad():
+        direct = pair.encode(video, audio)
+    torch.testing.assert_close(latents.video[:2], direct.video)
+    assert loaded_index["codec_digest"] == index["codec_digest"]
+    with pytest.raises(ValueError, match="--num"):
+        encode_dataset("bouncing-tones", pair, tmp_path / "codecs", tmp_path / "s2", progress=False)
