@@ -57,10 +57,13 @@ class VideoCodec(_Normalised):
 
     kind = "video"
 
-    def __init__(self, config: VideoCodecConfig = VideoCodecConfig(), fps: int = 8):
+    def __init__(self, config: VideoCodecConfig = VideoCodecConfig(), fps: int = 8, net: nn.Module | None = None,
+                 source: dict | None = None):
+        """``net`` (with ``encoder`` and ``decoder``) and ``source`` let a pretrained model stand behind this
+        interface (see ``avdit.codecs.pretrained``); by default avdit's own autoencoder."""
         super().__init__(config.latent_channels)
-        self.config, self.fps = config, fps
-        self.net = VideoAutoencoder(config)
+        self.config, self.fps, self.source = config, fps, source
+        self.net = net if net is not None else VideoAutoencoder(config)
 
     @property
     def latents_per_second(self) -> float:
@@ -98,7 +101,8 @@ class VideoCodec(_Normalised):
         return self.from_pixels(self.net.decoder(self.denormalise(latent)))
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "config": self.config.to_dict(), "fps": self.fps}
+        return {"kind": self.kind, "config": self.config.to_dict(), "fps": self.fps,
+                **({"source": self.source} if self.source else {})}
 
 
 class AudioCodec(_Normalised):
@@ -106,10 +110,12 @@ class AudioCodec(_Normalised):
 
     kind = "audio"
 
-    def __init__(self, config: AudioCodecConfig = AudioCodecConfig(), sample_rate: int = 16000):
+    def __init__(self, config: AudioCodecConfig = AudioCodecConfig(), sample_rate: int = 16000,
+                 net: nn.Module | None = None, source: dict | None = None):
+        """``net`` (with ``encode`` and ``decode``) and ``source``: as for ``VideoCodec``."""
         super().__init__(config.latent_channels)
-        self.config, self.sample_rate = config, sample_rate
-        self.net = AudioAutoencoder(config)
+        self.config, self.sample_rate, self.source = config, sample_rate, source
+        self.net = net if net is not None else AudioAutoencoder(config)
 
     @property
     def latents_per_second(self) -> float:
@@ -132,14 +138,19 @@ class AudioCodec(_Normalised):
         return self.net.decode(self.denormalise(latent)).clamp(-1.0, 1.0)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "config": self.config.to_dict(), "sample_rate": self.sample_rate}
+        return {"kind": self.kind, "config": self.config.to_dict(), "sample_rate": self.sample_rate,
+                **({"source": self.source} if self.source else {})}
 
 
 def save_codec(codec: VideoCodec | AudioCodec, folder: str | Path, extra: dict | None = None) -> None:
-    """Write ``<kind>.safetensors`` (weights and latent statistics) and ``<kind>.json`` (config) atomically."""
+    """Write ``<kind>.safetensors`` (weights and latent statistics) and ``<kind>.json`` (config) atomically.
+
+    A pretrained codec keeps only its latent statistics here; its JSON points at the model's own folder.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in codec.state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in codec.state_dict().items()
+             if not codec.source or k in ("latent_mean", "latent_std")}
     with atomic_path(folder / f"{codec.kind}.safetensors", ".safetensors") as tmp:
         save_file(state, tmp)
     write_json(folder / f"{codec.kind}.json", {**codec.describe(), **(extra or {})})
@@ -155,12 +166,17 @@ def load_codec(folder: str | Path, kind: str) -> VideoCodec | AudioCodec:
     meta = json.loads(config_path.read_text())
     if meta.get("kind") != kind:
         raise CodecError(f"{config_path} describes a {meta.get('kind')!r} codec, not {kind!r}")
-    if kind == "video":
+    if "source" in meta:
+        from avdit.codecs.pretrained import load_pretrained
+
+        codec = load_pretrained(kind, meta["source"]["class"], meta["source"]["path"],
+                                meta.get("fps", 8) if kind == "video" else meta["sample_rate"])
+    elif kind == "video":
         codec = VideoCodec(VideoCodecConfig.from_dict(meta["config"]), fps=meta["fps"])
     else:
         codec = AudioCodec(AudioCodecConfig.from_dict(meta["config"]), sample_rate=meta["sample_rate"])
     try:
-        codec.load_state_dict(load_file(weights_path))
+        codec.load_state_dict(load_file(weights_path), strict="source" not in meta)
     except RuntimeError as err:
         raise CodecError(f"{weights_path} does not match {config_path}: {err}") from None
     return codec.eval()
