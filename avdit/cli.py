@@ -89,6 +89,27 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from avdit.train.config import TrainConfig
+    from avdit.train.loop import TrainingError, train
+
+    config = TrainConfig(
+        preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
+        noise_levels=args.noise_levels, steps=args.steps, batch_size=args.batch_size, accumulation=args.accumulation,
+        lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
+        self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, seed=args.seed,
+        log_every=args.log_every, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        sample_steps=args.sample_steps)
+    try:
+        last = train(config, args.out, device=args.device)
+    except TrainingError as err:
+        print(f"avdit train: {err}", file=sys.stderr)
+        return 3
+    if last:
+        print(f"step {last['step']}: loss {last['loss']:.4f}; checkpoint in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +184,36 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--shard-size", type=int, default=1024, help="clips per shard (default 1024)")
     encode.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     encode.set_defaults(func=_encode)
+
+    train = sub.add_parser("train", help="train AVDiT with a mixture of noise levels (rerun the command to resume; "
+                                         "works under torchrun)")
+    train.add_argument("--preset", default="bt-small", help="model preset: bt-tiny, bt-small, paper (default bt-small)")
+    train.add_argument("--data", default="bouncing-tones",
+                       help="'bouncing-tones' (clips encoded once into OUT/latents) or a folder from `avdit encode`")
+    train.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")
+    train.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones clips to train on (default 4096)")
+    train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
+    train.add_argument("--noise-levels", default="monl",
+                       help="monl (default), vanilla, per-modality, per-segment, per-cell, a weighted mixture such as "
+                            "'vanilla=0.25,per-cell=0.75', or task:<task> (task-specific conditional training)")
+    train.add_argument("--steps", type=int, default=10000, help="optimizer steps (default 10000; may grow on resume)")
+    train.add_argument("--batch-size", type=int, default=32, help="global batch over ranks and accumulation (default 32)")
+    train.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (default 1)")
+    train.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4, the paper's)")
+    train.add_argument("--warmup", type=int, default=500, help="linear warm-up steps before cosine decay (default 500)")
+    train.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
+    train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the snapshot weights (default 0.999)")
+    train.add_argument("--self-condition-rate", type=float, default=0.0,
+                       help="fraction of examples trained with self-conditioning (the paper: 0.9; default 0)")
+    train.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default bf16)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--log-every", type=int, default=25, help="log scalars every N steps (default 25)")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps (default 500)")
+    train.add_argument("--sample-every", type=int, default=0, help="write sample mp4s every N steps (default 0: never)")
+    train.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for those samples (default 25)")
+    train.set_defaults(func=_train)
     return parser
 
 

@@ -22,20 +22,25 @@ def diffusion_loss(
     schedule: NoiseSchedule = DEFAULT_SCHEDULE,
     generator: torch.Generator | None = None,
     self_condition_rate: float = 0.0,
+    noise: AV | None = None,
+    self_condition: torch.Tensor | None = None,
 ) -> AV:
     """Unreduced squared error ||eps - eps_theta(z_t, t)||^2 per latent element; cells at t = 0 carry zero.
 
     With ``self_condition_rate`` > 0, that fraction of examples first gets an x0 estimate from a no-grad
     pass and is conditioned on it (Chen et al.'s self-conditioning, as W.A.L.T. and the paper use);
-    the rest get zeros.
+    the rest get zeros. ``noise`` and ``self_condition`` (B,) bool may be given instead of drawn from
+    ``generator`` (a distributed trainer draws them for the global batch and passes each rank its slice).
     """
-    noise = randn_like(x0, generator)
+    noise = randn_like(x0, generator) if noise is None else noise
     t_elements = layout.cells_to_latents(t)
     z_t = q_sample_av(x0, t_elements, noise, schedule)
     self_cond = None
-    if self_condition_rate > 0:
+    if self_condition is None and self_condition_rate > 0:
+        self_condition = torch.rand(x0.batch_size, generator=generator, device=x0.device) < self_condition_rate
+    if self_condition is not None:
         self_cond = x0.map(torch.zeros_like)
-        use = torch.rand(x0.batch_size, generator=generator, device=x0.device) < self_condition_rate  # (B,)
+        use = self_condition.to(x0.device)  # (B,)
         if bool(use.any()):
             with torch.no_grad():
                 x0_hat = predict_x0_av(z_t, t_elements, model(z_t, t, self_cond), schedule)

@@ -1,0 +1,1 @@
+"""Diffusion training: one loop for CPU, one GPU and torchrun."""

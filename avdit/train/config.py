@@ -1,0 +1,46 @@
+"""The resolved settings of a diffusion training run, saved as RUN_DIR/config.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "bt-small"
+    data: str = "bouncing-tones"  # 'bouncing-tones' (encoded once into RUN_DIR/latents) or a shard folder
+    codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
+    num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
+    noise_levels: str = "monl"
+    steps: int = 10000
+    batch_size: int = 32  # global, over all ranks and accumulation steps
+    accumulation: int = 1
+    lr: float = 5e-4
+    warmup: int = 500
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    self_condition_rate: float = 0.0
+    precision: str = "bf16"  # bf16 autocast or fp32
+    compile: bool = False
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every: int = 500
+    sample_every: int = 0  # 0 = never
+    sample_steps: int = 25
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("bf16", "fp32"):
+            raise ValueError(f"--precision must be bf16 or fp32, got {self.precision!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.accumulation < 1:
+            raise ValueError("--steps, --batch-size and --accumulation must be >= 1")
+        if not 0 <= self.self_condition_rate <= 1:
+            raise ValueError(f"--self-condition-rate must be in [0, 1], got {self.self_condition_rate}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # settings that may change when a run is resumed (the rest must match)
+    RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile")

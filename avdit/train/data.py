@@ -1,0 +1,61 @@
+"""Training latents: shards from ``avdit encode``, or Bouncing Tones encoded once into RUN_DIR/latents.
+
+Batches are drawn by index from a generator seeded by (seed, step), the same on every rank: each rank takes
+its slice of the global batch, a resumed run continues the same stream, and the data position is the step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from avdit.codecs.interface import bundled_codecs_dir, load_codecs
+from avdit.codecs.shards import SHARD_INDEX, codec_digest, encode_dataset, load_shards
+from avdit.latents import AV
+from avdit.layout import ClipLayout
+from avdit.train import distributed
+from avdit.train.config import TrainConfig
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """The random stream of one step (and one purpose), independent of rank and of where a run was resumed."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 16 + stream)
+
+
+def codecs_folder(config: TrainConfig) -> Path:
+    return Path(config.codecs) if config.codecs else bundled_codecs_dir()
+
+
+def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> tuple[AV, ClipLayout, dict]:
+    """All training latents in memory (normalised), their layout and shard index."""
+    folder = codecs_folder(config)
+    if config.data == "bouncing-tones":
+        shards = run_dir / "latents"
+        if d.main and not (shards / SHARD_INDEX).exists():
+            encode_dataset("bouncing-tones", load_codecs(folder), folder, shards, num=config.num_clips,
+                           progress=True)
+        distributed.barrier(d)
+    else:
+        shards = Path(config.data)
+    latents, index = load_shards(shards)
+    if config.codecs is not None or config.data == "bouncing-tones":
+        digest = codec_digest(folder)
+        if index["codec_digest"] != digest:
+            raise ValueError(f"{shards} holds latents of other codecs (digest {index['codec_digest']}, "
+                             f"{folder} has {digest}); encode again with these codecs")
+    return latents, ClipLayout.from_dict(index["layout"]), index
+
+
+def held_out_latents(config: TrainConfig, count: int) -> AV:
+    """Latents of the first ``count`` held-out Bouncing Tones clips (fixed inputs for periodic samples)."""
+    from avdit.data.datasets import BouncingTonesDataset
+
+    codecs = load_codecs(codecs_folder(config))
+    items = [BouncingTonesDataset(count, seed=config.seed, split="test")[i] for i in range(count)]
+    return codecs.encode(torch.stack([i["video"] for i in items]), torch.stack([i["audio"] for i in items]))
+
+
+def draw_indices(num: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch,) clip indices for one step's global batch."""
+    return torch.randint(0, num, (batch,), generator=generator)

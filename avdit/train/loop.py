@@ -1,0 +1,184 @@
+"""``avdit train``: MoNL training that resumes by rerunning the same command, on one CPU or under torchrun.
+
+Every step draws its global batch (clip indices, noise levels, noise, self-conditioning choices) from a
+generator seeded by (seed, step); each rank takes its slice. So a resumed run continues the same stream, and
+K ranks with batch B/K reproduce one process with batch B (DDP averages the gradients of equal slices).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from avdit.atomic import write_json
+from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss
+from avdit.latents import AV
+from avdit.model import AVDiT, get_preset
+from avdit.train import distributed
+from avdit.train.config import TrainConfig
+from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
+from avdit.train.state import clean_stale_temporaries, load_state, save_snapshot, save_state
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (diverged, or a run folder made for something else)."""
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to zero (the paper: 5k warm-up, cosine)."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def _check_resume(run_dir: Path, config: TrainConfig) -> None:
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    previous = json.loads(path.read_text())
+    changed = sorted(k for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE and previous.get(k) != v)
+    if changed:
+        details = ", ".join(f"{k}: {previous.get(k)!r} there, {getattr(config, k)!r} now" for k in changed)
+        raise TrainingError(f"{run_dir} holds a run made with other settings ({details}); rerun with the same "
+                            "settings to resume, or choose a new --out")
+
+
+def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
+    model_config = get_preset(config.preset, layout=layout, video_channels=latents.video.shape[1],
+                              audio_channels=latents.audio.shape[1], self_condition=config.self_condition_rate > 0)
+    return AVDiT(model_config)
+
+
+def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, device: str | None = None) -> dict:
+    """Train (or resume) in ``run_dir``; returns the last logged figures."""
+    d = distributed.init(device)
+    run_dir = Path(run_dir)
+    if d.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _check_resume(run_dir, config)
+        clean_stale_temporaries(run_dir)
+        write_json(run_dir / "config.json", config.to_dict())
+    distributed.barrier(d)
+    if config.batch_size % (d.world * config.accumulation):
+        raise ValueError(f"--batch-size {config.batch_size} must be divisible by ranks x accumulation "
+                         f"({d.world} x {config.accumulation})")
+
+    latents, layout, index = training_latents(config, run_dir, d)
+    torch.manual_seed(config.seed)
+    model = build_model(config, latents, layout).to(d.device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step = 0
+    state = load_state(run_dir)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+    net = torch.compile(model) if config.compile else model
+    if d.world > 1:
+        net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
+    levels = parse_noise_levels(config.noise_levels, layout.num_segments)
+    autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
+                else nullcontext())
+    writer = _tensorboard(run_dir) if d.main else None
+    info = {"codecs": str(codecs_folder(config).resolve()), "codec_digest": index["codec_digest"],
+            "train": config.to_dict()}
+
+    per_rank = config.batch_size // d.world
+    micro = per_rank // config.accumulation
+    names = levels.strategies
+    bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and d.main), unit="step")
+    last: dict = {}
+    window = {"loss": 0.0, "n": 0, "start": time.perf_counter(), "strategy": torch.zeros(len(names), 2)}
+    model.train()
+    while step < config.steps:
+        g = step_generator(config.seed, step)
+        idx = draw_indices(latents.batch_size, config.batch_size, g)  # (B,) global batch
+        t, strategy = levels(config.batch_size, g)  # (B, M, N), (B,)
+        x0_all = AV(latents.video[idx], latents.audio[idx])
+        noise_all = x0_all.map(lambda p: torch.randn(p.shape, generator=g))
+        self_cond = (torch.rand(config.batch_size, generator=g) < config.self_condition_rate
+                     if config.self_condition_rate > 0 else None)
+        lr = learning_rate(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=d.device)
+        per_strategy = torch.zeros(len(names), 2, device=d.device)  # (sum of losses, count)
+        for a in range(config.accumulation):
+            part = slice(d.rank * per_rank + a * micro, d.rank * per_rank + (a + 1) * micro)
+            x0 = x0_all.map(lambda p: p[part].to(d.device))
+            noise = noise_all.map(lambda p: p[part].to(d.device))
+            sync = nullcontext() if a == config.accumulation - 1 or d.world == 1 else net.no_sync()
+            with sync:
+                with autocast:
+                    per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
+                                                 self_condition=None if self_cond is None else self_cond[part],
+                                                 self_condition_rate=config.self_condition_rate)
+                per_example = reduce_loss(per_element, t[part].to(d.device), layout)  # (micro,)
+                (per_example.mean() / config.accumulation).backward()
+            step_loss += per_example.detach().mean() / config.accumulation
+            ids = strategy[part].to(d.device)
+            per_strategy.index_add_(0, ids, torch.stack([per_example.detach(), torch.ones_like(per_example)], 1))
+        step_loss = distributed.all_mean(d, step_loss)
+        if not torch.isfinite(step_loss):
+            raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
+                                f"last good checkpoint in {run_dir} is kept (lower --lr or check the data)")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+
+        per_strategy = distributed.all_mean(d, per_strategy) * d.world
+        window["loss"] += step_loss.item()
+        window["n"] += 1
+        window["strategy"] += per_strategy.cpu()
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            elapsed = time.perf_counter() - window["start"]
+            sums, counts = window["strategy"].unbind(1)
+            last = {"step": step, "loss": window["loss"] / window["n"], "lr": lr, "grad_norm": float(grad_norm),
+                    "samples_per_s": window["n"] * config.batch_size / elapsed,
+                    **{f"loss/{n}": (s / c).item() for n, s, c in zip(names, sums, counts) if c > 0}}
+            bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
+            if writer is not None:
+                for key, value in last.items():
+                    if key != "step":
+                        writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
+            window = {"loss": 0.0, "n": 0, "start": time.perf_counter(), "strategy": torch.zeros(len(names), 2)}
+        if d.main and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_state(run_dir, model, ema, optimizer, step, config.to_dict())
+            save_snapshot(run_dir, ema, {**info, "step": step})
+        if d.main and config.sample_every and (step % config.sample_every == 0 or step == config.steps):
+            from avdit.train.samples import write_samples
+
+            write_samples(run_dir, ema, config, step)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    distributed.barrier(d)
+    return last
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: the progress bar and the JSON config still tell the story
+        return None
+    return SummaryWriter(str(run_dir / "tb"))

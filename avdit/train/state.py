@@ -1,0 +1,59 @@
+"""What a run keeps on disk: the full training state (resume) and the inference snapshot (generation).
+
+Both are written atomically. ``state.pt`` (model, EMA, optimizer, step, config) is loaded with
+``weights_only=True``; the snapshot is ``model.safetensors`` (EMA weights) + ``model.json`` (model config,
+training config, the codecs it was trained with and their digest).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from avdit.atomic import atomic_path, write_json
+from avdit.model import AVDiT, AVDiTConfig
+
+STATE = "state.pt"
+SNAPSHOT = "model.safetensors"
+SNAPSHOT_CONFIG = "model.json"
+
+
+def clean_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files a killed writer left behind (the real files were never touched)."""
+    for stale in run_dir.glob(".*.tmp*"):
+        stale.unlink()
+
+
+def save_state(run_dir: Path, model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               step: int, config: dict) -> None:
+    with atomic_path(run_dir / STATE, ".pt") as tmp:
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                    "step": step, "config": config}, tmp)
+
+
+def load_state(run_dir: Path) -> dict | None:
+    path = run_dir / STATE
+    return torch.load(path, weights_only=True, map_location="cpu") if path.exists() else None
+
+
+def save_snapshot(run_dir: Path, ema: AVDiT, info: dict) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
+    with atomic_path(run_dir / SNAPSHOT, ".safetensors") as tmp:
+        save_file(state, tmp)
+    write_json(run_dir / SNAPSHOT_CONFIG, {"model": ema.config.to_dict(), **info})
+
+
+def load_snapshot(folder: str | Path) -> tuple[AVDiT, dict]:
+    """The EMA model of a run (or a bundled checkpoint) and its JSON description."""
+    folder = Path(folder)
+    for name in (SNAPSHOT_CONFIG, SNAPSHOT):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name} not found: a checkpoint folder holds {SNAPSHOT_CONFIG} and "
+                                    f"{SNAPSHOT} (written by `avdit train`)")
+    info = json.loads((folder / SNAPSHOT_CONFIG).read_text())
+    model = AVDiT(AVDiTConfig.from_dict(info["model"]))
+    model.load_state_dict(load_file(folder / SNAPSHOT))
+    return model.eval(), info

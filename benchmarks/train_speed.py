@@ -1,0 +1,88 @@
+"""Training throughput on this machine: samples/s, achieved GFLOP/s and peak memory per preset and precision.
+
+    python benchmarks/train_speed.py [--presets bt-small bt-medium] [--batch 32] [--steps 10]
+
+Each configuration runs in its own process (so its peak resident memory is its own). One training step is the
+MoNL loss (forward), backward and AdamW on random latents; FLOPs are counted by torch's FlopCounterMode. The
+baseline is this machine's square-matmul throughput in the same precision, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import autocast, count_flops, matmul_gflops  # noqa: E402
+
+from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss  # noqa: E402
+from avdit.latents import AV  # noqa: E402
+from avdit.model import AVDiT, get_preset  # noqa: E402
+
+# a larger preset for the comparison: twice the width of bt-small
+EXTRA = {"bt-medium": dict(width=512, depth=8, heads=8)}
+
+
+def one(preset: str, precision: str, batch: int, steps: int) -> dict:
+    torch.manual_seed(0)
+    base = "bt-small" if preset in EXTRA else preset
+    model = AVDiT(get_preset(base, **EXTRA.get(preset, {})))
+    layout = model.config.layout
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    levels = parse_noise_levels("monl", layout.num_segments)
+    x0 = AV(torch.randn(batch, *model.video_shape), torch.randn(batch, *model.audio_shape))
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        t, _ = levels(batch, g)
+        with autocast(dtype):
+            loss = reduce_loss(diffusion_loss(model, x0, t, layout, generator=g), t, layout).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    flops = count_flops(step)
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - start) / steps
+    return {"preset": preset, "params": model.num_parameters(), "precision": precision, "batch": batch,
+            "s_per_step": seconds, "samples_per_s": batch / seconds, "gflops": flops / seconds / 1e9,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["bt-small", "bt-medium"])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--one", nargs=2, metavar=("PRESET", "PRECISION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps)))
+        return
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul 2048^3: "
+          f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; batch {args.batch}\n")
+    print(f"{'preset':<10}{'params':>12}{'dtype':>6}{'s/step':>9}{'samples/s':>11}{'GFLOP/s':>9}"
+          f"{'vs matmul':>10}{'peak MiB':>10}")
+    for preset in args.presets:
+        for precision in ("fp32", "bf16"):
+            out = subprocess.run([sys.executable, __file__, "--one", preset, precision, "--batch", str(args.batch),
+                                  "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{preset:<10}{r['params']:>12,}{precision:>6}{r['s_per_step']:>9.3f}{r['samples_per_s']:>11.1f}"
+                  f"{r['gflops']:>9.1f}{r['gflops'] / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from avdit.codecs.audio import AudioCodecConfig
+from avdit.codecs.interface import AudioCodec, CodecPair, VideoCodec
+from avdit.codecs.video import VideoCodecConfig
+from avdit.train import loop as loop_module
+from avdit.train.config import TrainConfig
+from avdit.train.loop import TrainingError, train
+from avdit.train.state import load_snapshot, load_state
+
+
+@pytest.fixture(scope="module")
+def codecs_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("codecs")
+    torch.manual_seed(0)
+    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
+              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shards(codecs_dir, tmp_path_factory):
+    """Latents of 8 Bouncing Tones clips, made once through a first run."""
+    run = tmp_path_factory.mktemp("first")
+    train(tiny(codecs_dir, steps=1), run, progress=False)
+    return run / "latents"
+
+
+def tiny(codecs_dir, **overrides) -> TrainConfig:
+    base = dict(preset="bt-tiny", codecs=str(codecs_dir), num_clips=8, steps=6, batch_size=4, lr=1e-3, warmup=2,
+                log_every=1, checkpoint_every=3, precision="fp32", self_condition_rate=0.5)
+    return TrainConfig(**{**base, **overrides})
+
+
+def parameters(run_dir):
+    return load_state(run_dir)["model"]
+
+
+def assert_same(a: dict, b: dict, atol=0.0):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0 if atol == 0 else 1e-5, msg=key)
+
+
+def test_a_run_writes_config_state_snapshot_and_logs(codecs_dir, shards, tmp_path):
+    last = train(tiny(codecs_dir, data=str(shards)), tmp_path, progress=False)
+    assert last["step"] == 6 and last["loss"] > 0 and {"loss/vanilla", "lr", "grad_norm"} <= set(last) | {"loss/vanilla"}
+    assert load_state(tmp_path)["step"] == 6
+    model, info = load_snapshot(tmp_path)
+    assert info["step"] == 6 and info["train"]["noise_levels"] == "monl"
+    assert model.config.self_condition and model.config.video_channels == 4
+    assert (tmp_path / "config.json").exists()
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(codecs_dir, shards, tmp_path, monkeypatch):
+    config = tiny(codecs_dir, data=str(shards))
+    train(config, tmp_path / "straight", progress=False)
+
+    calls = {"n": 0}
+    real = loop_module.update_ema
+
+    def crash_after_four(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        real(*args)
+
+    monkeypatch.setattr(loop_module, "update_ema", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    assert load_state(tmp_path / "resumed")["step"] == 3  # the last checkpoint
+    monkeypatch.setattr(loop_module, "update_ema", real)
+    train(config, tmp_path / "resumed", progress=False)
+    assert_same(parameters(tmp_path / "straight"), parameters(tmp_path / "resumed"))
+    assert_same(load_state(tmp_path / "straight")["ema"], load_state(tmp_path / "resumed")["ema"])
+
+
+def test_accumulation_matches_one_big_batch(codecs_dir, shards, tmp_path):
+    train(tiny(codecs_dir, data=str(shards), self_condition_rate=0.0), tmp_path / "one", progress=False)
+    train(tiny(codecs_dir, data=str(shards), self_condition_rate=0.0, accumulation=2), tmp_path / "two",
+          progress=False)
+    assert_same(parameters(tmp_path / "one"), parameters(tmp_path / "two"), atol=1e-5)
+
+
+def test_two_processes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path):
+    config = tiny(codecs_dir, data=str(shards), steps=3)
+    train(config, tmp_path / "single", progress=False)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "avdit.cli", "train", "--preset", "bt-tiny", "--codecs", str(codecs_dir), "--data", str(shards),
+               "--steps", "3", "--batch-size", "4", "--lr", "1e-3", "--warmup", "2", "--log-every", "1",
+               "--checkpoint-every", "3", "--precision", "fp32", "--self-condition-rate", "0.5",
+               "--num-clips", "8", "--out", str(tmp_path / "ddp"), "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same(parameters(tmp_path / "single"), parameters(tmp_path / "ddp"), atol=1e-5)
+
+
+def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(codecs_dir, shards, tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        from avdit.train import state
+        from avdit.train.config import TrainConfig
+        from avdit.train.loop import train
+        real_save, calls = torch.save, {{"n": 0}}
+        def dying_save(obj, path):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second checkpoint: write half a file, then die
+                with open(path, "wb") as f:
+                    f.write(b"half a checkpoint")
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_save(obj, path)
+        torch.save = dying_save
+        config = TrainConfig(preset="bt-tiny", codecs={str(codecs_dir)!r}, data={str(shards)!r}, steps=6, batch_size=4,
+                             checkpoint_every=3, precision="fp32")
+        train(config, {str(tmp_path)!r}, progress=False)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    assert load_state(tmp_path)["step"] == 3
+    assert any(p.name.startswith(".state.pt") for p in tmp_path.iterdir())  # the half-written temporary
+    config = TrainConfig(preset="bt-tiny", codecs=str(codecs_dir), data=str(shards), steps=6, batch_size=4,
+                         checkpoint_every=3, precision="fp32")
+    train(config, tmp_path, progress=False)  # resumes, and clears the stale temporary
+    assert load_state(tmp_path)["step"] == 6
+    assert not any(p.name.startswith(".state.pt") for p in tmp_path.iterdir())
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(codecs_dir, shards, tmp_path, monkeypatch):
+    config = tiny(codecs_dir, data=str(shards))
+    train(TrainConfig(**{**config.to_dict(), "steps": 3}), tmp_path, progress=False)
+    good = parameters(tmp_path)
+    monkeypatch.setattr(loop_module, "reduce_loss",
+                        lambda per_element, t, layout: torch.full((t.shape[0],), float("nan"), requires_grad=True))
+    with pytest.raises(TrainingError, match="the loss became nan at step 3.*kept"):
+        train(config, tmp_path, progress=False)
+    assert_same(parameters(tmp_path), good)
+
+
+def test_a_run_folder_made_with_other_settings_is_refused(codecs_dir, shards, tmp_path):
+    train(tiny(codecs_dir, data=str(shards), steps=1), tmp_path, progress=False)
+    with pytest.raises(TrainingError, match="preset: 'bt-tiny' there, 'bt-small' now"):
+        train(tiny(codecs_dir, data=str(shards), steps=2, preset="bt-small"), tmp_path, progress=False)
+
+
+def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):
+    other = tmp_path / "other_codecs"
+    torch.manual_seed(1)
+    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
+              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(other)
+    with pytest.raises(ValueError, match="latents of other codecs"):
+        train(tiny(other, data=str(shards), steps=1), tmp_path / "run", progress=False)
+
+
+def test_task_specific_training_has_no_loss_on_given_cells(codecs_dir, shards, tmp_path):
+    last = train(tiny(codecs_dir, data=str(shards), noise_levels="task:a2v", steps=2), tmp_path, progress=False)
+    assert set(k for k in last if k.startswith("loss/")) == {"loss/vanilla"}
