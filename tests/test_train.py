@@ -162,3 +162,18 @@ def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):
 def test_task_specific_training_has_no_loss_on_given_cells(codecs_dir, shards, tmp_path):
     last = train(tiny(codecs_dir, data=str(shards), noise_levels="task:a2v", steps=2), tmp_path, progress=False)
     assert set(k for k in last if k.startswith("loss/")) == {"loss/vanilla"}
+
+
+def test_logs_and_periodic_samples(codecs_dir, shards, tmp_path):
+    import json
+
+    train(tiny(codecs_dir, data=str(shards), steps=2, sample_every=2, sample_steps=2), tmp_path, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2] and all(m["samples_per_s"] > 0 for m in lines)
+    assert any((tmp_path / "tb").iterdir())
+    names = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert names == [f"step_0000002_{task}.mp4" for task in ("a2v", "av_continue", "joint")]
+    from avdit.media import probe
+
+    info = probe(tmp_path / "samples" / names[0])
+    assert info.has_video and info.has_audio and abs(info.duration - 2.125) < 0.05

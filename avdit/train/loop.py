@@ -1,5 +1,8 @@
 """``avdit train``: MoNL training that resumes by rerunning the same command, on one CPU or under torchrun.
 
+RUN_DIR gets config.json, state.pt (resume), model.safetensors + model.json (EMA snapshot), metrics.jsonl and
+TensorBoard scalars in tb/ (loss, loss per strategy, lr, grad norm, samples/s), and samples/ when asked.
+
 Every step draws its global batch (clip indices, noise levels, noise, self-conditioning choices) from a
 generator seeded by (seed, step); each rank takes its slice. So a resumed run continues the same stream, and
 K ranks with batch B/K reproduce one process with batch B (DDP averages the gradients of equal slices).
@@ -157,6 +160,9 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                     "samples_per_s": window["n"] * config.batch_size / elapsed,
                     **{f"loss/{n}": (s / c).item() for n, s, c in zip(names, sums, counts) if c > 0}}
             bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
+            if d.main:
+                with open(run_dir / "metrics.jsonl", "a") as log:
+                    log.write(json.dumps(last) + "\n")
             if writer is not None:
                 for key, value in last.items():
                     if key != "step":
@@ -177,8 +183,6 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
 
 
 def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional: the progress bar and the JSON config still tell the story
-        return None
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(str(run_dir / "tb"))
