@@ -110,6 +110,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from avdit.media import write_mp4
+    from avdit.pipeline import Pipeline
+    from avdit.render import contact_sheet, save_png
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder")
+    if args.guidance is not None and (args.guidance_video is not None or args.guidance_audio is not None):
+        raise ValueError("give --guidance, or --guidance-video / --guidance-audio, not both")
+    guidance = (args.guidance if args.guidance is not None else
+                (args.guidance_video or 0.0, args.guidance_audio or 0.0))
+    pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
+    result = pipe(task=args.task, video=args.video or args.input, audio=args.audio or args.input, num=args.num,
+                  steps=args.steps, sampler=args.sampler, eta=args.eta, guidance=guidance, mode=args.mode,
+                  seed=args.seed, offset=args.offset, duration=args.duration, pyramid_lag=args.pyramid_lag,
+                  progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (video, audio) in enumerate(zip(result.video, result.audio)):
+        write_mp4(out / f"sample_{i:03d}.mp4", video, audio, result.fps, result.sample_rate)
+    sheet = contact_sheet(result.video, result.audio, pipe.layout, result.task.given.numpy())
+    save_png(out / "contact_sheet.png", sheet)
+    print(f"{args.num} clip(s) for task {result.task.name} in {out} (sample_*.mp4, contact_sheet.png)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sample-every", type=int, default=0, help="write sample mp4s every N steps (default 0: never)")
     train.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for those samples (default 25)")
     train.set_defaults(func=_train)
+
+    gen = sub.add_parser("generate", help="generate clips for any task from a checkpoint")
+    gen.add_argument("--task", default="joint",
+                     help="joint, a2v, v2a, av_continue, av_inpaint, av_continue_2s, or a grid like 'video:0-1,audio:0-1'")
+    gen.add_argument("--input", default=None, help="a file with the given parts (video and/or audio; a wav is "
+                                                   "enough for a2v)")
+    gen.add_argument("--video", default=None, help="take the given video from this file instead of --input")
+    gen.add_argument("--audio", default=None, help="take the given audio from this file instead of --input")
+    gen.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    gen.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
+    gen.add_argument("--num", type=int, default=1, help="clips to generate (default 1)")
+    gen.add_argument("--steps", type=int, default=50, help="sampler steps (default 50)")
+    gen.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
+    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
+    gen.add_argument("--guidance", type=float, default=None, help="guidance scale s for every generated modality")
+    gen.add_argument("--guidance-video", type=float, default=None, help="guidance scale for generated video")
+    gen.add_argument("--guidance-audio", type=float, default=None, help="guidance scale for generated audio")
+    gen.add_argument("--mode", choices=["clean", "replace"], default="clean",
+                     help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input file, seconds")
+    gen.add_argument("--duration", type=float, default=None,
+                     help="seconds to generate; past one window, windows roll on (each given the last 0.625 s)")
+    gen.add_argument("--pyramid-lag", type=int, default=0,
+                     help="diffusion-forcing schedule: each later generated segment starts this many steps later")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.set_defaults(func=_generate)
     return parser
 
 

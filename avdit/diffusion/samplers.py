@@ -35,6 +35,27 @@ def task_schedule(given: torch.Tensor, steps: int, timesteps: int = 1000) -> tor
     return torch.where(given.unsqueeze(0), torch.zeros_like(levels), levels)
 
 
+def pyramid_schedule(given: torch.Tensor, steps: int, lag: int, timesteps: int = 1000) -> torch.Tensor:
+    """A diffusion-forcing style schedule (M, N given): generated segments start descending ``lag`` steps
+    after the previous generated segment, so later segments are noisier than earlier ones at every step.
+
+    Each generated cell still takes ``steps`` steps from T to 0; the matrix has steps + lag x (R - 1) + 1 rows
+    for R generated segments. ``lag`` = 0 is ``task_schedule``.
+    """
+    if given.dim() != 2:
+        raise ValueError("pyramid_schedule takes one task grid (M, N)")
+    if not 1 <= steps <= timesteps or lag < 0:
+        raise ValueError(f"steps must be in [1, {timesteps}] and lag >= 0, got {steps} and {lag}")
+    generated_segments = [n for n in range(given.shape[1]) if bool((~given[:, n]).any())]
+    rank = {n: r for r, n in enumerate(generated_segments)}
+    total = steps + lag * max(0, len(generated_segments) - 1)
+    step = torch.arange(total + 1).view(-1, 1)  # (S + 1, 1)
+    delay = torch.tensor([lag * rank.get(n, 0) for n in range(given.shape[1])]).view(1, -1)  # (1, N)
+    local = (step - delay).clamp(0, steps).double()  # (S + 1, N)
+    levels = (timesteps * (1 - local / steps)).round().long()  # (S + 1, N)
+    return torch.where(given.unsqueeze(0), torch.zeros_like(levels).unsqueeze(1), levels.unsqueeze(1))
+
+
 def _per_example(schedule: torch.Tensor, batch: int) -> torch.Tensor:
     """(S + 1, M, N) or (S + 1, B, M, N) -> (S + 1, B, M, N)."""
     if schedule.dim() == 3:

@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+import torch
+
+from avdit.cli import main
+from avdit.codecs.audio import AudioCodecConfig
+from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec
+from avdit.codecs.video import VideoCodecConfig
+from avdit.data import bouncing_tones as bt
+from avdit.diffusion.samplers import pyramid_schedule
+from avdit.media import probe, read_clip, write_mp4, write_wav
+from avdit.pipeline import Pipeline
+from avdit.tasks import TaskError, get_task
+from avdit.train.config import TrainConfig
+from avdit.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny model trained for two steps with tiny random codecs: wiring, not quality."""
+    root = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
+              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(root / "codecs")
+    train(TrainConfig(preset="bt-tiny", codecs=str(root / "codecs"), num_clips=4, steps=2, batch_size=2,
+                      precision="fp32"), root / "run", progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("input") / "clip.mp4"
+    clip = bt.make_clip(0, 0, "test")
+    write_mp4(path, np.concatenate([clip.video, bt.make_clip(0, 1, "test").video]),
+              np.concatenate([clip.audio, bt.make_clip(0, 1, "test").audio]), 8, 16000)
+    return path
+
+
+def test_every_task_keeps_its_given_latents(checkpoint, clip_file):
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    for name in ("joint", "a2v", "v2a", "av_continue", "av_inpaint", "video:0-1,audio:0"):
+        result = pipe(task=name, video=clip_file, audio=clip_file, num=2, steps=3, seed=1)
+        assert result.video.shape == (2, 17, 64, 64, 3) and result.video.dtype == np.uint8
+        assert result.audio.shape == (2, 34000)
+        task = get_task(name, 5)
+        if task.given.any():
+            clean = pipe._clean_latents(task, clip_file, clip_file, None, 0.0)
+            mask = pipe.layout.cells_to_latents(task.given[None])
+            for out, ref, m in zip(result.latents, clean, mask):
+                m = m.expand_as(out)
+                assert torch.equal(out[m], ref.expand_as(out)[m])
+
+
+def test_seeds_repeat_and_arrays_work_like_files(checkpoint, clip_file):
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    a = pipe(task="v2a", video=clip_file, steps=3, seed=5)
+    b = pipe(task="v2a", video=clip_file, steps=3, seed=5)
+    assert np.array_equal(a.audio, b.audio)
+    clip = read_clip(clip_file, 8, 16000, (64, 64), duration=17 / 8)
+    c = pipe(task="v2a", video=clip.video, steps=3, seed=5)
+    assert np.array_equal(a.audio, c.audio)
+
+
+def test_long_clips_roll_on_and_keep_the_input_for_a2v(checkpoint, clip_file, tmp_path):
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    result = pipe(task="joint", steps=2, duration=3.625)
+    assert result.video.shape[1] == 29 and result.audio.shape[1] == 58000
+    wav = tmp_path / "long.wav"
+    write_wav(wav, read_clip(clip_file, 8, 16000, video=False).audio, 16000)
+    a2v = pipe(task="a2v", audio=wav, steps=2, duration=3.625)
+    assert a2v.video.shape == (1, 29, 64, 64, 3)
+
+
+def test_pyramid_schedule_makes_later_segments_noisier():
+    matrix = pyramid_schedule(get_task("av_continue", 5).given, steps=4, lag=2)
+    assert matrix.shape == (9, 2, 5)
+    assert bool((matrix[:, :, :2] == 0).all())
+    assert bool((matrix[:, :, 2:].diff(dim=-1) >= 0).all())  # later segments never less noisy
+    assert bool((matrix[1:] <= matrix[:-1]).all()) and bool((matrix[-1] == 0).all())
+
+
+def test_bad_requests_are_clear_errors(checkpoint, clip_file, tmp_path):
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    with pytest.raises(TaskError, match="gives audio segments: pass audio"):
+        pipe(task="a2v")
+    with pytest.raises(TaskError, match="unknown task"):
+        pipe(task="a2b")
+    with pytest.raises(TaskError, match="nothing left to generate"):
+        pipe(task="video:all,audio:all")
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        pipe(task="joint", steps=0)
+    short = tmp_path / "short.mp4"
+    clip = bt.make_clip(0, 0)
+    write_mp4(short, clip.video[:9], clip.audio[:18000], 8, 16000)
+    with pytest.raises(Exception, match="too short"):
+        pipe(task="v2a", video=short, steps=2)
+    with pytest.raises(FileNotFoundError, match="model.json not found"):
+        Pipeline.from_pretrained(tmp_path)
+    torch.manual_seed(3)
+    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
+              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(tmp_path / "other")
+    with pytest.raises(CodecError, match="trained with other codecs"):
+        Pipeline.from_pretrained(checkpoint / "run", codecs=tmp_path / "other")
+
+
+def test_cli_generate_writes_mp4s_and_a_contact_sheet(checkpoint, clip_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["generate", "--task", "av_continue", "--input", str(clip_file), "--checkpoint",
+                 str(checkpoint / "run"), "--num", "2", "--steps", "2", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.png", "sample_000.mp4", "sample_001.mp4"]
+    info = probe(out / "sample_000.mp4")
+    assert info.has_video and info.has_audio
+    from PIL import Image
+
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    assert sheet.shape[1] == 17 * 64 and sheet.shape[0] == 2 * (4 + 64 + 4 + 48 + 6)
+    # the given segments (0-1: frames 0-4) are marked green above the frames, the rest orange
+    assert tuple(sheet[0, 10]) == (80, 200, 120) and tuple(sheet[0, 17 * 64 - 10]) == (230, 120, 60)
+    assert main(["generate", "--task", "a2v", "--checkpoint", str(checkpoint / "run"), "--out", str(out)]) == 2
+    assert "pass audio" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["generate", "--checkpoint", str(checkpoint / "run"), "--out", str(tmp_path / "file")]) == 2
