@@ -23,9 +23,21 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from avdit.toy import run_toy_demo
+    from avdit.pipeline import bundled_model_dir
 
-    return run_toy_demo(num=args.num, steps=args.steps, seed=args.seed)
+    if args.toy:
+        from avdit.toy import run_toy_demo
+
+        return run_toy_demo(num=args.num, steps=args.steps, seed=args.seed)
+    if args.checkpoint is None and not (bundled_model_dir() / "model.json").exists():
+        print("avdit demo: this install has no bundled model yet; run `avdit demo --toy`, or give --checkpoint",
+              file=sys.stderr)
+        return 2
+    from avdit.demo import run_demo
+
+    page = run_demo(args.out, clips=args.clips, steps=args.steps, seed=args.seed, checkpoint=args.checkpoint)
+    print(f"open {page}")
+    return 0
 
 
 def _data_bouncing_tones(args: argparse.Namespace) -> int:
@@ -145,12 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="list the model presets with their sizes and latent layouts")
     info.set_defaults(func=_info)
 
-    demo = sub.add_parser(
-        "demo", help="run every task preset through the MoNL samplers on Gaussian latents with a known answer"
-    )
-    demo.add_argument("--num", type=int, default=1000, help="samples per task (default 1000)")
-    demo.add_argument("--steps", type=int, default=100, help="DDIM steps (default 100)")
+    demo = sub.add_parser("demo", help="every task on held-out Bouncing Tones clips with the bundled model: an HTML page")
+    demo.add_argument("--out", default="avdit-demo", help="output folder (default avdit-demo)")
+    demo.add_argument("--clips", type=int, default=4, help="held-out clips per task (default 4)")
+    demo.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    demo.add_argument("--toy", action="store_true",
+                      help="instead: every task through the samplers on Gaussian latents with a known answer")
+    demo.add_argument("--num", type=int, default=1000, help="--toy: samples per task (default 1000)")
     demo.set_defaults(func=_demo)
 
     data = sub.add_parser("data", help="make built-in datasets")

@@ -121,3 +121,14 @@ def test_cli_generate_writes_mp4s_and_a_contact_sheet(checkpoint, clip_file, tmp
     assert "pass audio" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["generate", "--checkpoint", str(checkpoint / "run"), "--out", str(tmp_path / "file")]) == 2
+
+
+def test_demo_writes_a_page_with_every_task(checkpoint, tmp_path):
+    from avdit.demo import DEMO_TASKS, run_demo
+
+    page = run_demo(tmp_path / "demo", clips=2, steps=2, checkpoint=checkpoint / "run")
+    text = page.read_text()
+    for name in DEMO_TASKS:
+        assert f"<h2>{name}</h2>" in text and (tmp_path / "demo" / f"{name}_1.mp4").exists()
+        assert (tmp_path / "demo" / f"{name}.png").exists()
+    assert "ground truth" in text and "<td>100%</td>" in text  # ground-truth clips agree on identity

@@ -104,7 +104,9 @@ def fit_trajectory(video: np.ndarray, fps: int = bt.FPS) -> Trajectory:
             error = np.sum((model(np.array([period, phase, height, radius])) - y) ** 2)
             if best is None or error < best[0]:
                 best = (error, np.array([period, phase, height, radius]))
-    fit = least_squares(lambda p: model(p) - y, best[1], bounds=([0.3, -1, 0, 1], [2.0, 2, 64, 20]))
+    lower, upper = np.array([0.3, -1, 0, 1]), np.array([2.0, 2, 64, 20])
+    start = np.clip(best[1], lower + 1e-6, upper - 1e-6)  # a generated clip may not hold a disc of sane size
+    fit = least_squares(lambda p: model(p) - y, start, bounds=(lower, upper))
     period, phase, height, r = fit.x
     return Trajectory(float(period), float(phase % 1.0), float(height), float(r),
                       float(np.sqrt(np.mean(fit.fun**2))))

@@ -1,0 +1,65 @@
+"""Per-clip Bouncing Tones measures from decoded frames and audio only, and their summary over clips."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from avdit.eval.bouncing_tones import audio_onsets, colour_class, fit_trajectory, pitch_class
+
+ONSET_TOLERANCE = 0.05  # s: an onset within 50 ms of an impact counts as a hit for the F1
+
+
+def sync_error_ms(impacts: list[float], onsets: np.ndarray) -> float:
+    """Median distance (ms) from each video impact to the nearest audio onset; nan if either is missing."""
+    if not impacts or onsets.size == 0:
+        return math.nan
+    return float(np.median([np.abs(onsets - t).min() for t in impacts]) * 1000)
+
+
+def onset_f1(impacts: list[float], onsets: np.ndarray, tolerance: float = ONSET_TOLERANCE) -> float:
+    """F1 of audio onsets against video impacts, one-to-one within ``tolerance`` seconds."""
+    if not impacts and onsets.size == 0:
+        return 1.0
+    unused = list(onsets)
+    hits = 0
+    for t in impacts:
+        if unused:
+            k = int(np.argmin([abs(o - t) for o in unused]))
+            if abs(unused[k] - t) <= tolerance:
+                hits += 1
+                unused.pop(k)
+    precision = hits / max(1, onsets.size)
+    recall = hits / max(1, len(impacts))
+    return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+
+
+def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
+    """Colour and pitch class, cross-modal identity agreement, identity consistency over frames, AV sync."""
+    per_frame = colour_class(video)
+    seen = per_frame[per_frame >= 0]
+    colour = int(np.bincount(seen).argmax()) if seen.size else -1
+    pitch = pitch_class(audio)
+    impacts = fit_trajectory(video).impacts() if seen.size >= 3 else []
+    onsets = audio_onsets(audio)
+    return {
+        "colour": colour,
+        "pitch": pitch,
+        "identity_agreement": float(colour == pitch),
+        "identity_consistency": float(np.mean(per_frame == colour)) if seen.size else 0.0,
+        "sync_error_ms": sync_error_ms(impacts, onsets),
+        "onset_f1": onset_f1(impacts, onsets),
+    }
+
+
+def summarise(measures: list[dict]) -> dict:
+    """Means over clips (median for the sync error, over the clips where it is defined)."""
+    sync = [m["sync_error_ms"] for m in measures if not math.isnan(m["sync_error_ms"])]
+    return {
+        "identity_agreement": float(np.mean([m["identity_agreement"] for m in measures])),
+        "identity_consistency": float(np.mean([m["identity_consistency"] for m in measures])),
+        "sync_error_ms": float(np.median(sync)) if sync else math.nan,
+        "onset_f1": float(np.mean([m["onset_f1"] for m in measures])),
+        "clips": len(measures),
+    }
