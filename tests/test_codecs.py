@@ -9,17 +9,16 @@ from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec
 from avdit.codecs.losses import multi_resolution_stft, ssim
 from avdit.codecs.shards import encode_dataset, load_shards
 from avdit.codecs.train import CodecTrainSettings, train_codec
-from avdit.codecs.video import VideoCodecConfig
 from avdit.data import bouncing_tones as bt
 
-TINY_VIDEO = VideoCodecConfig(latent_channels=4, widths=(16, 32))
-TINY_AUDIO = AudioCodecConfig(latent_channels=4, widths=(16, 16, 16))
+from tests.conftest import TINY_AUDIO_CODEC as TINY_AUDIO
+from tests.conftest import TINY_VIDEO_CODEC as TINY_VIDEO
+from tests.conftest import tiny_codecs
 
 
 @pytest.fixture
 def pair():
-    torch.manual_seed(0)
-    return CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(TINY_AUDIO)).eval()
+    return tiny_codecs()
 
 
 def bt_batch(n=2, seed=0):

@@ -3,15 +3,14 @@ import pytest
 import torch
 
 from avdit.cli import main
-from avdit.codecs.audio import AudioCodecConfig
-from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec
-from avdit.codecs.video import VideoCodecConfig
+from avdit.codecs.interface import CodecError
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion.samplers import pyramid_schedule
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
 from avdit.train.config import TrainConfig
+from tests.conftest import tiny_codecs
 from avdit.train.loop import train
 
 
@@ -19,9 +18,7 @@ from avdit.train.loop import train
 def checkpoint(tmp_path_factory):
     """A tiny model trained for two steps with tiny random codecs: wiring, not quality."""
     root = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(0)
-    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
-              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(root / "codecs")
+    tiny_codecs(0).save(root / "codecs")
     train(TrainConfig(preset="bt-tiny", codecs=str(root / "codecs"), num_clips=4, steps=2, batch_size=2,
                       precision="fp32"), root / "run", progress=False)
     return root
@@ -96,9 +93,7 @@ def test_bad_requests_are_clear_errors(checkpoint, clip_file, tmp_path):
         pipe(task="v2a", video=short, steps=2)
     with pytest.raises(FileNotFoundError, match="model.json not found"):
         Pipeline.from_pretrained(tmp_path)
-    torch.manual_seed(3)
-    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
-              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(tmp_path / "other")
+    tiny_codecs(3).save(tmp_path / "other")
     with pytest.raises(CodecError, match="trained with other codecs"):
         Pipeline.from_pretrained(checkpoint / "run", codecs=tmp_path / "other")
 

@@ -7,11 +7,9 @@ import textwrap
 import pytest
 import torch
 
-from avdit.codecs.audio import AudioCodecConfig
-from avdit.codecs.interface import AudioCodec, CodecPair, VideoCodec
-from avdit.codecs.video import VideoCodecConfig
 from avdit.train import loop as loop_module
 from avdit.train.config import TrainConfig
+from tests.conftest import tiny_codecs
 from avdit.train.loop import TrainingError, train
 from avdit.train.state import load_snapshot, load_state
 
@@ -19,9 +17,7 @@ from avdit.train.state import load_snapshot, load_state
 @pytest.fixture(scope="module")
 def codecs_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("codecs")
-    torch.manual_seed(0)
-    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
-              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(folder)
+    tiny_codecs(0).save(folder)
     return folder
 
 
@@ -152,9 +148,7 @@ def test_a_run_folder_made_with_other_settings_is_refused(codecs_dir, shards, tm
 
 def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):
     other = tmp_path / "other_codecs"
-    torch.manual_seed(1)
-    CodecPair(VideoCodec(VideoCodecConfig(latent_channels=4, widths=(16, 32))),
-              AudioCodec(AudioCodecConfig(latent_channels=4, widths=(16, 16, 16)))).save(other)
+    tiny_codecs(1).save(other)
     with pytest.raises(ValueError, match="latents of other codecs"):
         train(tiny(other, data=str(shards), steps=1), tmp_path / "run", progress=False)
 

@@ -78,29 +78,27 @@ def _require_folder(path: str | Path, class_name: str) -> Path:
     return path
 
 
+def _from_pretrained(library: str, class_name: str, supported: tuple[str, ...], path: str | Path):
+    """``library.class_name.from_pretrained`` on a local folder, with a clear error for each way it can fail."""
+    if class_name not in supported:
+        raise CodecError(f"unknown codec class {class_name!r} for {library}; supported: {', '.join(supported)}")
+    folder = _require_folder(path, class_name)
+    try:
+        module = __import__(library)
+    except ImportError:
+        raise CodecError(f"{class_name} needs {library}: pip install {library}") from None
+    return getattr(module, class_name).from_pretrained(folder, local_files_only=True).eval(), folder
+
+
 def load_pretrained(kind: str, class_name: str, path: str | Path, rate: int) -> VideoCodec | AudioCodec:
     """A pretrained ``class_name`` from the local folder ``path``; ``rate`` is the fps (video) or sample rate
     (audio) the clips are read at."""
     if kind == "video":
-        if class_name not in VIDEO_CLASSES:
-            raise CodecError(f"unknown video codec class {class_name!r}; supported: {', '.join(VIDEO_CLASSES)}")
-        folder = _require_folder(path, class_name)
-        try:
-            import diffusers
-        except ImportError:
-            raise CodecError(f"{class_name} needs diffusers: pip install diffusers") from None
-        model = getattr(diffusers, class_name).from_pretrained(folder, local_files_only=True).eval()
+        model, folder = _from_pretrained("diffusers", class_name, VIDEO_CLASSES, path)
         channels = getattr(model.config, "latent_channels", None) or model.config.z_dim
         return VideoCodec(ExternalVideoConfig(channels), fps=rate, net=_DiffusersVideoNet(model),
                           source={"class": class_name, "path": str(folder.resolve())}).eval()
-    if class_name not in AUDIO_CLASSES:
-        raise CodecError(f"unknown audio codec class {class_name!r}; supported: {', '.join(AUDIO_CLASSES)}")
-    folder = _require_folder(path, class_name)
-    try:
-        import transformers
-    except ImportError:
-        raise CodecError(f"{class_name} needs transformers: pip install transformers") from None
-    model = getattr(transformers, class_name).from_pretrained(folder, local_files_only=True).eval()
+    model, folder = _from_pretrained("transformers", class_name, AUDIO_CLASSES, path)
     if model.config.audio_channels != 1:
         raise CodecError(f"{folder}: avdit's audio is mono; this EnCodec takes {model.config.audio_channels} channels")
     if model.config.sampling_rate != rate:
