@@ -114,3 +114,13 @@ def test_in_memory_dataset_works_with_dataloader_workers():
     assert batches[0]["k"].tolist() == [c.params.k for c in CLIPS[:3]]
     with pytest.raises(IndexError):
         dataset[6]
+
+
+def test_cli_writes_a_dataset(tmp_path, capsys):
+    from avdit.cli import main
+
+    assert main(["data", "bouncing-tones", str(tmp_path / "bt"), "--n", "2", "--seed", "3"]) == 0
+    assert sorted(p.name for p in (tmp_path / "bt").iterdir()) == ["clip_000000.mp4", "clip_000001.mp4",
+                                                                  "metadata.json"]
+    assert main(["data", "bouncing-tones", str(tmp_path / "bt"), "--n", "2", "--seed", "4"]) == 2
+    assert "seed=3" in capsys.readouterr().err

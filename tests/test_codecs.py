@@ -144,3 +144,22 @@ def test_encode_writes_shards_that_load_back(pair, tmp_path):
     assert loaded_index["codec_digest"] == index["codec_digest"]
     with pytest.raises(ValueError, match="--num"):
         encode_dataset("bouncing-tones", pair, tmp_path / "codecs", tmp_path / "s2", progress=False)
+
+
+def test_cli_roundtrip_and_encode(pair, tmp_path, capsys):
+    from avdit.cli import main
+    from avdit.media import probe, write_mp4
+
+    pair.save(tmp_path / "codecs")
+    clip = bt.make_clip(0, 0)
+    write_mp4(tmp_path / "in.mp4", clip.video, clip.audio, 8, 16000)
+    assert main(["codec", "roundtrip", str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"), "--codecs",
+                 str(tmp_path / "codecs")]) == 0
+    info = probe(tmp_path / "out.mp4")
+    assert info.has_video and info.has_audio and abs(info.duration - 2.125) < 0.05
+    assert main(["encode", "bouncing-tones", "--num", "3", "--codecs", str(tmp_path / "codecs"), "--out",
+                 str(tmp_path / "shards")]) == 0
+    assert "3 clips in 1 shards" in capsys.readouterr().out
+    assert main(["codec", "roundtrip", str(tmp_path / "missing.mp4"), str(tmp_path / "o.mp4"), "--codecs",
+                 str(tmp_path / "codecs")]) == 2
+    assert "file not found" in capsys.readouterr().err
