@@ -189,3 +189,11 @@ def test_absurd_sizes_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(read_module, "MAX_PIXELS", 8192 * 8192)
     with pytest.raises(MediaError, match="absurd duration"):
         read_clip(tmp_path / "a.mp4", 8, 16000, duration=1.0)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    clip = make_clip(0, 0)
+    write_mp4(tmp_path / "a.mp4", clip.video, clip.audio, 8, 16000)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o666 & ~mask
