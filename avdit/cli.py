@@ -25,17 +25,18 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from avdit.pipeline import bundled_model_dir
 
+    if args.checkpoint is None and not (bundled_model_dir() / "model.json").exists() and not args.toy:
+        print("avdit demo: no Bouncing Tones model is bundled with this version yet (train one with `avdit train` "
+              "and pass --checkpoint); running the exact-Gaussian demonstration instead.\n", file=sys.stderr)
+        args.toy = True
     if args.toy:
         from avdit.toy import run_toy_demo
 
-        return run_toy_demo(num=args.num, steps=args.steps, seed=args.seed)
-    if args.checkpoint is None and not (bundled_model_dir() / "model.json").exists():
-        print("avdit demo: this install has no bundled model yet; run `avdit demo --toy`, or give --checkpoint",
-              file=sys.stderr)
-        return 2
+        return run_toy_demo(num=args.num, steps=100 if args.steps is None else args.steps, seed=args.seed)
     from avdit.demo import run_demo
 
-    page = run_demo(args.out, clips=args.clips, steps=args.steps, seed=args.seed, checkpoint=args.checkpoint)
+    page = run_demo(args.out, clips=args.clips, steps=25 if args.steps is None else args.steps, seed=args.seed,
+                    checkpoint=args.checkpoint)
     print(f"open {page}")
     return 0
 
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="every task on held-out Bouncing Tones clips with the bundled model: an HTML page")
     demo.add_argument("--out", default="avdit-demo", help="output folder (default avdit-demo)")
     demo.add_argument("--clips", type=int, default=4, help="held-out clips per task (default 4)")
-    demo.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    demo.add_argument("--steps", type=int, default=None, help="DDIM steps (default 25; 100 with --toy)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
     demo.add_argument("--toy", action="store_true",
