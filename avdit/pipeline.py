@@ -124,6 +124,8 @@ class Pipeline:
             raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
+        if clean.batch_size not in (1, num):
+            raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
         out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
         video_out, audio_out = self.codecs.decode(out)

@@ -127,3 +127,12 @@ def test_demo_writes_a_page_with_every_task(checkpoint, tmp_path):
         assert f"<h2>{name}</h2>" in text and (tmp_path / "demo" / f"{name}_1.mp4").exists()
         assert (tmp_path / "demo" / f"{name}.png").exists()
     assert "ground truth" in text and "<td>100%</td>" in text  # ground-truth clips agree on identity
+
+
+def test_a_batch_of_inputs_must_match_num(checkpoint, clip_file):
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    clip = read_clip(clip_file, 8, 16000, (64, 64), duration=17 / 8)
+    videos = np.stack([clip.video, clip.video])
+    assert pipe(task="v2a", video=videos, num=2, steps=2).audio.shape == (2, 34000)
+    with pytest.raises(ValueError, match="2 inputs were given for --num 3"):
+        pipe(task="v2a", video=videos, num=3, steps=2)

@@ -42,8 +42,10 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
     if config.codecs is not None or config.data == "bouncing-tones":
         digest = codec_digest(folder)
         if index["codec_digest"] != digest:
+            fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"
+                   else f"encode again with `avdit encode ... --codecs {folder}`")
             raise ValueError(f"{shards} holds latents of other codecs (digest {index['codec_digest']}, "
-                             f"{folder} has {digest}); encode again with these codecs")
+                             f"{folder} has {digest}); {fix}")
     return latents, ClipLayout.from_dict(index["layout"]), index
 
 
