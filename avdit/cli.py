@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_codec.add_argument("--batch-size", type=int, default=8, help="clips per step (default 8)")
     train_codec.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine decay (default 1e-3)")
     train_codec.add_argument("--latent-channels", type=int, default=0,
-                             help="latent channels (default: 8 video, 16 audio)")
+                             help="latent channels (default 16)")
     train_codec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train_codec.add_argument("--sample-every", type=int, default=500,
                              help="write a held-out reconstruction every N steps (default 500)")

@@ -19,7 +19,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class VideoCodecConfig:
-    latent_channels: int = 8
+    latent_channels: int = 16
     widths: tuple[int, int] = (64, 128)  # at 1/4 and 1/8 resolution
     space_to_depth: int = 4  # pixels folded into channels at the input
     temporal_stride: int = 4  # two causal 2x temporal downsamplings
