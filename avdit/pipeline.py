@@ -17,9 +17,7 @@ import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import codec_digest
-from avdit.diffusion import SAMPLERS, generate_latents
-from avdit.diffusion.conditioning import conditioned_denoiser
-from avdit.diffusion.samplers import initial_latents, pyramid_schedule
+from avdit.diffusion import generate_latents
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
 from avdit.media import read_clip
@@ -61,9 +59,10 @@ class Pipeline:
         model, info = load_snapshot(folder)
         codecs_dir = Path(codecs) if codecs else _codecs_of(folder, info)
         pair = load_codecs(codecs_dir)
-        if info.get("codec_digest") and codec_digest(codecs_dir) != info["codec_digest"]:
+        digest = codec_digest(codecs_dir)
+        if info.get("codec_digest") and digest != info["codec_digest"]:
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
-                             f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give --codecs")
+                             f"{info['codec_digest']} there, {digest} here); give --codecs")
         return cls(model, pair, info)
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -96,17 +95,10 @@ class Pipeline:
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
                 generator: torch.Generator, pyramid_lag: int, progress: bool) -> AV:
-        if pyramid_lag:
-            matrix = pyramid_schedule(task.given, steps, pyramid_lag)
-            x = initial_latents(clean, matrix[0].expand(clean.batch_size, -1, -1), self.layout, generator=generator)
-            denoiser = conditioned_denoiser(self.model, task.given, clean, self.layout, mode, guidance,
-                                            generator=generator)
-            kwargs = {"eta": eta} if sampler == "ddim" else {}
-            return SAMPLERS[sampler](denoiser, x, matrix, self.layout, generator=generator,
-                                     self_condition=self.model.config.self_condition, progress=progress, **kwargs)
         return generate_latents(self.model, clean, task.given, self.layout, steps=steps, sampler=sampler, eta=eta,
                                 mode=mode, guidance=guidance, generator=generator,
-                                self_condition=self.model.config.self_condition, progress=progress)
+                                self_condition=self.model.config.self_condition, progress=progress,
+                                pyramid_lag=pyramid_lag)
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
                  steps: int = 50, sampler: str = "ddim", eta: float = 0.0,
@@ -120,8 +112,6 @@ class Pipeline:
             raise ValueError(f"--steps must be >= 1, got {steps}")
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
         if clean.batch_size not in (1, num):

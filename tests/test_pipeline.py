@@ -35,8 +35,9 @@ def clip_file(tmp_path_factory):
 
 def test_every_task_keeps_its_given_latents(checkpoint, clip_file):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    for name in ("joint", "a2v", "v2a", "av_continue", "av_inpaint", "video:0-1,audio:0"):
-        result = pipe(task=name, video=clip_file, audio=clip_file, num=2, steps=3, seed=1)
+    for name, lag in (("joint", 0), ("a2v", 0), ("v2a", 0), ("av_continue", 0), ("av_inpaint", 0),
+                      ("video:0-1,audio:0", 0), ("av_continue", 2)):
+        result = pipe(task=name, video=clip_file, audio=clip_file, num=2, steps=3, seed=1, pyramid_lag=lag)
         assert result.video.shape == (2, 17, 64, 64, 3) and result.video.dtype == np.uint8
         assert result.audio.shape == (2, 34000)
         task = get_task(name, 5)

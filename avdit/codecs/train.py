@@ -23,6 +23,7 @@ from avdit.codecs.audio import AudioCodecConfig
 from avdit.codecs.interface import AudioCodec, VideoCodec, save_codec
 from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
+from avdit.data import bouncing_tones as bt
 from avdit.data.datasets import open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
@@ -117,7 +118,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     train_data = open_dataset(settings.data, "train", seed=settings.seed)
     held_out = next(iter(make_loader(open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed),
                                      settings.batch_size)))
-    fps, sample_rate = 8, 16000
+    fps, sample_rate = bt.FPS, bt.SAMPLE_RATE
     if hasattr(train_data, "settings"):  # a prepared folder
         fps, sample_rate = train_data.settings.fps, train_data.settings.sample_rate
     codec = build_codec(settings, fps, sample_rate)

@@ -54,7 +54,8 @@ def held_out_latents(config: TrainConfig, count: int) -> AV:
     from avdit.data.datasets import BouncingTonesDataset
 
     codecs = load_codecs(codecs_folder(config))
-    items = [BouncingTonesDataset(count, seed=config.seed, split="test")[i] for i in range(count)]
+    dataset = BouncingTonesDataset(count, seed=config.seed, split="test")
+    items = [dataset[i] for i in range(count)]
     return codecs.encode(torch.stack([i["video"] for i in items]), torch.stack([i["audio"] for i in items]))
 
 

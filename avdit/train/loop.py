@@ -179,6 +179,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     if writer is not None:
         writer.close()
     distributed.barrier(d)
+    distributed.shutdown(d)
     return last
 
 
