@@ -110,7 +110,8 @@ def _train(args: argparse.Namespace) -> int:
         preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
         noise_levels=args.noise_levels, steps=args.steps, batch_size=args.batch_size, accumulation=args.accumulation,
         lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
-        self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, seed=args.seed,
+        self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
+        seed=args.seed,
         log_every=args.log_every, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
         sample_steps=args.sample_steps)
     try:
@@ -148,6 +149,28 @@ def _generate(args: argparse.Namespace) -> int:
     sheet = contact_sheet(result.video, result.audio, pipe.layout, result.task.given.numpy())
     save_png(out / "contact_sheet.png", sheet)
     print(f"{args.num} clip(s) for task {result.task.name} in {out} (sample_*.mp4, contact_sheet.png)")
+    return 0
+
+
+def _train_features(args: argparse.Namespace) -> int:
+    from avdit.eval.features.bt_train import train_features
+
+    info = train_features(args.out, steps=args.steps, batch_size=args.batch_size, clips=args.clips, seed=args.seed)
+    scores = ", ".join(f"{k} {v:.1%}" for k, v in info["held_out"].items())
+    print(f"Bouncing Tones feature nets in {args.out} ({info['seconds']:.0f} s); held out: {scores}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from avdit.eval.evaluate import EvalSettings, evaluate, markdown_table, parse_tasks
+
+    settings = EvalSettings(tasks=parse_tasks(args.tasks), data=args.data, num=args.num, steps=args.steps,
+                            sampler=args.sampler, guidance=args.guidance, seed=args.seed, batch_size=args.batch_size,
+                            av_align=not args.no_av_align, bt_features=args.bt_features, i3d=args.i3d,
+                            vggish=args.vggish, checkpoint=args.checkpoint)
+    results = evaluate(settings, args.out)
+    print(markdown_table(results))
+    print(f"written to {args.out}/results.md and {args.out}/results.json")
     return 0
 
 
@@ -209,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_codec.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     train_codec.set_defaults(func=_train_codec)
 
+    features = sub.add_parser("train-features", help="train the Bouncing Tones feature nets behind BT-FVD and BT-FAD")
+    features.add_argument("--out", required=True, help="folder for bt_video/bt_audio.safetensors and bt_features.json")
+    features.add_argument("--steps", type=int, default=800, help="optimizer steps (default 800)")
+    features.add_argument("--batch-size", type=int, default=32, help="clips per step (default 32)")
+    features.add_argument("--clips", type=int, default=4096, help="training clips made up front (default 4096)")
+    features.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    features.set_defaults(func=_train_features)
+
     codec = sub.add_parser("codec", help="codec utilities")
     codec_sub = codec.add_subparsers(dest="action", required=True)
     roundtrip = codec_sub.add_parser("roundtrip", help="encode and decode a clip to hear and see what the latents keep")
@@ -251,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fraction of examples trained with self-conditioning (the paper: 0.9; default 0)")
     train.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default bf16)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument("--fsdp", action="store_true",
+                       help="under torchrun: shard model, EMA and optimizer over the ranks (FSDP2) instead of "
+                            "replicating them (DDP); for presets too big for one device, such as paper")
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--log-every", type=int, default=25, help="log scalars every N steps (default 25)")
@@ -285,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="diffusion-forcing schedule: each later generated segment starts this many steps later")
     gen.add_argument("--out", required=True, help="output folder")
     gen.set_defaults(func=_generate)
+
+    ev = sub.add_parser("evaluate", help="generate from held-out clips for each task and score them: a table")
+    ev.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    ev.add_argument("--tasks", default="all", help="'all' (joint,a2v,v2a,av_continue,av_inpaint) or a list")
+    ev.add_argument("--data", default="bouncing-tones",
+                    help="held-out clips: 'bouncing-tones' (test split, made in memory) or a folder from "
+                         "`avdit data` / `avdit prepare` (its test split)")
+    ev.add_argument("--num", type=int, default=200, help="clips per task (default 200)")
+    ev.add_argument("--steps", type=int, default=25, help="sampler steps (default 25)")
+    ev.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
+    ev.add_argument("--guidance", type=float, default=0.0, help="guidance scale (default 0)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")
+    ev.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default 32)")
+    ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")
+    ev.add_argument("--bt-features", default=None, help="Bouncing Tones feature nets (default: the bundled ones)")
+    ev.add_argument("--i3d", default=None, help="local I3D weights (.pt/.safetensors) to report FVD and KVD")
+    ev.add_argument("--vggish", default=None, help="local VGGish weights (.pth/.safetensors) to report FAD")
+    ev.add_argument("--out", required=True, help="folder for results.md and results.json")
+    ev.set_defaults(func=_evaluate)
     return parser
 
 

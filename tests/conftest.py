@@ -45,3 +45,16 @@ def tiny_codecs(seed: int = 0) -> CodecPair:
     """Randomly initialised small codecs with the Bouncing Tones layout: wiring, not quality."""
     torch.manual_seed(seed)
     return CodecPair(VideoCodec(TINY_VIDEO_CODEC), AudioCodec(TINY_AUDIO_CODEC)).eval()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A tiny model trained for two steps with tiny random codecs (run folder: ``checkpoint / 'run'``)."""
+    from avdit.train.config import TrainConfig
+    from avdit.train.loop import train
+
+    root = tmp_path_factory.mktemp("ckpt")
+    tiny_codecs(0).save(root / "codecs")
+    train(TrainConfig(preset="bt-tiny", codecs=str(root / "codecs"), num_clips=4, steps=2, batch_size=2,
+                      precision="fp32"), root / "run", progress=False)
+    return root

@@ -9,19 +9,6 @@ from avdit.diffusion.samplers import pyramid_schedule
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
-from avdit.train.config import TrainConfig
-from tests.conftest import tiny_codecs
-from avdit.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A tiny model trained for two steps with tiny random codecs: wiring, not quality."""
-    root = tmp_path_factory.mktemp("ckpt")
-    tiny_codecs(0).save(root / "codecs")
-    train(TrainConfig(preset="bt-tiny", codecs=str(root / "codecs"), num_clips=4, steps=2, batch_size=2,
-                      precision="fp32"), root / "run", progress=False)
-    return root
 
 
 @pytest.fixture(scope="module")

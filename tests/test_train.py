@@ -85,18 +85,42 @@ def test_accumulation_matches_one_big_batch(codecs_dir, shards, tmp_path):
     assert_same(parameters(tmp_path / "one"), parameters(tmp_path / "two"), atol=1e-5)
 
 
-def test_two_processes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path):
-    config = tiny(codecs_dir, data=str(shards), steps=3)
-    train(config, tmp_path / "single", progress=False)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+def torchrun(codecs_dir, shards, out, steps, *extra, port=29517):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
                "-m", "avdit.cli", "train", "--preset", "bt-tiny", "--codecs", str(codecs_dir), "--data", str(shards),
-               "--steps", "3", "--batch-size", "4", "--lr", "1e-3", "--warmup", "2", "--log-every", "1",
+               "--steps", str(steps), "--batch-size", "4", "--lr", "1e-3", "--warmup", "2", "--log-every", "1",
                "--checkpoint-every", "3", "--precision", "fp32", "--self-condition-rate", "0.5",
-               "--num-clips", "8", "--out", str(tmp_path / "ddp"), "--device", "cpu"]
+               "--num-clips", "8", "--out", str(out), "--device", "cpu", *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=240,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_two_processes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path):
+    train(tiny(codecs_dir, data=str(shards), steps=3), tmp_path / "single", progress=False)
+    torchrun(codecs_dir, shards, tmp_path / "ddp", 3)
     assert_same(parameters(tmp_path / "single"), parameters(tmp_path / "ddp"), atol=1e-5)
+
+
+def test_fsdp_equals_one_process_and_resumes_across_shardings(codecs_dir, shards, tmp_path):
+    """2 ranks with FSDP == 1 process; a 1-process checkpoint resumes under FSDP and back, with the same result."""
+    train(tiny(codecs_dir, data=str(shards), steps=6, sample_every=6), tmp_path / "single", progress=False)
+    torchrun(codecs_dir, shards, tmp_path / "fsdp", 6, "--fsdp", "--sample-every", "6", port=29518)
+    for key in ("model", "ema"):
+        assert_same(load_state(tmp_path / "single")[key], load_state(tmp_path / "fsdp")[key], atol=1e-5)
+    assert (tmp_path / "fsdp" / "samples").is_dir()
+    # 3 steps alone, 2 more under FSDP (optimizer state in, full state out), 1 more alone; against 3 + 2 + 1
+    # steps alone (--steps shapes the cosine schedule, so both take the same three legs)
+    for leg, steps in enumerate((3, 5, 6)):
+        train(tiny(codecs_dir, data=str(shards), steps=steps), tmp_path / "alone", progress=False)
+        if leg == 1:
+            torchrun(codecs_dir, shards, tmp_path / "mixed", steps, "--fsdp", port=29519)
+        else:
+            train(tiny(codecs_dir, data=str(shards), steps=steps), tmp_path / "mixed", progress=False)
+    alone, mixed = load_state(tmp_path / "alone"), load_state(tmp_path / "mixed")
+    assert mixed["step"] == 6
+    assert_same(alone["model"], mixed["model"], atol=1e-5)
+    assert_same(alone["optimizer"]["state"][0], mixed["optimizer"]["state"][0], atol=1e-5)
 
 
 def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(codecs_dir, shards, tmp_path):

@@ -41,12 +41,13 @@ def diffusion_loss(
     if self_condition is not None:
         self_cond = x0.map(torch.zeros_like)
         use = self_condition.to(x0.device)  # (B,)
-        if bool(use.any()):
-            with torch.no_grad():
-                x0_hat = predict_x0_av(z_t, t_elements, model(z_t, t, self_cond), schedule)
-            self_cond = self_cond.map(
-                lambda zero, est: torch.where(use.view(-1, *[1] * (zero.dim() - 1)), est.detach(), zero), x0_hat
-            )
+        # the no-grad pass runs even when no example here uses it: under FSDP every rank must run the same
+        # forward passes (each gathers parameters), whatever its slice of the batch drew
+        with torch.no_grad():
+            x0_hat = predict_x0_av(z_t, t_elements, model(z_t, t, self_cond), schedule)
+        self_cond = self_cond.map(
+            lambda zero, est: torch.where(use.view(-1, *[1] * (zero.dim() - 1)), est.detach(), zero), x0_hat
+        )
     eps = model(z_t, t, self_cond)
     return eps.map(lambda pred, target, level: (pred.float() - target) ** 2 * (level > 0), noise, t_elements)
 

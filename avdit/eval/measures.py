@@ -41,7 +41,8 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     seen = per_frame[per_frame >= 0]
     colour = int(np.bincount(seen).argmax()) if seen.size else -1
     pitch = pitch_class(audio)
-    impacts = fit_trajectory(video).impacts() if seen.size >= 3 else []
+    trajectory = fit_trajectory(video) if seen.size >= 3 else None
+    impacts = trajectory.impacts() if trajectory else []
     onsets = audio_onsets(audio)
     return {
         "colour": colour,
@@ -50,16 +51,20 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
         "identity_consistency": float(np.mean(per_frame == colour)) if seen.size else 0.0,
         "sync_error_ms": sync_error_ms(impacts, onsets),
         "onset_f1": onset_f1(impacts, onsets),
+        # one bounce fitted through every frame: a jump at a given/generated boundary shows as a large residual
+        "trajectory_rms_px": trajectory.rms_error if trajectory else math.nan,
     }
 
 
 def summarise(measures: list[dict]) -> dict:
-    """Means over clips (median for the sync error, over the clips where it is defined)."""
+    """Means over clips (medians for the sync error and the trajectory residual, over clips where defined)."""
     sync = [m["sync_error_ms"] for m in measures if not math.isnan(m["sync_error_ms"])]
+    residual = [m["trajectory_rms_px"] for m in measures if not math.isnan(m.get("trajectory_rms_px", math.nan))]
     return {
         "identity_agreement": float(np.mean([m["identity_agreement"] for m in measures])),
         "identity_consistency": float(np.mean([m["identity_consistency"] for m in measures])),
         "sync_error_ms": float(np.median(sync)) if sync else math.nan,
         "onset_f1": float(np.mean([m["onset_f1"] for m in measures])),
+        "trajectory_rms_px": float(np.median(residual)) if residual else math.nan,
         "clips": len(measures),
     }

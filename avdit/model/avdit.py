@@ -43,8 +43,12 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
         self.adaLN = nn.Linear(width, 6 * width)  # applied to SiLU(noise-level embedding)
 
-    def forward(self, x: torch.Tensor, mod: torch.Tensor) -> torch.Tensor:
-        """x (B, L, D); mod (B, L or 1, 6D) = shift/scale/gate for attention, then for the MLP."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, token_cell: torch.Tensor | None) -> torch.Tensor:
+        """x (B, L, D); cond = SiLU(noise-level embedding), per cell (B, M*N, D) with ``token_cell`` (L,) the
+        cell of each token, or per example (B, D). The block's own adaLN turns it into shift/scale/gate for
+        attention, then for the MLP (inside the block, so a sharded block holds everything it uses)."""
+        mod = self.adaLN(cond)
+        mod = mod[:, token_cell] if token_cell is not None else mod[:, None]  # (B, L or 1, 6D)
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         q, k, v = rearrange(self.qkv(modulate(self.norm1(x), shift1, scale1)), "b l (three h d) -> three b h l d",
                             three=3, h=self.heads)
@@ -147,12 +151,12 @@ class AVDiT(nn.Module):
 
         per_cell = t.dim() == 3
         cond = self.noise_level_embed(t.flatten(1) if per_cell else t)  # (B, M*N, D) or (B, D)
+        act, token_cell = F.silu(cond), self.token_cell if per_cell else None
         for block in self.blocks:
-            mod = self._modulation(cond, block.adaLN, per_cell)  # (B, L or 1, 6D)
             if c.grad_checkpointing and self.training:
-                tokens = checkpoint(block, tokens, mod, use_reentrant=False)
+                tokens = checkpoint(block, tokens, act, token_cell, use_reentrant=False)
             else:
-                tokens = block(tokens, mod)
+                tokens = block(tokens, act, token_cell)
         shift, scale = self._modulation(cond, self.final_adaLN, per_cell).chunk(2, dim=-1)
         tokens = modulate(self.final_norm(tokens), shift, scale)  # (B, L, D)
 

@@ -23,6 +23,7 @@ class TrainConfig:
     self_condition_rate: float = 0.0
     precision: str = "bf16"  # bf16 autocast or fp32
     compile: bool = False
+    fsdp: bool = False  # shard model, EMA and optimizer over ranks (FSDP2) instead of replicating them (DDP)
     seed: int = 0
     log_every: int = 25
     checkpoint_every: int = 500
@@ -43,4 +44,4 @@ class TrainConfig:
         return asdict(self)
 
     # settings that may change when a run is resumed (the rest must match)
-    RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile")
+    RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

@@ -28,6 +28,7 @@ from avdit.model import AVDiT, get_preset
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
+from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
 from avdit.train.state import clean_stale_temporaries, load_state, save_snapshot, save_state
 
 
@@ -85,16 +86,21 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     torch.manual_seed(config.seed)
     model = build_model(config, latents, layout).to(d.device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step = 0
     state = load_state(run_dir)
-    if state is not None:
+    if state is not None:  # full state dicts, loaded before any sharding
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
+    sharded = config.fsdp and d.world > 1
+    if sharded:
+        shard(model, d)
+        shard(ema, d)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if state is not None:
+        load_optimizer_state(model, optimizer, state["optimizer"], sharded)
     net = torch.compile(model) if config.compile else model
-    if d.world > 1:
+    if d.world > 1 and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
     levels = parse_noise_levels(config.noise_levels, layout.num_segments)
     autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
@@ -127,7 +133,10 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
             part = slice(d.rank * per_rank + a * micro, d.rank * per_rank + (a + 1) * micro)
             x0 = x0_all.map(lambda p: p[part].to(d.device))
             noise = noise_all.map(lambda p: p[part].to(d.device))
-            sync = nullcontext() if a == config.accumulation - 1 or d.world == 1 else net.no_sync()
+            last_micro = a == config.accumulation - 1
+            if sharded:
+                model.set_requires_gradient_sync(last_micro)
+            sync = nullcontext() if last_micro or d.world == 1 or sharded else net.no_sync()
             with sync:
                 with autocast:
                     per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
@@ -143,6 +152,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
             raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
                                 f"last good checkpoint in {run_dir} is kept (lower --lr or check the data)")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -168,13 +178,22 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                     if key != "step":
                         writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
             window = {"loss": 0.0, "n": 0, "start": time.perf_counter(), "strategy": torch.zeros(len(names), 2)}
-        if d.main and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_state(run_dir, model, ema, optimizer, step, config.to_dict())
-            save_snapshot(run_dir, ema, {**info, "step": step})
-        if d.main and config.sample_every and (step % config.sample_every == 0 or step == config.steps):
+        checkpoint = step % config.checkpoint_every == 0 or step == config.steps
+        sample = config.sample_every and (step % config.sample_every == 0 or step == config.steps)
+        if checkpoint or sample:
+            ema_state = full_state_dict(ema, sharded)  # every rank takes part when sharded
+        if checkpoint:
+            model_state = full_state_dict(model, sharded)
+            optimizer_state = full_optimizer_state(model, optimizer, sharded)
+            if d.main:
+                save_state(run_dir, model_state, ema_state, optimizer_state, step, config.to_dict())
+                save_snapshot(run_dir, ema_state, model.config, {**info, "step": step})
+        if d.main and sample:
             from avdit.train.samples import write_samples
 
-            write_samples(run_dir, ema, config, step)
+            plain = AVDiT(model.config)  # an unsharded copy for sampling on this rank alone
+            plain.load_state_dict(ema_state)
+            write_samples(run_dir, plain.to(d.device), config, step)
     bar.close()
     if writer is not None:
         writer.close()

@@ -27,11 +27,10 @@ def clean_stale_temporaries(run_dir: Path) -> None:
         stale.unlink()
 
 
-def save_state(run_dir: Path, model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               step: int, config: dict) -> None:
+def save_state(run_dir: Path, model: dict, ema: dict, optimizer: dict, step: int, config: dict) -> None:
+    """Full state dicts of model, EMA and optimizer (see ``sharding`` for how a sharded run gathers them)."""
     with atomic_path(run_dir / STATE, ".pt") as tmp:
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                    "step": step, "config": config}, tmp)
+        torch.save({"model": model, "ema": ema, "optimizer": optimizer, "step": step, "config": config}, tmp)
 
 
 def load_state(run_dir: Path) -> dict | None:
@@ -39,11 +38,11 @@ def load_state(run_dir: Path) -> dict | None:
     return torch.load(path, weights_only=True, map_location="cpu") if path.exists() else None
 
 
-def save_snapshot(run_dir: Path, ema: AVDiT, info: dict) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
+def save_snapshot(run_dir: Path, ema_state: dict, config: AVDiTConfig, info: dict) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in ema_state.items()}
     with atomic_path(run_dir / SNAPSHOT, ".safetensors") as tmp:
         save_file(state, tmp)
-    write_json(run_dir / SNAPSHOT_CONFIG, {"model": ema.config.to_dict(), **info})
+    write_json(run_dir / SNAPSHOT_CONFIG, {"model": config.to_dict(), **info})
 
 
 def load_snapshot(folder: str | Path) -> tuple[AVDiT, dict]:

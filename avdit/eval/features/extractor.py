@@ -1,0 +1,111 @@
+"""One interface over every feature network: batches of decoded clips in, float64 feature rows out.
+
+``load_extractors`` gives the bundled Bouncing Tones nets (BT-FVD, BT-FAD) and, when the user passes local
+weight files, I3D (FVD, KVD) and VGGish (FAD). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from avdit.layout import AUDIO, VIDEO
+
+
+class FeatureError(FileNotFoundError):
+    """A feature network's weights are missing or do not fit it."""
+
+
+@dataclass
+class FeatureExtractor:
+    """``metric`` (e.g. 'BT-FVD') from ``net`` over one modality; ``rows`` per clip (VGGish: one per 0.96 s)."""
+
+    metric: str
+    modality: int
+    net: torch.nn.Module
+    batch_size: int = 16
+
+    @torch.no_grad()
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        """(B, T, H, W, 3) uint8 video or (B, S) float audio -> (B, rows, d) float64 features."""
+        self.net.eval()
+        out = []
+        for start in range(0, len(clips), self.batch_size):
+            batch = torch.as_tensor(np.ascontiguousarray(clips[start:start + self.batch_size]))
+            features = self.net(batch if self.modality == VIDEO else batch.float())
+            out.append((features if features.dim() == 3 else features[:, None]).double().numpy())
+        return np.concatenate(out)
+
+
+def bundled_features_dir() -> Path:
+    return Path(str(resources.files("avdit") / "assets" / "features"))
+
+
+def load_state(path: str | Path, what: str, hint: str) -> dict[str, torch.Tensor]:
+    """A state dict from .safetensors or a plain tensor .pt/.pth (never unpickled beyond tensors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureError(f"{path}: {what} weights not found; give {hint}")
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def fit(net: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> torch.nn.Module:
+    """Load ``state`` into ``net``; a key or shape mismatch is an error naming the file."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = net.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        raise FeatureError(f"{path} does not hold {what} weights: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                           f"wrong shape {wrong[:3]}")
+    net.load_state_dict(state, strict=False)
+    return net.eval()
+
+
+def bt_extractors(folder: str | Path | None = None) -> list[FeatureExtractor]:
+    """BT-FVD and BT-FAD from the bundled nets (or those in ``folder``, made by `avdit train-features`)."""
+    from avdit.eval.features.bt_nets import BTAudioNet, BTVideoNet
+
+    folder = Path(folder) if folder else bundled_features_dir()
+    hint = "a folder made by `avdit train-features --out DIR`"
+    nets = []
+    for metric, modality, net, name in (("BT-FVD", VIDEO, BTVideoNet(), "bt_video"),
+                                        ("BT-FAD", AUDIO, BTAudioNet(), "bt_audio")):
+        path = folder / f"{name}.safetensors"
+        nets.append(FeatureExtractor(metric, modality, fit(net, load_state(path, "Bouncing Tones", hint), path,
+                                                           name)))
+    return nets
+
+
+def i3d_extractor(path: str | Path, pooled: bool = False) -> FeatureExtractor:
+    from avdit.eval.features.i3d import WEIGHTS_HINT, InceptionI3d
+
+    net = fit(InceptionI3d(pooled=pooled), load_state(path, "I3D", WEIGHTS_HINT), Path(path), "I3D")
+    return FeatureExtractor("FVD", VIDEO, net, batch_size=4)
+
+
+def vggish_extractor(path: str | Path) -> FeatureExtractor:
+    from avdit.eval.features.vggish import WEIGHTS_HINT, VGGish
+
+    return FeatureExtractor("FAD", AUDIO, fit(VGGish(), load_state(path, "VGGish", WEIGHTS_HINT), Path(path),
+                                              "VGGish"))
+
+
+def load_extractors(bt_folder: str | Path | None = None, i3d: str | Path | None = None,
+                    vggish: str | Path | None = None) -> list[FeatureExtractor]:
+    """The bundled BT nets, plus I3D and VGGish when their local weight files are given."""
+    extractors = bt_extractors(bt_folder)
+    if i3d is not None:
+        extractors.append(i3d_extractor(i3d))
+    if vggish is not None:
+        extractors.append(vggish_extractor(vggish))
+    return extractors

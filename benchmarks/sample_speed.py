@@ -1,0 +1,103 @@
+"""Sampling speed on this machine: seconds per clip at 50 and 250 DDIM steps, per preset, batch and precision.
+
+    python benchmarks/sample_speed.py [--presets bt-small paper] [--batches 1 8] [--measure-steps 10]
+
+Each configuration runs in its own process (its peak resident memory is its own) with random weights. The
+sampler is timed over ``--measure-steps`` DDIM steps of the joint task; its cost is linear in the step count,
+so 50 and 250 steps are that per-step time times the steps, plus the codec decode of the bundled Bouncing
+Tones codecs where the preset's latents fit them (timed once per batch). Each step is set against one
+forward pass's FLOPs (counted by torch) and this machine's matmul throughput in the same precision, measured
+in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import autocast, count_flops, matmul_gflops  # noqa: E402
+
+from avdit.codecs.interface import bundled_codecs_dir, load_codecs  # noqa: E402
+from avdit.diffusion import generate_latents  # noqa: E402
+from avdit.latents import AV  # noqa: E402
+from avdit.model import AVDiT, get_preset  # noqa: E402
+from avdit.tasks import get_task  # noqa: E402
+
+
+def one(preset: str, precision: str, batch: int, steps: int) -> dict:
+    torch.manual_seed(0)
+    model = AVDiT(get_preset(preset)).eval()
+    layout = model.config.layout
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    clean = AV(torch.zeros(batch, *model.video_shape), torch.zeros(batch, *model.audio_shape))
+    given = get_task("joint", layout.num_segments).given
+    t = torch.full((batch, 2, layout.num_segments), 500)
+
+    def forward():
+        with torch.no_grad(), autocast(dtype):
+            return model(clean, t)
+
+    def sample(n):
+        with torch.no_grad(), autocast(dtype):
+            return generate_latents(model, clean, given, layout, steps=n, generator=torch.Generator().manual_seed(0))
+
+    flops = count_flops(forward)
+    sample(1)  # warm-up
+    start = time.perf_counter()
+    latents = sample(steps)
+    per_step = (time.perf_counter() - start) / steps
+    decode = float("nan")
+    codecs = load_codecs(bundled_codecs_dir())
+    if codecs.layout == layout and latents.video.shape[1] == codecs.video.config.latent_channels \
+            and latents.audio.shape[1] == codecs.audio.config.latent_channels:
+        codecs.decode(latents)
+        start = time.perf_counter()
+        codecs.decode(latents)
+        decode = time.perf_counter() - start
+    return {"preset": preset, "params": model.num_parameters(), "precision": precision, "batch": batch,
+            "s_per_step": per_step, "decode_s": decode, "gflop_per_step": flops / 1e9,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["bt-small", "paper"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--measure-steps", type=int, default=10, help="DDIM steps actually timed (default 10)")
+    parser.add_argument("--one", nargs=3, metavar=("PRESET", "PRECISION", "BATCH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]), args.measure_steps)))
+        return
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul 2048^3: "
+          f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; {args.measure_steps} steps timed\n")
+    print(f"{'preset':<9}{'params':>12}{'batch':>6}{'dtype':>6}{'s/step':>9}{'s/clip@50':>11}{'s/clip@250':>12}"
+          f"{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs matmul':>10}{'peak MiB':>10}")
+    for preset in args.presets:
+        for batch in args.batches:
+            for precision in ("fp32", "bf16"):
+                out = subprocess.run([sys.executable, __file__, "--one", preset, precision, str(batch),
+                                      "--measure-steps", str(args.measure_steps)],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                decode = 0.0 if r["decode_s"] != r["decode_s"] else r["decode_s"]  # nan: latents only
+                per_clip = {s: (r["s_per_step"] * s + decode) / batch for s in (50, 250)}
+                rate = r["gflop_per_step"] / r["s_per_step"]
+                print(f"{preset:<9}{r['params']:>12,}{batch:>6}{precision:>6}{r['s_per_step']:>9.3f}"
+                      f"{per_clip[50]:>11.2f}{per_clip[250]:>12.2f}{r['gflop_per_step']:>11.2f}{rate:>9.1f}"
+                      f"{rate / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}", flush=True)
+    print("\ns/clip includes the bundled codecs' decode where the preset's latents fit them (bt-small); "
+          "the paper preset's figures are the sampler alone.")
+
+
+if __name__ == "__main__":
+    main()

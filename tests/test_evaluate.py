@@ -1,0 +1,55 @@
+import json
+import math
+
+import pytest
+
+from avdit.cli import main
+from avdit.eval.evaluate import EvalSettings, evaluate, parse_tasks
+from avdit.tasks import TaskError
+
+
+@pytest.fixture(scope="module")
+def results(checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    settings = EvalSettings(tasks=("a2v", "av_continue"), num=4, steps=2, batch_size=2,
+                            checkpoint=str(checkpoint / "run"))
+    return out, settings, evaluate(settings, out, progress=False)
+
+
+def test_the_table_has_a_row_per_task_and_the_right_columns(results):
+    out, _, res = results
+    rows = res["rows"]
+    assert list(rows) == ["reconstruction", "a2v", "av_continue"]
+    assert "BT-FAD" not in rows["a2v"]  # a2v gives all the audio: nothing generated to score
+    assert {"BT-FVD", "BT-KVD", "AV-align", "identity_agreement", "class_kept", "sync_error_ms"} <= set(rows["a2v"])
+    assert {"BT-FVD", "BT-FAD"} <= set(rows["reconstruction"]) and "class_kept" not in rows["reconstruction"]
+    for row in rows.values():
+        assert all(isinstance(v, float) for v in row.values())
+        assert row["BT-FVD"] >= 0 and 0 <= row["AV-align"] <= 1
+    table = (out / "results.md").read_text()
+    assert table.splitlines()[0].startswith("| task | BT-FVD")
+    assert "| a2v |" in table and "—" in table
+    assert json.loads((out / "results.json").read_text())["rows"] == rows
+
+
+def test_a_rerun_gives_the_same_numbers(results, tmp_path):
+    _, settings, first = results
+    again = evaluate(settings, tmp_path, progress=False)
+    for name, row in first["rows"].items():
+        for key, value in row.items():
+            assert value == again["rows"][name][key] or (math.isnan(value) and math.isnan(again["rows"][name][key]))
+
+
+def test_task_lists_and_bad_input(checkpoint, tmp_path, capsys):
+    assert parse_tasks("all") == ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
+    assert parse_tasks("a2v, v2a") == ("a2v", "v2a")
+    with pytest.raises(TaskError):
+        parse_tasks("a2x")
+    run = str(checkpoint / "run")
+    assert main(["evaluate", "--checkpoint", run, "--num", "1", "--out", str(tmp_path / "e")]) == 2
+    assert "--num must be >= 2" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["evaluate", "--checkpoint", run, "--num", "2", "--out", str(tmp_path / "file")]) == 2
+    assert main(["evaluate", "--checkpoint", run, "--i3d", str(tmp_path / "none.pt"), "--num", "2",
+                 "--out", str(tmp_path / "e")]) == 2
+    assert "pytorch-i3d" in capsys.readouterr().err

@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from avdit.data import bouncing_tones as bt
+from avdit.eval.features import FeatureError
+from avdit.eval.features.bt_nets import BTAudioNet, BTVideoNet, blank_given
+from avdit.eval.features.extractor import bt_extractors, i3d_extractor, vggish_extractor
+from avdit.eval.features.i3d import InceptionI3d
+from avdit.eval.features.log_mel import LogMel, hertz_to_mel, mel_matrix
+from avdit.eval.features.vggish import VGGish
+from avdit.tasks import get_task
+from tests.conftest import randomize
+
+
+def test_mel_bands_are_triangles_peaking_at_their_centres():
+    weights = mel_matrix()  # (257, 64)
+    assert weights.shape == (257, 64) and (weights >= 0).all() and (weights[0] == 0).all()
+    freqs = np.linspace(0, 8000, 257)
+    centres = np.linspace(hertz_to_mel(np.array(125.0)), hertz_to_mel(np.array(7500.0)), 66)[1:-1]
+    peak_mel = hertz_to_mel(freqs[weights.argmax(axis=0)])
+    bin_width = hertz_to_mel(np.array(8000.0)) / 256 * 2  # mel spacing of FFT bins is at most this
+    assert np.abs(peak_mel - centres).max() < bin_width
+
+
+def test_log_mel_of_a_tone_peaks_in_the_band_of_its_frequency():
+    sr, f = 16000, 1000.0
+    tone = torch.sin(2 * torch.pi * f * torch.arange(16000) / sr)[None]
+    mel = LogMel()(tone)  # (1, 98, 64)
+    assert mel.shape == (1, 1 + (16000 - 400) // 160, 64)
+    band = int(mel[0].mean(0).argmax())
+    centres = np.linspace(hertz_to_mel(np.array(125.0)), hertz_to_mel(np.array(7500.0)), 66)[1:-1]
+    assert band == int(np.abs(centres - hertz_to_mel(np.array(f))).argmin())
+
+
+def test_vggish_shapes_batching_and_weights_round_trip(tmp_path):
+    net = randomize(VGGish(), std=0.02).eval()
+    audio = torch.randn(3, 34000) * 0.1
+    with torch.no_grad():
+        both = net(audio)
+        one = net(audio[1:2])
+    assert both.shape == (3, 2, 128)  # two whole 0.96 s examples in 2.125 s
+    assert torch.allclose(both[1:2], one, atol=1e-5)
+    path = tmp_path / "vggish.safetensors"
+    save_file(net.state_dict(), path)
+    extractor = vggish_extractor(path)
+    assert np.allclose(extractor(audio.numpy()), both.double().numpy(), atol=1e-5)
+    with pytest.raises(FeatureError, match="torchvggish"):
+        vggish_extractor(tmp_path / "missing.pth")
+    with pytest.raises(ValueError, match="0.975 s"):
+        net(torch.zeros(1, 8000))
+
+
+def test_i3d_shapes_batching_and_weights_round_trip(tmp_path):
+    net = randomize(InceptionI3d(), std=0.02).eval()
+    video = torch.randint(0, 256, (2, 17, 64, 64, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        both = net(video)
+        one = net(video[1:2])
+    assert both.shape == (2, 1, 400)
+    assert torch.allclose(both[1:2], one, rtol=1e-4, atol=1e-5)
+    path = tmp_path / "rgb_imagenet.pt"
+    torch.save(net.state_dict(), path)
+    assert np.allclose(i3d_extractor(path)(video.numpy()), both.double().numpy(), rtol=1e-4, atol=1e-5)
+    torch.save({"not": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(FeatureError, match="does not hold I3D weights"):
+        i3d_extractor(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="T >= 9"):
+        net(video[:, :4])
+
+
+def test_blank_given_blanks_exactly_the_given_segments():
+    clip = bt.make_clip(0, 0, "test")
+    video, audio = clip.video[None], clip.audio[None]
+    given = get_task("av_continue", 5).given.numpy()  # segments 0-1 of both: frames 0-4, samples 0-9999
+    v, a = blank_given(video, audio, given)
+    assert (v[:, :5] == bt.BACKGROUND[0]).all() and (a[:, :10000] == 0).all()
+    assert (v[:, 5:] == video[:, 5:]).all() and (a[:, 10000:] == audio[:, 10000:]).all()
+    assert not (video[:, :5] == bt.BACKGROUND[0]).all()  # the input is left alone
+
+
+def test_bt_nets_reject_other_clip_shapes():
+    with pytest.raises(ValueError, match="BT video net"):
+        BTVideoNet()(torch.zeros(1, 9, 64, 64, 3, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="BT audio net"):
+        BTAudioNet()(torch.zeros(1, 16000))
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    clips = [bt.make_clip(7, i, "test") for i in range(96)]
+    return np.stack([c.video for c in clips]), np.stack([c.audio for c in clips]), np.array([c.params.k for c in clips])
+
+
+def test_bundled_bt_nets_know_the_clip_classes(held_out):
+    video, audio, k = held_out
+    for extractor, data in zip(bt_extractors(), (video, audio)):
+        net = extractor.net
+        with torch.no_grad():
+            logits = net.heads.linear(net(torch.from_numpy(data)))[:, :bt.NUM_CLASSES]
+        assert (logits.argmax(1).numpy() == k).mean() >= 0.95, extractor.metric
+
+
+def test_bt_features_separate_real_from_corrupted_clips(held_out):
+    """Two halves of the real clips are far closer in BT-FVD/BT-FAD than real vs. colour- or pitch-broken clips."""
+    from avdit.eval.metrics import StreamingStats, frechet_from_stats
+
+    video, audio, _ = held_out
+    broken_video = video[..., [1, 2, 0]]  # every hue moves by a third of the circle
+    broken_audio = np.roll(audio, 4000, axis=1)  # plucks 0.25 s late
+    for extractor, data, broken in zip(bt_extractors(), (video, audio), (broken_video, broken_audio)):
+        def stats(x):
+            s = StreamingStats(128)
+            s.update(extractor(x).reshape(-1, 128))
+            return s
+        same = frechet_from_stats(stats(data[:48]), stats(data[48:]))
+        other = frechet_from_stats(stats(data[:48]), stats(broken[48:]))
+        assert other > 3 * same, (extractor.metric, same, other)
+
+
+def test_trained_feature_nets_load_from_their_folder(tmp_path):
+    from avdit.eval.features.bt_train import train_features
+
+    info = train_features(tmp_path / "nets", steps=2, batch_size=4, clips=8, held_out_clips=8,
+                          progress=False)
+    assert set(info["held_out"]) == {"video_class_accuracy", "video_impact_bin_accuracy", "audio_class_accuracy",
+                                     "audio_impact_bin_accuracy"}
+    video = np.stack([bt.make_clip(0, i, "test").video for i in range(2)])
+    features = bt_extractors(tmp_path / "nets")[0](video)
+    assert features.shape == (2, 1, 128) and features.dtype == np.float64
+    with pytest.raises(FeatureError, match="train-features"):
+        bt_extractors(tmp_path / "nowhere")
