@@ -9,6 +9,7 @@ from avdit.diffusion.samplers import pyramid_schedule
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
+from tests.conftest import tiny_codecs
 
 
 @pytest.fixture(scope="module")
