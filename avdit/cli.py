@@ -165,7 +165,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from avdit.eval.evaluate import EvalSettings, evaluate, markdown_table, parse_tasks
 
     settings = EvalSettings(tasks=parse_tasks(args.tasks), data=args.data, num=args.num, steps=args.steps,
-                            sampler=args.sampler, guidance=args.guidance, seed=args.seed, batch_size=args.batch_size,
+                            sampler=args.sampler, guidance=args.guidance, mode=args.mode, seed=args.seed,
+                            batch_size=args.batch_size,
                             av_align=not args.no_av_align, bt_features=args.bt_features, i3d=args.i3d,
                             vggish=args.vggish, checkpoint=args.checkpoint)
     results = evaluate(settings, args.out)
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, default=25, help="sampler steps (default 25)")
     ev.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
     ev.add_argument("--guidance", type=float, default=0.0, help="guidance scale (default 0)")
+    ev.add_argument("--mode", choices=["clean", "replace"], default="clean",
+                    help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")
     ev.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default 32)")
     ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")

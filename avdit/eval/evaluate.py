@@ -41,6 +41,7 @@ class EvalSettings:
     steps: int = 25
     sampler: str = "ddim"
     guidance: float = 0.0
+    mode: str = "clean"  # how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)
     seed: int = 0
     batch_size: int = 32
     av_align: bool = True
@@ -180,7 +181,7 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
     for b, i in enumerate(range(0, len(video), settings.batch_size)):
         v, a = video[i:i + settings.batch_size], audio[i:i + settings.batch_size]
         result = pipe(task=task, video=v, audio=a, num=len(v), steps=settings.steps, sampler=settings.sampler,
-                      guidance=settings.guidance, seed=settings.seed + b)
+                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b)
         outs_v.append(result.video)
         outs_a.append(result.audio)
     return np.concatenate(outs_v), np.concatenate(outs_a)
@@ -206,7 +207,7 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     s = results["settings"]
     notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps, "
-             f"guidance {s['guidance']}, seed {s['seed']}; {results['seconds']:.0f} s.",
+             f"guidance {s['guidance']}, {s['mode']} conditioning, seed {s['seed']}; {results['seconds']:.0f} s.",
              "Given frames and audio are blanked in reference and generated clips before the feature metrics; "
              "— : not applicable (the task gives that modality) or not measured."]
     if results.get("ground_truth"):
