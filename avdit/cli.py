@@ -175,6 +175,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from avdit.serve import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -341,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--vggish", default=None, help="local VGGish weights (.pth/.safetensors) to report FAD")
     ev.add_argument("--out", required=True, help="folder for results.md and results.json")
     ev.set_defaults(func=_evaluate)
+
+    srv = sub.add_parser("serve", help="a web page (Gradio) to try every task in the browser")
+    srv.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 to share)")
+    srv.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    srv.add_argument("--max-upload-mb", type=int, default=50, help="largest upload accepted, MB (default 50)")
+    srv.set_defaults(func=_serve)
     return parser
 
 
