@@ -7,6 +7,7 @@ Statistics accumulate in streaming form, so N can be large.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,10 +48,12 @@ class StreamingStats:
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """||mu1 - mu2||^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2)) (Dowson & Landau; Heusel et al.)."""
     diff = mu1 - mu2
-    root = linalg.sqrtm(cov1 @ cov2)
-    if not np.isfinite(root).all():  # a singular product: regularise as the FID reference code does
-        offset = np.eye(cov1.shape[0]) * 1e-6
-        root = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+    with warnings.catch_warnings():  # fewer samples than dimensions make a singular product: handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov1 @ cov2)
+        if not np.isfinite(root).all():  # regularise as the FID reference code does
+            offset = np.eye(cov1.shape[0]) * 1e-6
+            root = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
     root = np.real(root)
     return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(root))
 
