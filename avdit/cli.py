@@ -182,6 +182,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from avdit.train.state import export_snapshot
+
+    out = export_snapshot(args.run, args.out, half=not args.fp32)
+    print(f"{out}: model.safetensors ({'fp32' if args.fp32 else 'fp16'}) + model.json; use it with --checkpoint {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sample-every", type=int, default=0, help="write sample mp4s every N steps (default 0: never)")
     train.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for those samples (default 25)")
     train.set_defaults(func=_train)
+
+    export = sub.add_parser("export", help="copy a run's EMA snapshot as a small checkpoint (fp16) to share")
+    export.add_argument("run", help="run folder of `avdit train`")
+    export.add_argument("out", help="folder for model.safetensors and model.json")
+    export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    export.set_defaults(func=_export)
 
     gen = sub.add_parser("generate", help="generate clips for any task from a checkpoint")
     gen.add_argument("--task", default="joint",

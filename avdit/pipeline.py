@@ -155,7 +155,7 @@ class Pipeline:
 
 def _codecs_of(folder: Path, info: dict) -> Path:
     """The codecs a checkpoint names; a bundled checkpoint uses the bundled codecs."""
-    named = Path(info.get("codecs", ""))
+    named = Path(info.get("codecs") or "")
     if named.is_dir():
         return named
     if (folder / "video.json").exists():  # codecs copied beside the checkpoint

@@ -125,3 +125,13 @@ def test_a_batch_of_inputs_must_match_num(checkpoint, clip_file):
     assert pipe(task="v2a", video=videos, num=2, steps=2).audio.shape == (2, 34000)
     with pytest.raises(ValueError, match="2 inputs were given for --num 3"):
         pipe(task="v2a", video=videos, num=3, steps=2)
+
+
+def test_export_makes_a_half_size_checkpoint_that_generates_the_same(checkpoint, clip_file, tmp_path, capsys):
+    assert main(["export", str(checkpoint / "run"), str(tmp_path / "small")]) == 0
+    full, small = checkpoint / "run" / "model.safetensors", tmp_path / "small" / "model.safetensors"
+    assert small.stat().st_size < 0.6 * full.stat().st_size
+    a = Pipeline.from_pretrained(checkpoint / "run")(task="a2v", audio=clip_file, steps=3, seed=1)
+    b = Pipeline.from_pretrained(tmp_path / "small")(task="a2v", audio=clip_file, steps=3, seed=1)
+    assert np.abs(a.latents.video - b.latents.video).max() < 0.05  # fp16 weights: close, not equal
+    assert main(["export", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2

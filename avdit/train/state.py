@@ -56,3 +56,21 @@ def load_snapshot(folder: str | Path) -> tuple[AVDiT, dict]:
     model = AVDiT(AVDiTConfig.from_dict(info["model"]))
     model.load_state_dict(load_file(folder / SNAPSHOT))
     return model.eval(), info
+
+
+def export_snapshot(run_dir: str | Path, out: str | Path, half: bool = True) -> Path:
+    """Copy a run's inference snapshot to ``out`` (fp16 weights unless ``half=False``): a small checkpoint to
+    share or bundle. Its JSON keeps the codec digest, so it still refuses other codecs; the path
+    of the bundled codecs is dropped, so the checkpoint finds them wherever avdit is installed."""
+    from avdit.codecs.interface import bundled_codecs_dir
+
+    run_dir, out = Path(run_dir), Path(out)
+    model, info = load_snapshot(run_dir)
+    if info.get("codecs") and Path(info["codecs"]).resolve() == bundled_codecs_dir().resolve():
+        info = {**info, "codecs": None}
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / SNAPSHOT, ".safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp)
+    write_json(out / SNAPSHOT_CONFIG, {**info, "exported_from": str(run_dir), "dtype": "float16" if half else "float32"})
+    return out
