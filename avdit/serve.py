@@ -43,12 +43,13 @@ def task_from_cells(video_cells: list[str], audio_cells: list[str], layout):
     return get_task(",".join(parts) if parts else "joint", layout.num_segments)
 
 
-class Generator:
+class PageRequests:
     """What the page calls: one request in, files out (mp4s and the contact sheet in a fresh folder)."""
 
     def __init__(self, pipe, out_dir: str | Path | None = None):
         self.pipe, self.layout = pipe, pipe.layout
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="avdit-serve-"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,
                  video_cells: list[str], audio_cells: list[str], steps: int, guidance_video: float,
@@ -64,14 +65,16 @@ class Generator:
         if source == "upload":
             if not video_file and not audio_file:
                 raise ValueError("upload a video or an audio file, or choose a Bouncing Tones clip")
-            video = read_clip(video_file, layout.fps, layout.sample_rate, (layout.height, layout.width),
-                              duration=layout.duration, audio=False).video if video_file else None
-            audio = read_clip(audio_file or video_file, layout.fps, layout.sample_rate,
-                              (layout.height, layout.width), duration=layout.duration,
-                              video=False).audio if (audio_file or video_file) else None
-            for m, data in ((VIDEO, video), (AUDIO, audio)):
-                if data is None and bool(task.given[m].any()):
-                    raise TaskError(f"the grid gives {MODALITIES[m]} segments, but no {MODALITIES[m]} was uploaded")
+            video = audio = None
+            size = (layout.height, layout.width)
+            if bool(task.given[VIDEO].any()):  # read only what the task gives
+                if not video_file:
+                    raise TaskError("the grid gives video segments, but no video was uploaded")
+                video = read_clip(video_file, layout.fps, layout.sample_rate, size, duration=layout.duration,
+                                  audio=False).video
+            if bool(task.given[AUDIO].any()):
+                audio = read_clip(audio_file or video_file, layout.fps, layout.sample_rate, size,
+                                  duration=layout.duration, video=False).audio
         else:
             clip = bt.make_clip(0, int(bt_index), "test")
             video, audio = clip.video, clip.audio
@@ -95,7 +98,7 @@ def build_app(pipe, max_upload_mb: int = 50):
 
     layout = pipe.layout
     labels = segment_labels(layout)
-    generator = Generator(pipe)
+    requests = PageRequests(pipe)
 
     def on_preset(name):
         video_cells, audio_cells = preset_cells(name, layout)
@@ -103,7 +106,7 @@ def build_app(pipe, max_upload_mb: int = 50):
 
     def on_generate(*args, progress=gr.Progress(track_tqdm=True)):
         try:
-            return generator(*args)
+            return requests(*args)
         except (ValueError, OSError) as err:  # bad file, impossible grid: said in the page, no stack trace
             return None, None, None, None, f"**Could not generate:** {err}"
 

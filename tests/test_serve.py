@@ -108,3 +108,22 @@ def test_an_impossible_grid_is_refused_in_the_page(page):
         page.locator("#audio-cells input[type=checkbox]").nth(n).check()  # now every cell is given
     page.locator("#generate").click()
     page.locator("#status").get_by_text("nothing left to generate", exact=False).wait_for(timeout=60_000)
+
+
+def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
+    from avdit.data import bouncing_tones as bt
+    from avdit.media import probe, write_wav
+    from avdit.pipeline import Pipeline
+    from avdit.serve import PageRequests
+
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    layout = pipe.layout
+    wav = tmp_path / "tones.wav"
+    write_wav(wav, bt.make_clip(0, 3, "test").audio, 16000)
+    requests = PageRequests(pipe, tmp_path / "out")
+    labels = segment_labels(layout)
+    shown, output, sheet, download, status = requests("upload", 0, None, str(wav), [], labels, 2, 0.0, 0.0, 0)
+    assert probe(output).has_audio and probe(output).has_video and output == download
+    assert "audio G G G G G" in status  # a2v from the wav alone
+    with pytest.raises(TaskError, match="no video was uploaded"):
+        requests("upload", 0, None, str(wav), labels, [], 2, 0.0, 0.0, 0)
