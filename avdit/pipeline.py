@@ -155,9 +155,8 @@ class Pipeline:
 
 def _codecs_of(folder: Path, info: dict) -> Path:
     """The codecs a checkpoint names; a bundled checkpoint uses the bundled codecs."""
-    named = Path(info.get("codecs") or "")
-    if named.is_dir():
-        return named
+    if info.get("codecs") and Path(info["codecs"]).is_dir():
+        return Path(info["codecs"])
     if (folder / "video.json").exists():  # codecs copied beside the checkpoint
         return folder
     return bundled_codecs_dir()

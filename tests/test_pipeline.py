@@ -135,3 +135,11 @@ def test_export_makes_a_half_size_checkpoint_that_generates_the_same(checkpoint,
     b = Pipeline.from_pretrained(tmp_path / "small")(task="a2v", audio=clip_file, steps=3, seed=1)
     assert np.abs(a.latents.video - b.latents.video).max() < 0.05  # fp16 weights: close, not equal
     assert main(["export", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2
+
+
+def test_the_bundled_model_loads_with_the_bundled_codecs_and_generates():
+    pipe = Pipeline.from_pretrained()  # digest-checked against the bundled codecs
+    assert pipe.info["step"] > 0 and pipe.info["train"]["noise_levels"] == "monl"
+    clip = bt.make_clip(0, 0, "test")
+    result = pipe(task="av_continue", video=clip.video, audio=clip.audio, steps=2)
+    assert result.video.shape == (1, 17, 64, 64, 3) and result.audio.shape == (1, 34000)
