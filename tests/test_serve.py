@@ -61,6 +61,7 @@ def page(server):
         page = browser.new_page()
         page.goto(server)
         page.wait_for_selector("#generate")
+        page.wait_for_load_state("networkidle")
         yield page
         browser.close()
 
@@ -86,12 +87,15 @@ def test_generate_av_continue_from_a_bouncing_tones_clip(page, tmp_path):
     assert "av_continue" in page.locator("#status").inner_text() or "G G" in page.locator("#status").inner_text()
 
 
+@pytest.mark.slow  # flaky: the upload widget sometimes ignores a file Playwright sets (see issue 9's note)
 def test_a_bad_upload_shows_an_error_in_the_page(page, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video")
     page.get_by_role("radio", name="upload").check()
-    page.locator("#video-file input[type=file]").set_input_files(str(bad))
-    page.locator("#video-file").get_by_text("broken.mp4").first.wait_for(timeout=30_000)
+    with page.expect_response(lambda r: "upload" in r.url, timeout=30_000):
+        page.locator("#video-file input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("() => document.querySelector('#video-file').innerText.includes('broken.mp4')",
+                           timeout=30_000)
     page.locator("#generate").click()
     status = page.locator("#status")
     status.get_by_text("not a readable media file", exact=False).wait_for(timeout=60_000)
@@ -127,3 +131,16 @@ def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
     assert "audio G G G G G" in status  # a2v from the wav alone
     with pytest.raises(TaskError, match="no video was uploaded"):
         requests("upload", 0, None, str(wav), labels, [], 2, 0.0, 0.0, 0)
+
+
+def test_a_bad_upload_is_a_clear_error_for_the_page(checkpoint, tmp_path):
+    from avdit.media import MediaError
+    from avdit.pipeline import Pipeline
+    from avdit.serve import PageRequests
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out")
+    cells = preset_cells("av_continue", ClipLayout())
+    with pytest.raises(MediaError, match="broken.mp4: not a readable media file"):
+        requests("upload", 0, str(bad), None, *cells, 2, 0.0, 0.0, 0)
