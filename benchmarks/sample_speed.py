@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import autocast, count_flops, matmul_gflops  # noqa: E402
+from common import autocast, count_flops, matmul_peaks, run_isolated  # noqa: E402
 
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs  # noqa: E402
 from avdit.diffusion import generate_latents  # noqa: E402
@@ -77,18 +76,13 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]), args.measure_steps)))
         return
-    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul 2048^3: "
-          f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; {args.measure_steps} steps timed\n")
+    peak = matmul_peaks(f"{args.measure_steps} steps timed")
     print(f"{'preset':<9}{'params':>12}{'batch':>6}{'dtype':>6}{'s/step':>9}{'s/clip@50':>11}{'s/clip@250':>12}"
           f"{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs matmul':>10}{'peak MiB':>10}")
     for preset in args.presets:
         for batch in args.batches:
             for precision in ("fp32", "bf16"):
-                out = subprocess.run([sys.executable, __file__, "--one", preset, precision, str(batch),
-                                      "--measure-steps", str(args.measure_steps)],
-                                     capture_output=True, text=True, check=True)
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r = run_isolated(__file__, preset, precision, str(batch), "--measure-steps", str(args.measure_steps))
                 decode = 0.0 if r["decode_s"] != r["decode_s"] else r["decode_s"]  # nan: latents only
                 per_clip = {s: (r["s_per_step"] * s + decode) / batch for s in (50, 250)}
                 rate = r["gflop_per_step"] / r["s_per_step"]

@@ -13,14 +13,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import autocast, count_flops, matmul_gflops  # noqa: E402
+from common import autocast, count_flops, matmul_peaks, run_isolated  # noqa: E402
 
 from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss  # noqa: E402
 from avdit.latents import AV  # noqa: E402
@@ -70,16 +69,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps)))
         return
-    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul 2048^3: "
-          f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; batch {args.batch}\n")
+    peak = matmul_peaks(f"batch {args.batch}")
     print(f"{'preset':<10}{'params':>12}{'dtype':>6}{'s/step':>9}{'samples/s':>11}{'GFLOP/s':>9}"
           f"{'vs matmul':>10}{'peak MiB':>10}")
     for preset in args.presets:
         for precision in ("fp32", "bf16"):
-            out = subprocess.run([sys.executable, __file__, "--one", preset, precision, "--batch", str(args.batch),
-                                  "--steps", str(args.steps)], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run_isolated(__file__, preset, precision, "--batch", str(args.batch), "--steps", str(args.steps))
             print(f"{preset:<10}{r['params']:>12,}{precision:>6}{r['s_per_step']:>9.3f}{r['samples_per_s']:>11.1f}"
                   f"{r['gflops']:>9.1f}{r['gflops'] / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}", flush=True)
 
