@@ -10,10 +10,9 @@ references. Fixed seeds: a rerun gives the same numbers.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,6 @@ class EvalSettings:
     i3d: str | None = None  # local I3D weights -> FVD/KVD
     vggish: str | None = None  # local VGGish weights -> FAD
     checkpoint: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
@@ -217,7 +215,3 @@ def markdown_table(results: dict) -> str:
 
 def _nan(value) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def load_results(out: str | Path) -> dict:
-    return json.loads((Path(out) / "results.json").read_text())
