@@ -108,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
-        noise_levels=args.noise_levels, steps=args.steps, batch_size=args.batch_size, accumulation=args.accumulation,
+        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, steps=args.steps, batch_size=args.batch_size, accumulation=args.accumulation,
         lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
         self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
         seed=args.seed,
@@ -287,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--noise-levels", default="monl",
                        help="monl (default), vanilla, per-modality, per-segment, per-cell, a weighted mixture such as "
                             "'vanilla=0.25,per-cell=0.75', or task:<task> (task-specific conditional training)")
+    train.add_argument("--loss-weighting", default="eps",
+                       help="eps (default: the paper's plain epsilon MSE) or min-snr-G (Min-SNR-gamma: each cell's "
+                            "MSE times min(SNR, G) / SNR, so nearly clean cells weigh less), e.g. min-snr-5")
     train.add_argument("--steps", type=int, default=10000, help="optimizer steps (default 10000; may grow on resume)")
     train.add_argument("--batch-size", type=int, default=32, help="global batch over ranks and accumulation (default 32)")
     train.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (default 1)")

@@ -52,12 +52,41 @@ def diffusion_loss(
     return eps.map(lambda pred, target, level: (pred.float() - target) ** 2 * (level > 0), noise, t_elements)
 
 
-def reduce_loss(per_element: AV, t: torch.Tensor, layout: ClipLayout) -> torch.Tensor:
+def parse_loss_weighting(spec: str) -> float | None:
+    """``eps`` (the paper's plain epsilon MSE) -> None; ``min-snr-G`` -> gamma G (> 0)."""
+    if spec == "eps":
+        return None
+    if spec.startswith("min-snr-"):
+        try:
+            gamma = float(spec[len("min-snr-"):])
+        except ValueError:
+            gamma = 0.0
+        if gamma > 0:
+            return gamma
+    raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's) or 'min-snr-G' with G > 0, "
+                     "e.g. min-snr-5")
+
+
+def cell_weights(t: torch.Tensor, min_snr_gamma: float | None, schedule: NoiseSchedule = DEFAULT_SCHEDULE
+                 ) -> torch.Tensor:
+    """(B, M, N) weight of each cell's epsilon MSE: 1 for the paper's loss; min(SNR_t, gamma) / SNR_t with
+    Min-SNR-gamma weighting (Hang et al. 2023), which caps the weight of nearly clean cells so the noisy
+    levels, where a cell's content (and its link to the other modality) is decided, are not drowned out."""
+    if min_snr_gamma is None:
+        return torch.ones(t.shape, device=t.device)
+    a = schedule.alpha_bar(t, torch.float64)
+    snr = a / (1 - a).clamp_min(1e-20)  # t = 0 (no loss anyway): huge SNR, weight ~0
+    return (snr.clamp(max=min_snr_gamma) / snr.clamp_min(1e-20)).float()
+
+
+def reduce_loss(per_element: AV, t: torch.Tensor, layout: ClipLayout, min_snr_gamma: float | None = None
+                ) -> torch.Tensor:
     """Per-example mean over the elements that carry loss (t > 0), video and audio pooled: (B,).
 
-    This is the one place where the loss is weighted; the batch loss is the mean of the result.
+    This is the one place where the loss is weighted (``cell_weights``); the batch loss is the mean of the result.
     """
-    weight = layout.cells_to_latents((t > 0).float())
-    total = sum(err.flatten(1).sum(1) for err in per_element)  # (B,)
-    count = sum(w.expand_as(err).flatten(1).sum(1) for w, err in zip(weight, per_element))  # (B,)
+    count_weight = layout.cells_to_latents((t > 0).float())
+    loss_weight = layout.cells_to_latents(cell_weights(t, min_snr_gamma) * (t > 0))
+    total = sum((w * err).flatten(1).sum(1) for w, err in zip(loss_weight, per_element))  # (B,)
+    count = sum(w.expand_as(err).flatten(1).sum(1) for w, err in zip(count_weight, per_element))  # (B,)
     return total / count.clamp_min(1)

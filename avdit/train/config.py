@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from avdit.diffusion.loss import parse_loss_weighting
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -12,6 +14,7 @@ class TrainConfig:
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
+    loss_weighting: str = "eps"  # 'eps' (the paper's epsilon MSE) or 'min-snr-G'
     steps: int = 10000
     batch_size: int = 32  # global, over all ranks and accumulation steps
     accumulation: int = 1
@@ -31,6 +34,7 @@ class TrainConfig:
     sample_steps: int = 25
 
     def __post_init__(self) -> None:
+        parse_loss_weighting(self.loss_weighting)
         if self.precision not in ("bf16", "fp32"):
             raise ValueError(f"--precision must be bf16 or fp32, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.accumulation < 1:

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from avdit.atomic import write_json
-from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss
+from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_levels, reduce_loss
 from avdit.latents import AV
 from avdit.model import AVDiT, get_preset
 from avdit.train import distributed
@@ -54,7 +54,7 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / "config.json"
     if not path.exists():
         return
-    previous = json.loads(path.read_text())
+    previous = {**TrainConfig().to_dict(), **json.loads(path.read_text())}  # fields added later: their default
     changed = sorted(k for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE and previous.get(k) != v)
     if changed:
         details = ", ".join(f"{k}: {previous.get(k)!r} there, {getattr(config, k)!r} now" for k in changed)
@@ -103,6 +103,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     if d.world > 1 and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
     levels = parse_noise_levels(config.noise_levels, layout.num_segments)
+    min_snr_gamma = parse_loss_weighting(config.loss_weighting)
     autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else nullcontext())
     writer = _tensorboard(run_dir) if d.main else None
@@ -142,7 +143,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                     per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
                                                  self_condition=None if self_cond is None else self_cond[part],
                                                  self_condition_rate=config.self_condition_rate)
-                per_example = reduce_loss(per_element, t[part].to(d.device), layout)  # (micro,)
+                per_example = reduce_loss(per_element, t[part].to(d.device), layout, min_snr_gamma)  # (micro,)
                 (per_example.mean() / config.accumulation).backward()
             step_loss += per_example.detach().mean() / config.accumulation
             ids = strategy[part].to(d.device)
