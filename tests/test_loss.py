@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from avdit.diffusion import (DEFAULT_SCHEDULE, cell_weights, diffusion_loss, parse_loss_weighting, predict_x0,
+from avdit.diffusion import (DEFAULT_SCHEDULE, LossWeighting, diffusion_loss, parse_loss_weighting, predict_x0,
                             q_sample, reduce_loss)
 from avdit.latents import AV
 from tests.conftest import random_latents
@@ -42,17 +42,18 @@ def test_reduction_averages_over_the_elements_that_carry_loss(tiny_model):
     torch.testing.assert_close(loss, torch.tensor([expected_0, 1.0]))
 
 
-def test_min_snr_weights_cap_the_nearly_clean_levels():
+def test_weights_follow_the_snr_of_each_level():
     t = torch.tensor([[[1, 100, 300, 999, 500]] * 2])  # (1, 2, 5)
-    gamma = 1.0
-    weights = cell_weights(t, gamma)
-    for level, weight in zip(t[0, 0].tolist(), weights[0, 0].tolist()):
+    min_snr, trunc_snr = parse_loss_weighting("min-snr-1")(t), parse_loss_weighting("trunc-snr-50")(t)
+    for j, level in enumerate(t[0, 0].tolist()):
         # alpha_bar from the betas, independently of the schedule object
         alpha_bar = math.prod(1 - (1e-4 + (0.02 - 1e-4) * s / 999) for s in range(level))
         snr = alpha_bar / (1 - alpha_bar)
-        assert weight == pytest.approx(min(snr, gamma) / snr, rel=1e-5)
-    assert weights[0, 0, 3] == pytest.approx(1.0) and weights[0, 0, 0] < 1e-3  # noisy: 1; nearly clean: ~0
-    assert bool((cell_weights(t, None) == 1).all())  # the paper's loss
+        assert min_snr[0, 0, j].item() == pytest.approx(min(snr, 1.0) / snr, rel=1e-5)
+        assert trunc_snr[0, 1, j].item() == pytest.approx(min(max(1 / snr, 1.0), 50.0), rel=1e-5)
+    assert min_snr[0, 0, 3] == pytest.approx(1.0) and min_snr[0, 0, 0] < 1e-3  # noisy: 1; nearly clean: ~0
+    assert trunc_snr[0, 0, 0] == 1.0 and trunc_snr[0, 0, 3] == 50.0  # nearly clean: 1; noisiest: the cap
+    assert bool((parse_loss_weighting("eps")(t) == 1).all())  # the paper's loss
 
 
 def test_weighted_reduction_scales_each_cell_and_keeps_the_count(tiny_model):
@@ -60,17 +61,18 @@ def test_weighted_reduction_scales_each_cell_and_keeps_the_count(tiny_model):
     per_element = AV(torch.ones(1, *tiny_model.video_shape), torch.ones(1, *tiny_model.audio_shape))
     t = torch.full((1, 2, 5), 999, dtype=torch.long)  # SNR << 1: weight 1 ...
     t[0, 1] = 1  # ... except all audio, nearly clean
-    weight_audio = cell_weights(t, 2.0)[0, 1, 0].item()
+    weighting = LossWeighting("min-snr", 2.0)
+    weight_audio = weighting(t)[0, 1, 0].item()
     n_video, n_audio = per_element.video.numel(), per_element.audio.numel()
     expected = (n_video + weight_audio * n_audio) / (n_video + n_audio)
-    torch.testing.assert_close(reduce_loss(per_element, t, layout, min_snr_gamma=2.0), torch.tensor([expected]))
+    torch.testing.assert_close(reduce_loss(per_element, t, layout, weighting), torch.tensor([expected]))
 
 
-@pytest.mark.parametrize("spec", ["min-snr-0", "min-snr-x", "snr", ""])
+@pytest.mark.parametrize("spec", ["min-snr-0", "min-snr-x", "trunc-snr-0.5", "snr", ""])
 def test_unknown_loss_weighting_is_refused(spec):
     with pytest.raises(ValueError, match="loss weighting"):
         parse_loss_weighting(spec)
-    assert parse_loss_weighting("min-snr-5") == 5.0 and parse_loss_weighting("eps") is None
+    assert parse_loss_weighting("min-snr-5") == LossWeighting("min-snr", 5.0)
 
 
 def test_a_perfect_noise_predictor_has_zero_loss(tiny_model, generator):

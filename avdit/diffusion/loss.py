@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -52,41 +53,56 @@ def diffusion_loss(
     return eps.map(lambda pred, target, level: (pred.float() - target) ** 2 * (level > 0), noise, t_elements)
 
 
-def parse_loss_weighting(spec: str) -> float | None:
-    """``eps`` (the paper's plain epsilon MSE) -> None; ``min-snr-G`` -> gamma G (> 0)."""
+@dataclass(frozen=True)
+class LossWeighting:
+    """How much each cell's epsilon MSE counts, as a function of its noise level (SNR_t = a_t / (1 - a_t)).
+
+    - ``eps``: 1 everywhere, the paper's loss (Eq. 6).
+    - ``min-snr-G``: min(SNR, G) / SNR (Min-SNR-gamma, Hang et al. 2023): nearly clean cells weigh less.
+    - ``trunc-snr-K``: clamp(1 / SNR, 1, K), i.e. the x0 MSE weighted by max(SNR, 1) (truncated-SNR
+      weighting, Salimans & Ho 2022) with the weight of the noisiest cells capped at K: noisy cells, where a
+      cell's content and its link to the other modality are decided, count as much as nearly clean ones.
+    """
+
+    kind: str = "eps"
+    value: float = 0.0
+
+    def __call__(self, t: torch.Tensor, schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
+        """(B, M, N) integer levels -> (B, M, N) float weights."""
+        if self.kind == "eps":
+            return torch.ones(t.shape, device=t.device)
+        a = schedule.alpha_bar(t, torch.float64)
+        snr = a / (1 - a).clamp_min(1e-20)  # t = 0 (no loss anyway): huge
+        if self.kind == "min-snr":
+            return (snr.clamp(max=self.value) / snr.clamp_min(1e-20)).float()
+        return (1 / snr.clamp_min(1e-20)).clamp(1.0, self.value).float()
+
+
+def parse_loss_weighting(spec: str) -> LossWeighting:
+    """``eps``, ``min-snr-G`` (G > 0) or ``trunc-snr-K`` (K >= 1)."""
     if spec == "eps":
-        return None
-    if spec.startswith("min-snr-"):
-        try:
-            gamma = float(spec[len("min-snr-"):])
-        except ValueError:
-            gamma = 0.0
-        if gamma > 0:
-            return gamma
-    raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's) or 'min-snr-G' with G > 0, "
-                     "e.g. min-snr-5")
+        return LossWeighting()
+    for kind, low in (("min-snr", 0.0), ("trunc-snr", 1.0)):
+        if spec.startswith(kind + "-"):
+            try:
+                value = float(spec[len(kind) + 1:])
+            except ValueError:
+                break
+            if value > low or (kind == "trunc-snr" and value == low):
+                return LossWeighting(kind, value)
+            break
+    raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's), 'min-snr-G' with G > 0 "
+                     "(e.g. min-snr-1) or 'trunc-snr-K' with K >= 1 (e.g. trunc-snr-50)")
 
 
-def cell_weights(t: torch.Tensor, min_snr_gamma: float | None, schedule: NoiseSchedule = DEFAULT_SCHEDULE
-                 ) -> torch.Tensor:
-    """(B, M, N) weight of each cell's epsilon MSE: 1 for the paper's loss; min(SNR_t, gamma) / SNR_t with
-    Min-SNR-gamma weighting (Hang et al. 2023), which caps the weight of nearly clean cells so the noisy
-    levels, where a cell's content (and its link to the other modality) is decided, are not drowned out."""
-    if min_snr_gamma is None:
-        return torch.ones(t.shape, device=t.device)
-    a = schedule.alpha_bar(t, torch.float64)
-    snr = a / (1 - a).clamp_min(1e-20)  # t = 0 (no loss anyway): huge SNR, weight ~0
-    return (snr.clamp(max=min_snr_gamma) / snr.clamp_min(1e-20)).float()
-
-
-def reduce_loss(per_element: AV, t: torch.Tensor, layout: ClipLayout, min_snr_gamma: float | None = None
+def reduce_loss(per_element: AV, t: torch.Tensor, layout: ClipLayout, weighting: LossWeighting = LossWeighting()
                 ) -> torch.Tensor:
     """Per-example mean over the elements that carry loss (t > 0), video and audio pooled: (B,).
 
-    This is the one place where the loss is weighted (``cell_weights``); the batch loss is the mean of the result.
+    This is the one place where the loss is weighted (``weighting``); the batch loss is the mean of the result.
     """
     count_weight = layout.cells_to_latents((t > 0).float())
-    loss_weight = layout.cells_to_latents(cell_weights(t, min_snr_gamma) * (t > 0))
+    loss_weight = layout.cells_to_latents(weighting(t) * (t > 0))
     total = sum((w * err).flatten(1).sum(1) for w, err in zip(loss_weight, per_element))  # (B,)
     count = sum(w.expand_as(err).flatten(1).sum(1) for w, err in zip(count_weight, per_element))  # (B,)
     return total / count.clamp_min(1)

@@ -103,7 +103,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     if d.world > 1 and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
     levels = parse_noise_levels(config.noise_levels, layout.num_segments)
-    min_snr_gamma = parse_loss_weighting(config.loss_weighting)
+    weighting = parse_loss_weighting(config.loss_weighting)
     autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else nullcontext())
     writer = _tensorboard(run_dir) if d.main else None
@@ -143,7 +143,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                     per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
                                                  self_condition=None if self_cond is None else self_cond[part],
                                                  self_condition_rate=config.self_condition_rate)
-                per_example = reduce_loss(per_element, t[part].to(d.device), layout, min_snr_gamma)  # (micro,)
+                per_example = reduce_loss(per_element, t[part].to(d.device), layout, weighting)  # (micro,)
                 (per_example.mean() / config.accumulation).backward()
             step_loss += per_example.detach().mean() / config.accumulation
             ids = strategy[part].to(d.device)
