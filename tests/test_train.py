@@ -158,7 +158,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(codecs_dir, sh
     train(TrainConfig(**{**config.to_dict(), "steps": 3}), tmp_path, progress=False)
     good = parameters(tmp_path)
     monkeypatch.setattr(loop_module, "reduce_loss",
-                        lambda per_element, t, layout: torch.full((t.shape[0],), float("nan"), requires_grad=True))
+                        lambda per_element, t, *_: torch.full((t.shape[0],), float("nan"), requires_grad=True))
     with pytest.raises(TrainingError, match="the loss became nan at step 3.*kept"):
         train(config, tmp_path, progress=False)
     assert_same(parameters(tmp_path), good)
@@ -168,6 +168,18 @@ def test_a_run_folder_made_with_other_settings_is_refused(codecs_dir, shards, tm
     train(tiny(codecs_dir, data=str(shards), steps=1), tmp_path, progress=False)
     with pytest.raises(TrainingError, match="preset: 'bt-tiny' there, 'bt-small' now"):
         train(tiny(codecs_dir, data=str(shards), steps=2, preset="bt-small"), tmp_path, progress=False)
+
+
+def test_a_run_older_than_loss_weighting_resumes_with_the_loss_it_used(codecs_dir, shards, tmp_path):
+    import json
+
+    train(tiny(codecs_dir, data=str(shards), steps=1, loss_weighting="eps"), tmp_path, progress=False)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["loss_weighting"]  # as written before the field existed
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TrainingError, match="loss_weighting: 'eps' there, 'min-snr-1' now"):
+        train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="min-snr-1"), tmp_path, progress=False)
+    assert train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="eps"), tmp_path, progress=False)["step"] == 2
 
 
 def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):

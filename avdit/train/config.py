@@ -47,5 +47,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # what a run made before a field existed used instead (its config.json lacks the field)
+    BEFORE_ADDED = {"loss_weighting": "eps"}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

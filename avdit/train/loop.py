@@ -54,7 +54,7 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / "config.json"
     if not path.exists():
         return
-    previous = {**TrainConfig().to_dict(), **json.loads(path.read_text())}  # fields added later: their default
+    previous = {**TrainConfig.BEFORE_ADDED, **json.loads(path.read_text())}  # a run older than a field
     changed = sorted(k for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE and previous.get(k) != v)
     if changed:
         details = ", ".join(f"{k}: {previous.get(k)!r} there, {getattr(config, k)!r} now" for k in changed)
