@@ -14,7 +14,7 @@ class TrainConfig:
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
-    loss_weighting: str = "eps"  # 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
+    loss_weighting: str = "min-snr-1"  # 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
     steps: int = 10000
     batch_size: int = 32  # global, over all ranks and accumulation steps
     accumulation: int = 1

@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="bt-small")
     parser.add_argument("--steps", type=int, default=7500, help="training steps of every setting (default 7500)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
+                        help=f"the loss weighting of every setting (default {TrainConfig.loss_weighting}, avdit train's)")
     parser.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones training clips (default 4096)")
     parser.add_argument("--num", type=int, default=200, help="held-out clips per task (default 200)")
     parser.add_argument("--eval-steps", type=int, default=25, help="DDIM steps when evaluating (default 25)")
@@ -188,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         if not done:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
             train(TrainConfig(preset=args.preset, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
-                              steps=args.steps, batch_size=args.batch_size, checkpoint_every=250), run)
+                              loss_weighting=args.loss_weighting, steps=args.steps, batch_size=args.batch_size,
+                              checkpoint_every=250), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
         results[setting] = json.loads((evaluation / "results.json").read_text())
@@ -200,10 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in files) for s, files in samples.items())
     page = f"""# Table 1 on Bouncing Tones
 
-`{args.preset}`, {args.steps} steps, batch {args.batch_size}, on the same {args.num_clips} training clips for
-every setting; {args.num} held-out clips per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and
-audio are excluded from BT-FVD/BT-FAD (blanked in reference and generated clips alike). Vanilla is sampled with
-the replacement method; task-specific models are evaluated on their own task only.
+`{args.preset}`, {args.steps} steps, batch {args.batch_size}, loss weighting `{args.loss_weighting}`, on the
+same {args.num_clips} training clips for every setting; {args.num} held-out clips per task, {args.eval_steps} DDIM
+steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD (blanked in reference and generated
+clips alike). Vanilla is sampled with the replacement method; task-specific models are evaluated on their own task
+only.
 
 Command: `{command}` (this invocation: {hours:.2f} h; finished settings are not redone).
 
