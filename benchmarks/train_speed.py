@@ -1,10 +1,11 @@
 """Training throughput on this machine: samples/s, achieved GFLOP/s and peak memory per preset and precision.
 
-    python benchmarks/train_speed.py [--presets bt-small bt-medium] [--batch 32] [--steps 10]
+    python benchmarks/train_speed.py [--presets bt-small bt-medium] [--batch 32] [--steps 10] [--compile]
 
 Each configuration runs in its own process (so its peak resident memory is its own). One training step is the
 MoNL loss (forward), backward and AdamW on random latents; FLOPs are counted by torch's FlopCounterMode. The
-baseline is this machine's square-matmul throughput in the same precision, measured in the same run.
+baseline is this machine's square-matmul throughput in the same precision, measured in the same run. With
+``--compile`` every configuration is also measured with the model under ``torch.compile`` (``avdit train --compile``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from avdit.model import AVDiT, get_preset  # noqa: E402
 EXTRA = {"bt-medium": dict(width=512, depth=8, heads=8)}
 
 
-def one(preset: str, precision: str, batch: int, steps: int) -> dict:
+def one(preset: str, precision: str, batch: int, steps: int, compiled: bool) -> dict:
     torch.manual_seed(0)
     base = "bt-small" if preset in EXTRA else preset
     model = AVDiT(get_preset(base, **EXTRA.get(preset, {})))
@@ -39,17 +40,20 @@ def one(preset: str, precision: str, batch: int, steps: int) -> dict:
     x0 = AV(torch.randn(batch, *model.video_shape), torch.randn(batch, *model.audio_shape))
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     g = torch.Generator().manual_seed(0)
+    net = model
 
     def step():
         t, _ = levels(batch, g)
         with autocast(dtype):
-            loss = reduce_loss(diffusion_loss(model, x0, t, layout, generator=g), t, layout).mean()
+            loss = reduce_loss(diffusion_loss(net, x0, t, layout, generator=g), t, layout).mean()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    flops = count_flops(step)
-    step()
+    flops = count_flops(step)  # counted eagerly: compiling changes how the FLOPs run, not how many
+    if compiled:
+        net = torch.compile(model)
+    step()  # warm-up (and compilation)
     start = time.perf_counter()
     for _ in range(steps):
         step()
@@ -64,19 +68,24 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["bt-small", "bt-medium"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--one", nargs=2, metavar=("PRESET", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help="also measure each configuration under torch.compile")
+    parser.add_argument("--one", nargs=3, metavar=("PRESET", "PRECISION", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps)))
+        print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps, args.one[2] == "compiled")))
         return
     peak = matmul_peaks(f"batch {args.batch}")
-    print(f"{'preset':<10}{'params':>12}{'dtype':>6}{'s/step':>9}{'samples/s':>11}{'GFLOP/s':>9}"
+    print(f"{'preset':<10}{'params':>12}{'dtype':>6}{'mode':>10}{'s/step':>9}{'samples/s':>11}{'GFLOP/s':>9}"
           f"{'vs matmul':>10}{'peak MiB':>10}")
+    modes = ("eager", "compiled") if args.compile else ("eager",)
     for preset in args.presets:
         for precision in ("fp32", "bf16"):
-            r = run_isolated(__file__, preset, precision, "--batch", str(args.batch), "--steps", str(args.steps))
-            print(f"{preset:<10}{r['params']:>12,}{precision:>6}{r['s_per_step']:>9.3f}{r['samples_per_s']:>11.1f}"
-                  f"{r['gflops']:>9.1f}{r['gflops'] / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}", flush=True)
+            for mode in modes:
+                r = run_isolated(__file__, preset, precision, mode, "--batch", str(args.batch), "--steps",
+                                 str(args.steps))
+                print(f"{preset:<10}{r['params']:>12,}{precision:>6}{mode:>10}{r['s_per_step']:>9.3f}"
+                      f"{r['samples_per_s']:>11.1f}{r['gflops']:>9.1f}{r['gflops'] / peak[precision]:>10.2f}"
+                      f"{r['peak_mib']:>10.0f}", flush=True)
 
 
 if __name__ == "__main__":
