@@ -108,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
-        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, steps=args.steps, batch_size=args.batch_size, accumulation=args.accumulation,
+        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, steps=args.steps,
+        batch_size=args.batch_size, accumulation=args.accumulation,
         lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
         self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
         seed=args.seed,

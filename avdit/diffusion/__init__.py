@@ -10,5 +10,6 @@ from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0
 __all__ = [
     "DEFAULT_SCHEDULE", "Denoiser", "NoiseLevelError", "NoiseLevelSampler", "NoiseSchedule", "SAMPLERS",
     "LossWeighting", "STRATEGIES", "conditioned_denoiser", "diffusion_loss", "generate_latents", "initial_latents",
-    "parse_loss_weighting", "parse_noise_levels", "predict_x0", "q_sample", "reduce_loss", "sample_ddim", "sample_ddpm", "task_schedule",
+    "parse_loss_weighting", "parse_noise_levels", "predict_x0", "q_sample", "reduce_loss", "sample_ddim",
+    "sample_ddpm", "task_schedule",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -82,15 +83,13 @@ def parse_loss_weighting(spec: str) -> LossWeighting:
     """``eps``, ``min-snr-G`` (G > 0) or ``trunc-snr-K`` (K >= 1)."""
     if spec == "eps":
         return LossWeighting()
-    for kind, low in (("min-snr", 0.0), ("trunc-snr", 1.0)):
-        if spec.startswith(kind + "-"):
-            try:
-                value = float(spec[len(kind) + 1:])
-            except ValueError:
-                break
-            if value > low or (kind == "trunc-snr" and value == low):
-                return LossWeighting(kind, value)
-            break
+    kind, _, number = spec.rpartition("-")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan  # fails both checks below
+    if (kind == "min-snr" and value > 0) or (kind == "trunc-snr" and value >= 1):
+        return LossWeighting(kind, value)
     raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's), 'min-snr-G' with G > 0 "
                      "(e.g. min-snr-1) or 'trunc-snr-K' with K >= 1 (e.g. trunc-snr-50)")
 
