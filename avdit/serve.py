@@ -47,8 +47,10 @@ class PageRequests:
     """What the page calls: one request in, files out (mp4s and the contact sheet in a fresh folder)."""
 
     def __init__(self, pipe, out_dir: str | Path | None = None):
+        """Without ``out_dir`` the files go to a temporary folder removed when the server's process ends."""
         self.pipe, self.layout = pipe, pipe.layout
-        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="avdit-serve-"))
+        self._temporary = None if out_dir else tempfile.TemporaryDirectory(prefix="avdit-serve-")
+        self.out_dir = Path(out_dir or self._temporary.name)
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,

@@ -3,6 +3,7 @@
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,18 @@ def test_a_bad_upload_is_a_clear_error_for_the_page(checkpoint, tmp_path):
     cells = preset_cells("av_continue", ClipLayout())
     with pytest.raises(MediaError, match="broken.mp4: not a readable media file"):
         requests("upload", 0, str(bad), None, *cells, 2, 0.0, 0.0, 0)
+
+
+def test_the_default_output_folder_goes_with_the_server(checkpoint):
+    import gc
+
+    from avdit.pipeline import Pipeline
+    from avdit.serve import PageRequests
+
+    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"))
+    folder = requests.out_dir
+    shown, *_ = requests("bouncing-tones", 0, None, None, *preset_cells("av_continue", ClipLayout()), 2, 0.0, 0.0, 0)
+    assert folder.is_dir() and Path(shown).parent.parent == folder
+    del requests
+    gc.collect()
+    assert not folder.exists()  # nothing left in /tmp after each `avdit serve`

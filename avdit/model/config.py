@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from avdit.layout import ClipLayout
 
 
+EMBEDDINGS = ("linear", "mlp")
+
+
 class ConfigError(ValueError):
     """A model configuration that cannot be built."""
 
@@ -21,6 +24,7 @@ class AVDiTConfig:
     audio_channels: int = 16  # Ca of the audio codec
     video_patch: int = 2  # p: a video token is 1 x p x p latents
     audio_patch: int = 5  # q: an audio token is q consecutive latents
+    audio_embed: str = "linear"  # audio patch -> token: "linear", or "mlp" (Linear-GELU-Linear)
     width: int = 256  # D
     depth: int = 4
     heads: int = 4
@@ -30,6 +34,8 @@ class AVDiTConfig:
     grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.audio_embed not in EMBEDDINGS:
+            raise ConfigError(f"audio_embed must be one of {', '.join(EMBEDDINGS)}, got {self.audio_embed!r}")
         if self.width % self.heads:
             raise ConfigError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.width % 4:
