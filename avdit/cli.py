@@ -66,7 +66,7 @@ def _train_codec(args: argparse.Namespace) -> int:
     settings = CodecTrainSettings(kind=args.kind, data=args.data, steps=args.steps, batch_size=args.batch_size,
                                   lr=args.lr, latent_channels=args.latent_channels, seed=args.seed,
                                   sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                                  workers=args.workers)
+                                  workers=args.workers, precision=args.precision)
     result = train_codec(settings, args.out)
     figure = "PSNR" if args.kind == "video" else "SNR"
     print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps']} steps")
@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write a held-out reconstruction every N steps (default 500)")
     train_codec.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps (default 200)")
     train_codec.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    train_codec.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                             help="autocast precision of the codec's forward pass (default fp32)")
     train_codec.set_defaults(func=_train_codec)
 
     features = sub.add_parser("train-features", help="train the Bouncing Tones feature nets behind BT-FVD and BT-FAD")

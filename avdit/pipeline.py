@@ -89,7 +89,11 @@ class Pipeline:
         v = self._read(video, VIDEO, offset) if VIDEO in needs else torch.zeros(1, layout.frames, layout.height,
                                                                                  layout.width, 3, dtype=torch.uint8)
         a = self._read(audio, AUDIO, offset) if AUDIO in needs else torch.zeros(1, layout.num_samples)
-        return self.codecs.encode(v, a.float())
+        batch = max(v.shape[0], a.shape[0])
+        if {v.shape[0], a.shape[0]} - {1, batch}:
+            raise ValueError(f"{v.shape[0]} videos and {a.shape[0]} audio tracks were given: give as many of each, "
+                             "or one of either for all")
+        return self.codecs.encode(v.expand(batch, *v.shape[1:]), a.float().expand(batch, *a.shape[1:]))
 
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()

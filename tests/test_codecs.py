@@ -163,3 +163,21 @@ def test_cli_roundtrip_and_encode(pair, tmp_path, capsys):
     assert main(["codec", "roundtrip", str(tmp_path / "missing.mp4"), str(tmp_path / "o.mp4"), "--codecs",
                  str(tmp_path / "codecs")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair):
+    from avdit.codecs.train import _forward
+
+    video, audio = bt_batch()
+    for codec, batch in ((pair.video, {"video": video}), (pair.audio, {"audio": audio})):
+        seen = []
+        hook = codec.net.encoder.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+        recon32, target, latent32, (loss32, _) = _forward(codec, batch, "fp32")
+        recon16, _, latent16, (loss16, _) = _forward(codec, batch, "bf16")
+        hook.remove()
+        assert seen == [torch.float32, torch.bfloat16]
+        assert recon16.dtype == latent16.dtype == loss16.dtype == torch.float32
+        assert loss16.item() == pytest.approx(loss32.item(), rel=0.05)  # the same numbers to bf16 precision
+        torch.testing.assert_close(recon16, recon32, atol=0.05 * recon32.abs().max().item(), rtol=0)
+    with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
+        CodecTrainSettings(kind="video", precision="fp16")

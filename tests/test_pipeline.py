@@ -125,6 +125,12 @@ def test_a_batch_of_inputs_must_match_num(checkpoint, clip_file):
     assert pipe(task="v2a", video=videos, num=2, steps=2).audio.shape == (2, 34000)
     with pytest.raises(ValueError, match="2 inputs were given for --num 3"):
         pipe(task="v2a", video=videos, num=3, steps=2)
+    audios = np.stack([clip.audio, clip.audio])  # the modality not given follows the given one's batch
+    assert pipe(task="a2v", audio=audios, num=2, steps=2).video.shape == (2, 17, 64, 64, 3)
+    with pytest.raises(ValueError, match="2 inputs were given for --num 1"):
+        pipe(task="a2v", audio=audios, steps=2)
+    with pytest.raises(ValueError, match="2 videos and 3 audio tracks were given"):
+        pipe(task="av_continue", video=videos, audio=np.stack([clip.audio] * 3), num=2, steps=2)
 
 
 def test_export_makes_a_half_size_checkpoint_that_generates_the_same(checkpoint, clip_file, tmp_path, capsys):

@@ -43,10 +43,13 @@ class CodecTrainSettings:
     checkpoint_every: int = 200
     workers: int = 0
     stats_clips: int = 256
+    precision: str = "fp32"  # autocast of the forward pass: "fp32" or "bf16" (the loss stays fp32)
 
     def __post_init__(self) -> None:
         if self.kind not in ("video", "audio"):
             raise ValueError(f"codec kind must be video or audio, got {self.kind!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("--steps and --batch-size must be >= 1")
 
@@ -59,15 +62,18 @@ def build_codec(settings: CodecTrainSettings, fps: int, sample_rate: int) -> Vid
     return AudioCodec(config, sample_rate=sample_rate)
 
 
-def _forward(codec, batch: dict):
-    """Reconstruction, target and raw latent of a batch, in the codec's working space."""
+def _forward(codec, batch: dict, precision: str = "fp32"):
+    """Reconstruction, target and raw latent of a batch, in the codec's working space (the network under
+    bf16 autocast when asked; reconstruction, latent and loss in fp32)."""
     if codec.kind == "video":
         target = codec.to_pixels(batch["video"])  # (B, 3, T, H, W) in [-1, 1]
+    else:
+        target = batch["audio"].float()  # (B, S)
+    with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         recon, latent = codec.net(target)
-        return recon, target, latent, video_loss(recon, target, latent)
-    target = batch["audio"].float()  # (B, S)
-    recon, latent = codec.net(target)
-    return recon, target, latent, audio_loss(recon, target, latent)
+    recon, latent = recon.float(), latent.float()
+    loss = video_loss if codec.kind == "video" else audio_loss
+    return recon, target, latent, loss(recon, target, latent)
 
 
 def quality(codec, recon: torch.Tensor, target: torch.Tensor) -> float:
@@ -141,7 +147,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
         batch = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, settings)
-        _, _, _, (loss, parts) = _forward(codec, batch)
+        _, _, _, (loss, parts) = _forward(codec, batch, settings.precision)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; the last checkpoint is kept in {state_path}")
         optimizer.zero_grad(set_to_none=True)
