@@ -51,6 +51,7 @@ def test_weights_follow_the_snr_of_each_level():
         snr = alpha_bar / (1 - alpha_bar)
         assert min_snr[0, 0, j].item() == pytest.approx(min(snr, 1.0) / snr, rel=1e-5)
         assert trunc_snr[0, 1, j].item() == pytest.approx(min(max(1 / snr, 1.0), 50.0), rel=1e-5)
+        assert parse_loss_weighting("v")(t)[0, 0, j].item() == pytest.approx(1 + 1 / snr, rel=1e-5)
     assert min_snr[0, 0, 3] == pytest.approx(1.0) and min_snr[0, 0, 0] < 1e-3  # noisy: 1; nearly clean: ~0
     assert trunc_snr[0, 0, 0] == 1.0 and trunc_snr[0, 0, 3] == 50.0  # nearly clean: 1; noisiest: the cap
     assert bool((parse_loss_weighting("eps")(t) == 1).all())  # the paper's loss
@@ -106,3 +107,29 @@ def test_self_conditioning_feeds_an_x0_estimate_to_the_chosen_fraction(tiny_mode
     levels = layout.cells_to_latents(t)
     estimate = predict_x0(z.video, levels.video, tiny_model(z, t).video)
     torch.testing.assert_close(second.video[used], estimate[used])
+
+
+def test_a_v_predicting_model_trained_with_v_weighting_minimises_the_v_error(generator):
+    """prediction="v": the head's output is v = sqrt(a) eps - sqrt(1 - a) x0, turned into eps; the "v"
+    weighting then makes the loss exactly the MSE between the head's output and v."""
+    from avdit.model import AVDiT, get_preset
+    from tests.conftest import randomize
+
+    v_model = randomize(AVDiT(get_preset("bt-tiny", prediction="v")))
+    head = randomize(AVDiT(get_preset("bt-tiny")))  # same weights, eps path: returns the raw head output
+    layout = v_model.config.layout
+    x0 = random_latents(v_model, 2, generator)
+    t = torch.randint(1, 1001, (2, 2, 5), generator=generator)
+    t[0, 1, 2] = 1000
+    noise = x0.map(lambda p: torch.randn(p.shape, generator=generator))
+    a = layout.cells_to_latents(t).map(lambda lv: DEFAULT_SCHEDULE.alpha_bar(lv))
+    z = x0.map(lambda xi, ai, ei: ai.sqrt() * xi + (1 - ai).sqrt() * ei, a, noise)
+    with torch.no_grad():
+        eps, v = v_model(z, t), head(z, t)
+        for e, vi, zi, ai in zip(eps, v, z, a):
+            torch.testing.assert_close(e, ai.sqrt() * vi + (1 - ai).sqrt() * zi, rtol=1e-5, atol=1e-6)
+        per_element = diffusion_loss(v_model, x0, t, layout, noise=noise)
+        loss = reduce_loss(per_element, t, layout, parse_loss_weighting("v"))
+        v_target = x0.map(lambda xi, ai, ei: ai.sqrt() * ei - (1 - ai).sqrt() * xi, a, noise)
+        v_mse = [torch.cat([((vv - tv) ** 2)[b].flatten() for vv, tv in zip(v, v_target)]).mean() for b in range(2)]
+    torch.testing.assert_close(loss, torch.stack(v_mse), rtol=1e-4, atol=0)

@@ -138,6 +138,8 @@ def test_configs_that_break_the_grid_are_refused():
         get_preset("bt-huge")
     with pytest.raises(ConfigError, match="audio_embed must be one of linear, mlp"):
         get_preset("bt-tiny", audio_embed="conv")
+    with pytest.raises(ConfigError, match="prediction must be one of eps, v"):
+        get_preset("bt-tiny", prediction="x0")
 
 
 def test_preset_sizes_and_config_round_trip():

@@ -63,6 +63,8 @@ class LossWeighting:
     - ``trunc-snr-K``: clamp(1 / SNR, 1, K), i.e. the x0 MSE weighted by max(SNR, 1) (truncated-SNR
       weighting, Salimans & Ho 2022) with the weight of the noisiest cells capped at K: noisy cells, where a
       cell's content and its link to the other modality are decided, count as much as nearly clean ones.
+    - ``v``: 1 / a_t = 1 + 1 / SNR, which makes the loss the v MSE (Salimans & Ho 2022) of a model whose
+      head predicts v (``prediction="v"``): the x0 MSE weighted by 1 + SNR, uncapped at the noisiest cells.
     """
 
     kind: str = "eps"
@@ -76,13 +78,15 @@ class LossWeighting:
         snr = a / (1 - a).clamp_min(1e-20)  # t = 0 (no loss anyway): huge
         if self.kind == "min-snr":
             return (snr.clamp(max=self.value) / snr.clamp_min(1e-20)).float()
+        if self.kind == "v":
+            return (1 / a).float()
         return (1 / snr.clamp_min(1e-20)).clamp(1.0, self.value).float()
 
 
 def parse_loss_weighting(spec: str) -> LossWeighting:
-    """``eps``, ``min-snr-G`` (G > 0) or ``trunc-snr-K`` (K >= 1)."""
-    if spec == "eps":
-        return LossWeighting()
+    """``eps``, ``v``, ``min-snr-G`` (G > 0) or ``trunc-snr-K`` (K >= 1)."""
+    if spec in ("eps", "v"):
+        return LossWeighting(spec)
     kind, _, number = spec.rpartition("-")
     try:
         value = float(number)
@@ -90,7 +94,7 @@ def parse_loss_weighting(spec: str) -> LossWeighting:
         value = math.nan  # fails both checks below
     if (kind == "min-snr" and value > 0) or (kind == "trunc-snr" and value >= 1):
         return LossWeighting(kind, value)
-    raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's), 'min-snr-G' with G > 0 "
+    raise ValueError(f"unknown loss weighting {spec!r}: use 'eps' (the paper's), 'v', 'min-snr-G' with G > 0 "
                      "(e.g. min-snr-1) or 'trunc-snr-K' with K >= 1 (e.g. trunc-snr-50)")
 
 

@@ -9,6 +9,7 @@ from avdit.layout import ClipLayout
 
 
 EMBEDDINGS = ("linear", "mlp")
+PREDICTIONS = ("eps", "v")
 
 
 class ConfigError(ValueError):
@@ -30,10 +31,13 @@ class AVDiTConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     timesteps: int = 1000  # T of the noise levels the model is conditioned on
+    prediction: str = "eps"  # what the head predicts: "eps", or "v" (turned into eps inside forward)
     self_condition: bool = False  # input doubles with the previous x0 estimate
     grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ConfigError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.audio_embed not in EMBEDDINGS:
             raise ConfigError(f"audio_embed must be one of {', '.join(EMBEDDINGS)}, got {self.audio_embed!r}")
         if self.width % self.heads:
