@@ -108,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
-        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, steps=args.steps,
+        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, prediction=args.prediction,
+        steps=args.steps,
         batch_size=args.batch_size, accumulation=args.accumulation,
         lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
         self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
@@ -293,7 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss-weighting", default="min-snr-1",
                        help="min-snr-G: each cell's epsilon MSE times min(SNR, G) / SNR, so nearly clean cells weigh "
                             "less (default min-snr-1: on Bouncing Tones it learns the cross-modal link several times "
-                            "faster); eps: the paper's plain epsilon MSE; trunc-snr-K: times clamp(1 / SNR, 1, K)")
+                            "faster); eps: the paper's plain epsilon MSE; trunc-snr-K: times clamp(1 / SNR, 1, K); "
+                            "v: times 1 / alpha_bar, the v MSE of a model with --prediction v")
+    train.add_argument("--prediction", choices=["eps", "v"], default="eps",
+                       help="what the network's head predicts: eps (default, the paper's) or v = sqrt(a) eps - "
+                            "sqrt(1 - a) x0 (use with --loss-weighting v)")
     train.add_argument("--steps", type=int, default=10000, help="optimizer steps (default 10000; may grow on resume)")
     train.add_argument("--batch-size", type=int, default=32, help="global batch over ranks and accumulation (default 32)")
     train.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (default 1)")

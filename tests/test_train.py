@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,6 +181,18 @@ def test_a_run_older_than_loss_weighting_resumes_with_the_loss_it_used(codecs_di
     with pytest.raises(TrainingError, match="loss_weighting: 'eps' there, 'min-snr-1' now"):
         train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="min-snr-1"), tmp_path, progress=False)
     assert train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="eps"), tmp_path, progress=False)["step"] == 2
+
+
+def test_a_v_prediction_run_keeps_its_parameterisation_in_the_snapshot_and_on_resume(codecs_dir, shards, tmp_path):
+    from avdit.pipeline import Pipeline
+
+    config = tiny(codecs_dir, data=str(shards), steps=2, prediction="v", loss_weighting="v")
+    train(config, tmp_path, progress=False)
+    pipe = Pipeline.from_pretrained(tmp_path)
+    assert pipe.model.config.prediction == "v"
+    assert np.isfinite(pipe(task="joint", steps=2).video).all()
+    with pytest.raises(TrainingError, match="prediction: 'v' there, 'eps' now"):
+        train(tiny(codecs_dir, data=str(shards), steps=3, loss_weighting="v"), tmp_path, progress=False)
 
 
 def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from avdit.diffusion.loss import parse_loss_weighting
+from avdit.model.config import PREDICTIONS
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,8 @@ class TrainConfig:
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
-    loss_weighting: str = "min-snr-1"  # 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
+    loss_weighting: str = "min-snr-1"  # 'eps' (the paper's epsilon MSE), 'v', 'min-snr-G' or 'trunc-snr-K'
+    prediction: str = "eps"  # what the network's head predicts: 'eps' (the paper's) or 'v'
     steps: int = 10000
     batch_size: int = 32  # global, over all ranks and accumulation steps
     accumulation: int = 1
@@ -35,6 +37,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         parse_loss_weighting(self.loss_weighting)
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"--prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.precision not in ("bf16", "fp32"):
             raise ValueError(f"--precision must be bf16 or fp32, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.accumulation < 1:
@@ -48,6 +52,6 @@ class TrainConfig:
         return asdict(self)
 
     # what a run made before a field existed used instead (its config.json lacks the field)
-    BEFORE_ADDED = {"loss_weighting": "eps"}
+    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps"}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

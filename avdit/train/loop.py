@@ -64,7 +64,8 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
 
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
     model_config = get_preset(config.preset, layout=layout, video_channels=latents.video.shape[1],
-                              audio_channels=latents.audio.shape[1], self_condition=config.self_condition_rate > 0)
+                              audio_channels=latents.audio.shape[1], self_condition=config.self_condition_rate > 0,
+                              prediction=config.prediction)
     return AVDiT(model_config)
 
 
