@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
                         help=f"the loss weighting of every setting (default {TrainConfig.loss_weighting}, avdit train's)")
+    parser.add_argument("--prediction", default=TrainConfig.prediction, choices=["eps", "v"],
+                        help=f"what every setting's network predicts (default {TrainConfig.prediction}, avdit train's)")
     parser.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones training clips (default 4096)")
     parser.add_argument("--num", type=int, default=200, help="held-out clips per task (default 200)")
     parser.add_argument("--eval-steps", type=int, default=25, help="DDIM steps when evaluating (default 25)")
@@ -190,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         if not done:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
             train(TrainConfig(preset=args.preset, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
-                              loss_weighting=args.loss_weighting, steps=args.steps, batch_size=args.batch_size,
-                              checkpoint_every=250), run)
+                              loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
+                              batch_size=args.batch_size, checkpoint_every=250), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
         results[setting] = json.loads((evaluation / "results.json").read_text())
