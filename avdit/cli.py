@@ -291,18 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--noise-levels", default="monl",
                        help="monl (default), vanilla, per-modality, per-segment, per-cell, a weighted mixture such as "
                             "'vanilla=0.25,per-cell=0.75', or task:<task> (task-specific conditional training)")
-    train.add_argument("--loss-weighting", default="min-snr-1",
-                       help="min-snr-G: each cell's epsilon MSE times min(SNR, G) / SNR, so nearly clean cells weigh "
-                            "less (default min-snr-1: on Bouncing Tones it learns the cross-modal link several times "
-                            "faster); eps: the paper's plain epsilon MSE; trunc-snr-K: times clamp(1 / SNR, 1, K); "
-                            "v: times 1 / alpha_bar, the v MSE of a model with --prediction v")
-    train.add_argument("--prediction", choices=["eps", "v"], default="eps",
-                       help="what the network's head predicts: eps (default, the paper's) or v = sqrt(a) eps - "
-                            "sqrt(1 - a) x0 (use with --loss-weighting v)")
+    train.add_argument("--prediction", choices=["eps", "v"], default="v",
+                       help="what the network's head predicts: v = sqrt(a) eps - sqrt(1 - a) x0 (default; on Bouncing "
+                            "Tones it learns the cross-modal link several times faster) or eps (the paper's)")
+    train.add_argument("--loss-weighting", default="v",
+                       help="how each cell's epsilon MSE counts by its noise level: v (default): times 1 / alpha_bar, "
+                            "the v MSE of a model with --prediction v; eps: the paper's plain epsilon MSE; min-snr-G: "
+                            "times min(SNR, G) / SNR; trunc-snr-K: times clamp(1 / SNR, 1, K)")
     train.add_argument("--steps", type=int, default=10000, help="optimizer steps (default 10000; may grow on resume)")
     train.add_argument("--batch-size", type=int, default=32, help="global batch over ranks and accumulation (default 32)")
     train.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (default 1)")
-    train.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4, the paper's)")
+    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3; the paper's is 5e-4)")
     train.add_argument("--warmup", type=int, default=500, help="linear warm-up steps before cosine decay (default 500)")
     train.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the snapshot weights (default 0.999)")

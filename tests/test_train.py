@@ -171,28 +171,30 @@ def test_a_run_folder_made_with_other_settings_is_refused(codecs_dir, shards, tm
         train(tiny(codecs_dir, data=str(shards), steps=2, preset="bt-small"), tmp_path, progress=False)
 
 
-def test_a_run_older_than_loss_weighting_resumes_with_the_loss_it_used(codecs_dir, shards, tmp_path):
+def test_a_run_older_than_loss_weighting_and_prediction_resumes_with_what_it_used(codecs_dir, shards, tmp_path):
     import json
 
-    train(tiny(codecs_dir, data=str(shards), steps=1, loss_weighting="eps"), tmp_path, progress=False)
+    paper = dict(data=str(shards), loss_weighting="eps", prediction="eps")
+    train(tiny(codecs_dir, **paper, steps=1), tmp_path, progress=False)
     config = json.loads((tmp_path / "config.json").read_text())
-    del config["loss_weighting"]  # as written before the field existed
+    del config["loss_weighting"], config["prediction"]  # as written before the fields existed
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(TrainingError, match="loss_weighting: 'eps' there, 'min-snr-1' now"):
-        train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="min-snr-1"), tmp_path, progress=False)
-    assert train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="eps"), tmp_path, progress=False)["step"] == 2
+        train(tiny(codecs_dir, **{**paper, "loss_weighting": "min-snr-1"}, steps=2), tmp_path, progress=False)
+    with pytest.raises(TrainingError, match="prediction: 'eps' there, 'v' now"):
+        train(tiny(codecs_dir, data=str(shards), steps=2, loss_weighting="eps"), tmp_path, progress=False)
+    assert train(tiny(codecs_dir, **paper, steps=2), tmp_path, progress=False)["step"] == 2
 
 
 def test_a_v_prediction_run_keeps_its_parameterisation_in_the_snapshot_and_on_resume(codecs_dir, shards, tmp_path):
     from avdit.pipeline import Pipeline
 
-    config = tiny(codecs_dir, data=str(shards), steps=2, prediction="v", loss_weighting="v")
-    train(config, tmp_path, progress=False)
+    train(tiny(codecs_dir, data=str(shards), steps=2), tmp_path, progress=False)  # the defaults: v, v
     pipe = Pipeline.from_pretrained(tmp_path)
     assert pipe.model.config.prediction == "v"
     assert np.isfinite(pipe(task="joint", steps=2).video).all()
     with pytest.raises(TrainingError, match="prediction: 'v' there, 'eps' now"):
-        train(tiny(codecs_dir, data=str(shards), steps=3, loss_weighting="v"), tmp_path, progress=False)
+        train(tiny(codecs_dir, data=str(shards), steps=3, prediction="eps"), tmp_path, progress=False)
 
 
 def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):

@@ -15,12 +15,12 @@ class TrainConfig:
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
-    loss_weighting: str = "min-snr-1"  # 'eps' (the paper's epsilon MSE), 'v', 'min-snr-G' or 'trunc-snr-K'
-    prediction: str = "eps"  # what the network's head predicts: 'eps' (the paper's) or 'v'
+    loss_weighting: str = "v"  # 'v' (the v MSE), 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
+    prediction: str = "v"  # what the network's head predicts: 'v', or 'eps' (the paper's)
     steps: int = 10000
     batch_size: int = 32  # global, over all ranks and accumulation steps
     accumulation: int = 1
-    lr: float = 5e-4
+    lr: float = 1e-3  # the paper's: 5e-4
     warmup: int = 500
     weight_decay: float = 0.0
     grad_clip: float = 1.0
