@@ -68,7 +68,8 @@ class Block(nn.Module):
 
 
 class AVDiT(nn.Module):
-    """eps_theta(z_t, t): latents AV + noise levels (B, M, N) or (B,) -> noise prediction AV of the same shape."""
+    """eps_theta(z_t, t): latents AV + noise levels (B, M, N) or (B,) -> noise prediction AV of the same shape
+    (with ``prediction="v"`` the head predicts v and forward turns it into the noise prediction)."""
 
     def __init__(self, config: AVDiTConfig):
         super().__init__()
