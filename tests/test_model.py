@@ -136,8 +136,6 @@ def test_configs_that_break_the_grid_are_refused():
         get_preset("bt-tiny", heads=3)
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("bt-huge")
-    with pytest.raises(ConfigError, match="audio_embed must be one of linear, mlp"):
-        get_preset("bt-tiny", audio_embed="conv")
     with pytest.raises(ConfigError, match="prediction must be one of eps, v"):
         get_preset("bt-tiny", prediction="x0")
 
@@ -154,21 +152,3 @@ def test_paper_preset_has_the_papers_size():
         model = AVDiT(get_preset("paper"))
     assert 400e6 <= model.num_parameters() <= 470e6
     assert model.config.depth == 24 and model.config.width == 1024 and model.config.heads == 16
-
-
-def test_mlp_audio_embedding_adds_one_hidden_layer_and_keeps_the_zero_start(generator):
-    linear, mlp = AVDiT(get_preset("bt-tiny")), AVDiT(get_preset("bt-tiny", audio_embed="mlp"))
-    width = mlp.config.width
-    assert mlp.num_parameters() - linear.num_parameters() == width * width + width  # the second Linear(D, D)
-    x = random_latents(mlp, 2, generator)
-    out = mlp(x, torch.randint(0, 1001, (2, 2, 5), generator=generator))
-    assert bool((out.audio == 0).all())  # adaLN-Zero still starts from exactly zero
-    patches = torch.randn(3, mlp.config.audio_channels * mlp.config.audio_patch, generator=generator)
-    with torch.no_grad():  # second difference e(2a) - 2 e(a) + e(0): zero for a linear map only
-        curvature = [(e(2 * patches) - 2 * e(patches) + e(0 * patches)).abs().max().item()
-                     for e in (linear.audio_embed, mlp.audio_embed)]
-    assert curvature[0] < 1e-5 < 1e-2 < curvature[1]
-    config = get_preset("bt-small", audio_embed="mlp")
-    assert type(config).from_dict(config.to_dict()) == config
-    old = {k: v for k, v in get_preset("bt-small").to_dict().items() if k != "audio_embed"}
-    assert type(config).from_dict(old).audio_embed == "linear"  # model.json written before the option

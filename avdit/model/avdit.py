@@ -30,15 +30,6 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale) + shift
 
 
-def patch_embedding(features: int, width: int, kind: str) -> nn.Module:
-    """A patch's latents (..., features) -> a token (..., width): one linear map, or "mlp" (Linear-GELU-Linear)
-    for latents whose content is not linear in them (pitch in the audio latents: a linear probe finds 36 %,
-    an MLP 99.6 %)."""
-    if kind == "linear":
-        return nn.Linear(features, width)
-    return nn.Sequential(nn.Linear(features, width), nn.GELU(approximate="tanh"), nn.Linear(width, width))
-
-
 class Block(nn.Module):
     """Pre-norm transformer block; adaLN-Zero shift/scale before attention and MLP, gates after each."""
 
@@ -79,7 +70,7 @@ class AVDiT(nn.Module):
         self.audio_shape = layout.audio_latent_shape(c.audio_channels)  # (Ca, Ta)
         inputs = 2 if c.self_condition else 1
         self.video_embed = nn.Linear(inputs * c.video_channels * c.video_patch**2, c.width)
-        self.audio_embed = patch_embedding(inputs * c.audio_channels * c.audio_patch, c.width, c.audio_embed)
+        self.audio_embed = nn.Linear(inputs * c.audio_channels * c.audio_patch, c.width)
         self.modality_embed = nn.Parameter(torch.randn(M, c.width) * 0.02)
         self.noise_level_embed = NoiseLevelEmbedding(c.width)
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from avdit.layout import ClipLayout
 
 
-EMBEDDINGS = ("linear", "mlp")
 PREDICTIONS = ("eps", "v")
 
 
@@ -25,7 +24,6 @@ class AVDiTConfig:
     audio_channels: int = 16  # Ca of the audio codec
     video_patch: int = 2  # p: a video token is 1 x p x p latents
     audio_patch: int = 5  # q: an audio token is q consecutive latents
-    audio_embed: str = "linear"  # audio patch -> token: "linear", or "mlp" (Linear-GELU-Linear)
     width: int = 256  # D
     depth: int = 4
     heads: int = 4
@@ -38,8 +36,6 @@ class AVDiTConfig:
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
             raise ConfigError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
-        if self.audio_embed not in EMBEDDINGS:
-            raise ConfigError(f"audio_embed must be one of {', '.join(EMBEDDINGS)}, got {self.audio_embed!r}")
         if self.width % self.heads:
             raise ConfigError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.width % 4:
