@@ -75,11 +75,11 @@ class LossWeighting:
         if self.kind == "eps":
             return torch.ones(t.shape, device=t.device)
         a = schedule.alpha_bar(t, torch.float64)
+        if self.kind == "v":
+            return (1 / a).float()
         snr = a / (1 - a).clamp_min(1e-20)  # t = 0 (no loss anyway): huge
         if self.kind == "min-snr":
             return (snr.clamp(max=self.value) / snr.clamp_min(1e-20)).float()
-        if self.kind == "v":
-            return (1 / a).float()
         return (1 / snr.clamp_min(1e-20)).clamp(1.0, self.value).float()
 
 

@@ -28,6 +28,7 @@ from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import SHARD_INDEX, encode_dataset
 from avdit.eval.evaluate import ALL_TASKS, EvalSettings, evaluate
+from avdit.model.config import PREDICTIONS
 from avdit.train.config import TrainConfig
 from avdit.train.loop import train
 
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
                         help=f"the loss weighting of every setting (default {TrainConfig.loss_weighting}, avdit train's)")
-    parser.add_argument("--prediction", default=TrainConfig.prediction, choices=["eps", "v"],
+    parser.add_argument("--prediction", default=TrainConfig.prediction, choices=PREDICTIONS,
                         help=f"what every setting's network predicts (default {TrainConfig.prediction}, avdit train's)")
     parser.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones training clips (default 4096)")
     parser.add_argument("--num", type=int, default=200, help="held-out clips per task (default 200)")
@@ -205,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in files) for s, files in samples.items())
     page = f"""# Table 1 on Bouncing Tones
 
-`{args.preset}`, {args.steps} steps, batch {args.batch_size}, loss weighting `{args.loss_weighting}`, on the
-same {args.num_clips} training clips for every setting; {args.num} held-out clips per task, {args.eval_steps} DDIM
-steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD (blanked in reference and generated
-clips alike). Vanilla is sampled with the replacement method; task-specific models are evaluated on their own task
-only.
+`{args.preset}`, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
+`{args.loss_weighting}`, on the same {args.num_clips} training clips for every setting; {args.num} held-out clips
+per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD
+(blanked in reference and generated clips alike). Vanilla is sampled with the replacement method; task-specific
+models are evaluated on their own task only.
 
 Command: `{command}` (this invocation: {hours:.2f} h; finished settings are not redone).
 
