@@ -61,12 +61,15 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train_codec(args: argparse.Namespace) -> int:
-    from avdit.codecs.train import CodecTrainSettings, train_codec
+    from avdit.codecs.train import RECIPES, CodecTrainSettings, train_codec
 
-    settings = CodecTrainSettings(kind=args.kind, data=args.data, steps=args.steps, batch_size=args.batch_size,
-                                  lr=args.lr, latent_channels=args.latent_channels, seed=args.seed,
+    recipe = {name: value if (value := getattr(args, name)) is not None else default
+              for name, default in RECIPES[args.kind].items()}
+    settings = CodecTrainSettings(kind=args.kind, data=args.data, batch_size=args.batch_size,
+                                  latent_channels=args.latent_channels, seed=args.seed,
                                   sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                                  workers=args.workers, precision=args.precision)
+                                  workers=args.workers, decoder_lr=args.decoder_lr,
+                                  sharpen_width=args.sharpen_width, **recipe)
     result = train_codec(settings, args.out)
     figure = "PSNR" if args.kind == "video" else "SNR"
     print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps']} steps")
@@ -238,9 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_codec.add_argument("--data", default="bouncing-tones",
                              help="'bouncing-tones' (made on the fly), a folder from `avdit data` or `avdit prepare`")
     train_codec.add_argument("--out", required=True, help="run folder: checkpoints, samples, the trained codec")
-    train_codec.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    train_codec.add_argument("--steps", type=int, default=None,
+                             help="steps of the whole autoencoder (default: video 1500, audio 2000)")
     train_codec.add_argument("--batch-size", type=int, default=8, help="clips per step (default 8)")
-    train_codec.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine decay (default 1e-3)")
+    train_codec.add_argument("--lr", type=float, default=None,
+                             help="peak learning rate of those steps, cosine decay (default: video 2e-3, audio 1e-3)")
     train_codec.add_argument("--latent-channels", type=int, default=0,
                              help="latent channels (default 16)")
     train_codec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -248,8 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write a held-out reconstruction every N steps (default 500)")
     train_codec.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps (default 200)")
     train_codec.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
-    train_codec.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                             help="autocast precision of the codec's forward pass (default fp32)")
+    train_codec.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                             help="autocast precision of the codec's forward pass (default: video bf16, audio fp32)")
+    train_codec.add_argument("--decoder-steps", type=int, default=None,
+                             help="after --steps, train the decoder alone on plain MSE for N steps; the encoder and "
+                                  "so the latents stay as they are (default: video 600, audio 0)")
+    train_codec.add_argument("--decoder-lr", type=float, default=1e-3,
+                             help="peak learning rate of the decoder steps, cosine decay (default 1e-3)")
+    train_codec.add_argument("--sharpen-width", type=int, default=16,
+                             help="video: channels of the full-resolution sharpening head the decoder steps add "
+                                  "(0: none; default 16)")
     train_codec.set_defaults(func=_train_codec)
 
     features = sub.add_parser("train-features", help="train the Bouncing Tones feature nets behind BT-FVD and BT-FAD")

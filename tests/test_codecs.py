@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from avdit.codecs.audio import AudioCodecConfig
-from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec, load_codec, load_codecs
+from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec, load_codec, load_codecs, save_codec
+from avdit.codecs.video import VideoCodecConfig
 from avdit.codecs.losses import multi_resolution_stft, ssim
 from avdit.codecs.shards import encode_dataset, load_shards
 from avdit.codecs.train import CodecTrainSettings, train_codec
@@ -181,3 +182,87 @@ def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair)
         torch.testing.assert_close(recon16, recon32, atol=0.05 * recon32.abs().max().item(), rtol=0)
     with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
         CodecTrainSettings(kind="video", precision="fp16")
+
+
+def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_digest(tmp_path, monkeypatch):
+    import avdit.codecs.train as train_module
+    from avdit.codecs.shards import codec_digest
+
+    monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
+    settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=10, checkpoint_every=10,
+                                  stats_clips=4)
+    train_codec(settings, tmp_path / "run", progress=False)
+    before = load_codec(tmp_path / "run", "audio")
+    save_codec(tiny_codecs().video, tmp_path / "run")  # codec_digest reads a folder with both codecs
+    digest = codec_digest(tmp_path / "run")
+    phased = CodecTrainSettings(**{**settings.__dict__, "decoder_steps": 2})
+    result = train_codec(phased, tmp_path / "run", progress=False)  # resumes into the decoder phase
+    after = load_codec(tmp_path / "run", "audio")
+    assert result["steps"] == 4
+    for name, weight in before.net.state_dict().items():
+        assert torch.equal(weight, after.net.state_dict()[name]) == (not name.startswith("decoder.")), name
+    torch.testing.assert_close(after.latent_mean, before.latent_mean)
+    _, audio = bt_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(after.encode(audio), before.encode(audio))
+    assert codec_digest(tmp_path / "run") == digest  # latents and models made with the codec stay valid
+    with pytest.raises(ValueError, match="resume with --steps 2"):
+        train_codec(CodecTrainSettings(**{**phased.__dict__, "steps": 3}), tmp_path / "run", progress=False)
+
+
+def test_decoder_phase_learning_rate_restarts_at_decoder_lr_and_decays_by_cosine():
+    from avdit.codecs.train import _lr
+
+    settings = CodecTrainSettings(kind="video", steps=10, warmup=2, lr=2e-3, decoder_steps=4, decoder_lr=1e-3)
+    assert _lr(9, settings) < 1e-4
+    assert [_lr(s, settings) for s in range(10, 14)] == pytest.approx([1e-3 * 0.5 * (1 + np.cos(np.pi * i / 4))
+                                                                      for i in range(4)])
+
+
+def test_sharpen_head_starts_as_the_identity_and_keeps_the_decoder_causal():
+    from avdit.codecs.video import VideoAutoencoder
+
+    torch.manual_seed(0)
+    plain = VideoAutoencoder(TINY_VIDEO)
+    sharp = VideoAutoencoder(VideoCodecConfig(**{**TINY_VIDEO.to_dict(), "widths": TINY_VIDEO.widths, "sharpen_width": 4}))
+    missing, _ = sharp.load_state_dict(plain.state_dict(), strict=False)
+    assert missing and all(".sharpen." in name for name in missing)
+    z = torch.randn(2, 4, 3, 8, 8)  # (B, C, 1 + k, h, w)
+    with torch.no_grad():
+        torch.testing.assert_close(sharp.decoder(z), plain.decoder(z))
+        torch.nn.init.normal_(sharp.decoder.sharpen.net[-1].weight)  # trained: frame j still sees latents <= its own
+        later = z.clone()
+        later[:, :, 2] += 1.0
+        a, b = sharp.decoder(z), sharp.decoder(later)
+    assert torch.equal(a[:, :, :5], b[:, :, :5]) and not torch.equal(a[:, :, 5:], b[:, :, 5:])
+
+
+def test_video_decoder_phase_adds_the_sharpen_head_and_exports_it(tmp_path, monkeypatch):
+    import avdit.codecs.train as train_module
+
+    monkeypatch.setattr(train_module, "VideoCodecConfig",
+                        lambda **kw: VideoCodecConfig(**{"widths": (16, 32), "latent_channels": 4, **kw}))
+    settings = CodecTrainSettings(kind="video", steps=1, batch_size=2, sample_every=10, checkpoint_every=10,
+                                  stats_clips=2, decoder_steps=1, sharpen_width=4)
+    train_codec(settings, tmp_path, progress=False)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["decoder_phase"] and any(".sharpen." in name for name in state["codec"])
+    codec = load_codec(tmp_path, "video")
+    assert codec.config.sharpen_width == 4 and codec.net.decoder.sharpen.net[-1].weight.abs().sum() > 0
+    result = train_codec(CodecTrainSettings(**{**settings.__dict__, "decoder_steps": 2}), tmp_path, progress=False)
+    assert result["steps"] == 3  # resumed inside the decoder phase
+
+
+def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypatch, capsys):
+    import avdit.codecs.train as train_module
+    from avdit.cli import main
+
+    seen = []
+    monkeypatch.setattr(train_module, "train_codec",
+                        lambda settings, out: seen.append(settings) or {"held_out_db": 30.0, "steps": settings.steps})
+    assert main(["train-codec", "video", "--out", str(tmp_path / "v")]) == 0
+    assert main(["train-codec", "audio", "--out", str(tmp_path / "a"), "--steps", "7", "--precision", "bf16"]) == 0
+    video, audio = seen
+    assert (video.steps, video.lr, video.precision, video.decoder_steps) == (1500, 2e-3, "bf16", 600)
+    assert (audio.steps, audio.lr, audio.precision, audio.decoder_steps) == (7, 1e-3, "bf16", 0)
+    assert "held-out PSNR 30.00 dB after 1500 steps" in capsys.readouterr().out

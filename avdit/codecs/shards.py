@@ -1,7 +1,7 @@
 """``avdit encode``: latents of a dataset in safetensors shards with an index, for the diffusion trainer.
 
 OUT/index.json lists the shards, the clip count, the latent shapes, the layout and the codecs (with a
-digest of their weights, so a trainer can refuse latents made by other codecs). Each shard holds ``video``
+digest of their encoders' weights, so a trainer can refuse latents made by other codecs). Each shard holds ``video``
 (N, Cv, Tv, h, w) and ``audio`` (N, Ca, Ta) float32 latents, normalised. Shards are written atomically and a
 rerun skips the shards already on disk.
 """
@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -26,10 +27,15 @@ SHARD_INDEX = "index.json"
 
 
 def codec_digest(folder: str | Path) -> str:
-    """sha256 over the codec weight files of a folder: which codecs made a set of latents."""
+    """sha256 over what makes the latents of a codec folder: every stored tensor but the decoders' (``net.decoder.``),
+    so a decoder trained further (``avdit train-codec --decoder-steps``) keeps the latents and models made before."""
     digest = hashlib.sha256()
     for name in ("video.safetensors", "audio.safetensors"):
-        digest.update((Path(folder) / name).read_bytes())
+        with safe_open(Path(folder) / name, "pt") as weights:
+            for key in sorted(weights.keys()):
+                if not key.startswith("net.decoder."):
+                    digest.update(key.encode())
+                    digest.update(weights.get_tensor(key).contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -4,6 +4,13 @@ RUN_DIR holds ``state.pt`` (full training state, written atomically, loaded with
 ``config.json`` (the resolved settings), ``samples/`` (held-out reconstructions as mp4 beside the originals)
 and, when training ends, the codec itself (``<kind>.safetensors`` + ``<kind>.json``) with latent statistics
 measured on training clips.
+
+Training has two phases: ``steps`` of the whole autoencoder on the codec's own loss (``losses.py``: for video a
+contrast-weighted L2 and SSIM, which is what makes the disc's colour survive), then ``decoder_steps`` of the
+decoder alone on the plain MSE that PSNR / SNR measure; a video decoder gains a full-resolution sharpening head
+for it (``SharpenHead``). The encoder is frozen in the second phase, so the latent space (and every latent or model
+made with it) stays valid while reconstructions sharpen: on 64 held-out Bouncing Tones clips, 600 such steps took
+the bundled video codec from 28.2 to 30.7 dB PSNR (without the head, 1000 such steps: 29.7 dB).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +36,12 @@ from avdit.data.loader import make_loader
 from avdit.media import write_mp4
 
 
+# What `avdit train-codec KIND` does unless told otherwise: the recipes of the bundled codecs, each of which
+# trains in under 20 minutes on a 2-core CPU (see README).
+RECIPES = {"video": {"steps": 1500, "lr": 2e-3, "precision": "bf16", "decoder_steps": 600},
+           "audio": {"steps": 2000, "lr": 1e-3, "precision": "fp32", "decoder_steps": 0}}
+
+
 @dataclass(frozen=True)
 class CodecTrainSettings:
     kind: str  # "video" or "audio"
@@ -44,27 +57,38 @@ class CodecTrainSettings:
     workers: int = 0
     stats_clips: int = 256
     precision: str = "fp32"  # autocast of the forward pass: "fp32" or "bf16" (the loss stays fp32)
+    decoder_steps: int = 0  # after ``steps``: this many steps train the decoder alone on plain MSE
+    decoder_lr: float = 1e-3  # peak learning rate of those steps (cosine from there, no warm-up)
+    sharpen_width: int = 16  # video: the decoder phase adds a full-resolution sharpening head this wide (0: none)
 
     def __post_init__(self) -> None:
         if self.kind not in ("video", "audio"):
             raise ValueError(f"codec kind must be video or audio, got {self.kind!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("--steps and --batch-size must be >= 1")
+        if self.steps < 1 or self.batch_size < 1 or self.decoder_steps < 0:
+            raise ValueError("--steps and --batch-size must be >= 1, --decoder-steps >= 0")
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps + self.decoder_steps
 
 
-def build_codec(settings: CodecTrainSettings, fps: int, sample_rate: int) -> VideoCodec | AudioCodec:
+def build_codec(settings: CodecTrainSettings, fps: int, sample_rate: int,
+                decoder_phase: bool = False) -> VideoCodec | AudioCodec:
+    """The codec of a phase: in the decoder phase the video decoder has its sharpening head."""
     if settings.kind == "video":
-        config = VideoCodecConfig(**({"latent_channels": settings.latent_channels} if settings.latent_channels else {}))
+        config = VideoCodecConfig(**({"latent_channels": settings.latent_channels} if settings.latent_channels else {}),
+                                  sharpen_width=settings.sharpen_width if decoder_phase else 0)
         return VideoCodec(config, fps=fps)
     config = AudioCodecConfig(**({"latent_channels": settings.latent_channels} if settings.latent_channels else {}))
     return AudioCodec(config, sample_rate=sample_rate)
 
 
-def _forward(codec, batch: dict, precision: str = "fp32"):
+def _forward(codec, batch: dict, precision: str = "fp32", plain_mse: bool = False):
     """Reconstruction, target and raw latent of a batch, in the codec's working space (the network under
-    bf16 autocast when asked; reconstruction, latent and loss in fp32)."""
+    bf16 autocast when asked; reconstruction, latent and loss in fp32). ``plain_mse``: the loss is the plain
+    mean squared error, the quantity PSNR / SNR measure (the decoder phase)."""
     if codec.kind == "video":
         target = codec.to_pixels(batch["video"])  # (B, 3, T, H, W) in [-1, 1]
     else:
@@ -72,6 +96,9 @@ def _forward(codec, batch: dict, precision: str = "fp32"):
     with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         recon, latent = codec.net(target)
     recon, latent = recon.float(), latent.float()
+    if plain_mse:
+        mse = ((recon - target) ** 2).mean()
+        return recon, target, latent, (mse, {"mse": mse.item()})
     loss = video_loss if codec.kind == "video" else audio_loss
     return recon, target, latent, loss(recon, target, latent)
 
@@ -90,6 +117,9 @@ def _forever(loader):
 
 
 def _lr(step: int, settings: CodecTrainSettings) -> float:
+    """Warm-up and cosine over ``steps``; then, in the decoder phase, a fresh cosine from ``decoder_lr``."""
+    if step >= settings.steps:
+        return settings.decoder_lr * 0.5 * (1 + math.cos(math.pi * (step - settings.steps) / settings.decoder_steps))
     if step < settings.warmup:
         return settings.lr * (step + 1) / settings.warmup
     progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
@@ -107,17 +137,37 @@ def _write_samples(codec, batch: dict, recon: torch.Tensor, path: Path, fps: int
         write_mp4(path, None, np.concatenate([original, gap, decoded]).astype(np.float32), fps, sample_rate)
 
 
+def _start_decoder_phase(codec, settings: CodecTrainSettings):
+    """The codec with the decoder phase's architecture (a video decoder gains its sharpening head, which starts
+    as the identity), its encoder frozen, and a new optimizer: AdamW skips the encoder, which has no gradient."""
+    if codec.kind == "video" and codec.config.sharpen_width != settings.sharpen_width:
+        fresh = VideoCodec(replace(codec.config, sharpen_width=settings.sharpen_width), fps=codec.fps)
+        missing, unexpected = fresh.load_state_dict(codec.state_dict(), strict=False)
+        assert not unexpected and all(".sharpen." in name for name in missing), (missing, unexpected)
+        codec = fresh
+    codec.net.encoder.requires_grad_(False)
+    codec.train()
+    return codec, torch.optim.AdamW(codec.net.parameters(), lr=settings.decoder_lr, weight_decay=0.0)
+
+
 def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: bool = True) -> dict:
     """Train (or resume) a codec in ``run_dir``; returns the final held-out quality figures."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path, state_path = run_dir / "config.json", run_dir / "state.pt"
     if config_path.exists():  # resuming: everything but the number of steps must match
-        previous = json.loads(config_path.read_text())
-        changed = sorted(k for k in previous if k != "steps" and previous.get(k) != asdict(settings).get(k))
+        previous = {"decoder_steps": 0, **json.loads(config_path.read_text())}
+        free = {"steps", "decoder_steps", "sample_every", "checkpoint_every"}
+        if not previous["decoder_steps"]:  # a decoder phase may be added to a finished run
+            free |= {"decoder_lr", "sharpen_width"}
+        changed = sorted(k for k in previous if k not in free and previous.get(k) != asdict(settings).get(k))
         if changed:
             raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
                              "rerun with the same flags to resume (--steps may grow), or use a new folder")
+    state = torch.load(state_path, weights_only=True) if state_path.exists() else None
+    if state is not None and state.get("decoder_phase") and state["joint_steps"] != settings.steps:
+        raise ValueError(f"{run_dir} is in its decoder phase after {state['joint_steps']} steps; "
+                         f"resume with --steps {state['joint_steps']}")
     write_json(config_path, asdict(settings))
 
     torch.manual_seed(settings.seed)
@@ -127,27 +177,31 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     fps, sample_rate = bt.FPS, bt.SAMPLE_RATE
     if hasattr(train_data, "settings"):  # a prepared folder
         fps, sample_rate = train_data.settings.fps, train_data.settings.sample_rate
-    codec = build_codec(settings, fps, sample_rate)
+    step = state["step"] if state is not None else 0
+    in_decoder_phase = state is not None and state.get("decoder_phase", False)
+    codec = build_codec(settings, fps, sample_rate, decoder_phase=in_decoder_phase)
     optimizer = torch.optim.AdamW(codec.net.parameters(), lr=settings.lr, weight_decay=0.0)
-    step = 0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+    if state is not None:
         codec.load_state_dict(state["codec"])
         optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
         torch.set_rng_state(state["rng"])
+        if in_decoder_phase:
+            codec.net.encoder.requires_grad_(False)
 
     loader = make_loader(train_data, settings.batch_size, settings.workers, shuffle=True, seed=settings.seed + step,
                          drop_last=True)
     batches = _forever(loader)
-    bar = tqdm(total=settings.steps, initial=step, desc=f"train-codec {settings.kind}", disable=not progress)
+    bar = tqdm(total=settings.total_steps, initial=step, desc=f"train-codec {settings.kind}", disable=not progress)
     start = time.perf_counter()
     codec.train()
-    while step < settings.steps:
+    while step < settings.total_steps:
         batch = next(batches)
+        if step >= settings.steps and not in_decoder_phase:  # new head (video), frozen encoder, new optimizer
+            codec, optimizer = _start_decoder_phase(codec, settings)
+            in_decoder_phase = True
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, settings)
-        _, _, _, (loss, parts) = _forward(codec, batch, settings.precision)
+        _, _, _, (loss, parts) = _forward(codec, batch, settings.precision, plain_mse=in_decoder_phase)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; the last checkpoint is kept in {state_path}")
         optimizer.zero_grad(set_to_none=True)
@@ -157,7 +211,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v:.4f}" for k, v in parts.items()})
-        if step % settings.sample_every == 0 or step == settings.steps:
+        if step % settings.sample_every == 0 or step in (settings.steps, settings.total_steps):
             codec.eval()
             with torch.no_grad():
                 recon, target, _, _ = _forward(codec, held_out)
@@ -165,10 +219,11 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
             bar.write(f"step {step}: held-out {'PSNR' if settings.kind == 'video' else 'SNR'} {figure:.2f} dB")
             _write_samples(codec, held_out, recon, run_dir / "samples" / f"step_{step:06d}.mp4", fps, sample_rate)
             codec.train()
-        if step % settings.checkpoint_every == 0 or step == settings.steps:
+        if step % settings.checkpoint_every == 0 or step in (settings.steps, settings.total_steps):
             with atomic_path(state_path, ".pt") as tmp:
                 torch.save({"codec": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                            "rng": torch.get_rng_state()}, tmp)
+                            "rng": torch.get_rng_state(), "decoder_phase": in_decoder_phase,
+                            "joint_steps": settings.steps}, tmp)
     bar.close()
 
     codec.eval()

@@ -24,6 +24,7 @@ class VideoCodecConfig:
     space_to_depth: int = 4  # pixels folded into channels at the input
     temporal_stride: int = 4  # two causal 2x temporal downsamplings
     spatial_stride: int = 8
+    sharpen_width: int = 0  # > 0: a residual per-frame conv net on the decoded pixels (see VideoDecoder)
 
     def __post_init__(self) -> None:
         if self.temporal_stride != 4 or self.spatial_stride != 2 * self.space_to_depth:
@@ -97,6 +98,28 @@ class DepthToTime(nn.Module):
         return x[:, :, 1:]
 
 
+class SharpenHead(nn.Module):
+    """Decoded frames plus a residual from three 3 x 3 convs at full resolution, each frame on its own (causal).
+
+    The 1/8-resolution decoder draws the disc's edge a few pixels wide; these convs see the edge's profile and
+    redraw it sharp. The last conv starts at zero, so a head added to a trained decoder changes nothing until
+    trained. Frames run as 2-D convs in channels-last memory, twice as fast on CPU as the same (1 x 3 x 3) Conv3d.
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1),
+                                 nn.SiLU(), nn.Conv2d(width, 3, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 3, T, H, W) -> the same shape."""
+        frames = rearrange(x, "b c t h w -> (b t) c h w").contiguous(memory_format=torch.channels_last)
+        residual = rearrange(self.net(frames), "(b t) c h w -> b c t h w", b=x.shape[0])
+        return x + residual
+
+
 class VideoEncoder(nn.Module):
     def __init__(self, c: VideoCodecConfig):
         super().__init__()
@@ -135,6 +158,8 @@ class VideoDecoder(nn.Module):
         self.up_time2 = DepthToTime(w1)
         self.block3 = ResBlock(w1)
         self.out = nn.Sequential(FrameNorm(w1), nn.SiLU(), space_conv(w1, 3 * s * s))
+        if c.sharpen_width:
+            self.sharpen = SharpenHead(c.sharpen_width)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, C, 1 + k, h, w) -> (B, 3, 1 + 4k, 8h, 8w), unbounded (the target range is [-1, 1])."""
@@ -142,7 +167,10 @@ class VideoDecoder(nn.Module):
         x = self.block2(self.up_time1(x))
         x = rearrange(self.up_space(x), "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=2, p2=2)
         x = self.block3(self.up_time2(x))
-        return rearrange(self.out(x), "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=self.s, p2=self.s)
+        x = rearrange(self.out(x), "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=self.s, p2=self.s)
+        if hasattr(self, "sharpen"):
+            x = self.sharpen(x)
+        return x
 
 
 class VideoAutoencoder(nn.Module):
