@@ -72,7 +72,7 @@ def _train_codec(args: argparse.Namespace) -> int:
                                   sharpen_width=args.sharpen_width, **recipe)
     result = train_codec(settings, args.out)
     figure = "PSNR" if args.kind == "video" else "SNR"
-    print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps']} steps")
+    print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps_done']} steps")
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
-from avdit.codecs.shards import codec_digest
+from avdit.codecs.shards import codec_digest, codec_digest_matches
 from avdit.diffusion import generate_latents
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
@@ -59,10 +59,9 @@ class Pipeline:
         model, info = load_snapshot(folder)
         codecs_dir = Path(codecs) if codecs else _codecs_of(folder, info)
         pair = load_codecs(codecs_dir)
-        digest = codec_digest(codecs_dir)
-        if info.get("codec_digest") and digest != info["codec_digest"]:
+        if info.get("codec_digest") and not codec_digest_matches(info["codec_digest"], codecs_dir):
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
-                             f"{info['codec_digest']} there, {digest} here); give --codecs")
+                             f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give --codecs")
         return cls(model, pair, info)
 
     # -- inputs ---------------------------------------------------------------------------------------------

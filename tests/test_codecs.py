@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -124,7 +125,7 @@ def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, mo
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     assert state["step"] == 2 and (tmp_path / "samples" / "step_000002.mp4").exists()
     result = train_codec(CodecTrainSettings(**{**settings.__dict__, "steps": 3}), tmp_path, progress=False)
-    assert result["steps"] == 3 and torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 3
+    assert result["steps_done"] == 3 and torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 3
     codec = load_codec(tmp_path, "audio")
     assert codec.latent_std.min() > 0 and not torch.equal(codec.latent_std, torch.ones(16))
     with pytest.raises(ValueError, match="batch_size differ"):
@@ -186,7 +187,7 @@ def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair)
 
 def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_digest(tmp_path, monkeypatch):
     import avdit.codecs.train as train_module
-    from avdit.codecs.shards import codec_digest
+    from avdit.codecs.shards import codec_digest, codec_digest_matches
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
     settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=10, checkpoint_every=10,
@@ -198,7 +199,7 @@ def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_
     phased = CodecTrainSettings(**{**settings.__dict__, "decoder_steps": 2})
     result = train_codec(phased, tmp_path / "run", progress=False)  # resumes into the decoder phase
     after = load_codec(tmp_path / "run", "audio")
-    assert result["steps"] == 4
+    assert result["steps_done"] == 4
     for name, weight in before.net.state_dict().items():
         assert torch.equal(weight, after.net.state_dict()[name]) == (not name.startswith("decoder.")), name
     torch.testing.assert_close(after.latent_mean, before.latent_mean)
@@ -206,6 +207,10 @@ def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_
     with torch.no_grad():
         torch.testing.assert_close(after.encode(audio), before.encode(audio))
     assert codec_digest(tmp_path / "run") == digest  # latents and models made with the codec stay valid
+    assert codec_digest_matches(digest, tmp_path / "run") and not codec_digest_matches("0" * 16, tmp_path / "run")
+    legacy = hashlib.sha256(b"".join((tmp_path / "run" / f"{kind}.safetensors").read_bytes()
+                                     for kind in ("video", "audio"))).hexdigest()[:16]
+    assert codec_digest_matches(legacy, tmp_path / "run")  # what older latents and models recorded
     with pytest.raises(ValueError, match="resume with --steps 2"):
         train_codec(CodecTrainSettings(**{**phased.__dict__, "steps": 3}), tmp_path / "run", progress=False)
 
@@ -250,7 +255,13 @@ def test_video_decoder_phase_adds_the_sharpen_head_and_exports_it(tmp_path, monk
     codec = load_codec(tmp_path, "video")
     assert codec.config.sharpen_width == 4 and codec.net.decoder.sharpen.net[-1].weight.abs().sum() > 0
     result = train_codec(CodecTrainSettings(**{**settings.__dict__, "decoder_steps": 2}), tmp_path, progress=False)
-    assert result["steps"] == 3  # resumed inside the decoder phase
+    assert result["steps_done"] == 3  # resumed inside the decoder phase, the encoder still frozen
+    resumed = load_codec(tmp_path, "video")
+    for name, weight in codec.net.state_dict().items():
+        assert torch.equal(weight, resumed.net.state_dict()[name]) == (not name.startswith("decoder.")), name
+    with pytest.raises(ValueError, match="sharpen_width differ"):
+        train_codec(CodecTrainSettings(**{**settings.__dict__, "decoder_steps": 2, "sharpen_width": 8}), tmp_path,
+                    progress=False)
 
 
 def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypatch, capsys):
@@ -259,10 +270,22 @@ def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypa
 
     seen = []
     monkeypatch.setattr(train_module, "train_codec",
-                        lambda settings, out: seen.append(settings) or {"held_out_db": 30.0, "steps": settings.steps})
+                        lambda settings, out: seen.append(settings) or {"held_out_db": 30.0, "steps_done": settings.steps})
     assert main(["train-codec", "video", "--out", str(tmp_path / "v")]) == 0
     assert main(["train-codec", "audio", "--out", str(tmp_path / "a"), "--steps", "7", "--precision", "bf16"]) == 0
     video, audio = seen
     assert (video.steps, video.lr, video.precision, video.decoder_steps) == (1500, 2e-3, "bf16", 600)
     assert (audio.steps, audio.lr, audio.precision, audio.decoder_steps) == (7, 1e-3, "bf16", 0)
     assert "held-out PSNR 30.00 dB after 1500 steps" in capsys.readouterr().out
+
+
+def test_codec_run_refuses_to_shrink_its_steps(tmp_path, monkeypatch):
+    import avdit.codecs.train as train_module
+
+    monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
+    settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=10, checkpoint_every=10,
+                                  stats_clips=2)
+    train_codec(settings, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="cannot shrink"):
+        train_codec(CodecTrainSettings(**{**settings.__dict__, "steps": 1, "decoder_steps": 1}), tmp_path,
+                    progress=False)

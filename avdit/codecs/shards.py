@@ -39,6 +39,18 @@ def codec_digest(folder: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def codec_digest_matches(recorded: str, folder: str | Path) -> bool:
+    """Whether latents or a model recorded with ``recorded`` were made by the codecs in ``folder``. Digests
+    written before ``codec_digest`` left the decoders out (sha256 over the whole weight files) still match
+    the unchanged files."""
+    if recorded == codec_digest(folder):
+        return True
+    files = hashlib.sha256()
+    for name in ("video.safetensors", "audio.safetensors"):
+        files.update((Path(folder) / name).read_bytes())
+    return recorded == files.hexdigest()[:16]
+
+
 def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, out: str | Path, split: str = "train",
                    num: int | None = None, shard_size: int = 1024, batch_size: int = 16, workers: int = 0,
                    progress: bool = True) -> dict:

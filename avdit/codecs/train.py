@@ -66,8 +66,8 @@ class CodecTrainSettings:
             raise ValueError(f"codec kind must be video or audio, got {self.kind!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
-        if self.steps < 1 or self.batch_size < 1 or self.decoder_steps < 0:
-            raise ValueError("--steps and --batch-size must be >= 1, --decoder-steps >= 0")
+        if self.steps < 1 or self.batch_size < 1 or self.decoder_steps < 0 or self.sharpen_width < 0:
+            raise ValueError("--steps and --batch-size must be >= 1, --decoder-steps and --sharpen-width >= 0")
 
     @property
     def total_steps(self) -> int:
@@ -143,7 +143,8 @@ def _start_decoder_phase(codec, settings: CodecTrainSettings):
     if codec.kind == "video" and codec.config.sharpen_width != settings.sharpen_width:
         fresh = VideoCodec(replace(codec.config, sharpen_width=settings.sharpen_width), fps=codec.fps)
         missing, unexpected = fresh.load_state_dict(codec.state_dict(), strict=False)
-        assert not unexpected and all(".sharpen." in name for name in missing), (missing, unexpected)
+        if unexpected or not all(".sharpen." in name for name in missing):
+            raise RuntimeError(f"the sharpening head does not fit this decoder: missing {missing}, unexpected {unexpected}")
         codec = fresh
     codec.net.encoder.requires_grad_(False)
     codec.train()
@@ -155,19 +156,22 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path, state_path = run_dir / "config.json", run_dir / "state.pt"
+    state = torch.load(state_path, weights_only=True) if state_path.exists() else None
+    in_decoder_phase = state is not None and state.get("decoder_phase", False)
     if config_path.exists():  # resuming: everything but the number of steps must match
-        previous = {"decoder_steps": 0, **json.loads(config_path.read_text())}
+        previous = json.loads(config_path.read_text())
         free = {"steps", "decoder_steps", "sample_every", "checkpoint_every"}
-        if not previous["decoder_steps"]:  # a decoder phase may be added to a finished run
+        if not in_decoder_phase:  # a decoder phase may still be planned differently, or added to a finished run
             free |= {"decoder_lr", "sharpen_width"}
         changed = sorted(k for k in previous if k not in free and previous.get(k) != asdict(settings).get(k))
         if changed:
             raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
                              "rerun with the same flags to resume (--steps may grow), or use a new folder")
-    state = torch.load(state_path, weights_only=True) if state_path.exists() else None
-    if state is not None and state.get("decoder_phase") and state["joint_steps"] != settings.steps:
+    if in_decoder_phase and state["joint_steps"] != settings.steps:
         raise ValueError(f"{run_dir} is in its decoder phase after {state['joint_steps']} steps; "
                          f"resume with --steps {state['joint_steps']}")
+    if state is not None and not in_decoder_phase and state["step"] > settings.steps:
+        raise ValueError(f"{run_dir} has trained {state['step']} steps already; --steps cannot shrink below that")
     write_json(config_path, asdict(settings))
 
     torch.manual_seed(settings.seed)
@@ -178,7 +182,6 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     if hasattr(train_data, "settings"):  # a prepared folder
         fps, sample_rate = train_data.settings.fps, train_data.settings.sample_rate
     step = state["step"] if state is not None else 0
-    in_decoder_phase = state is not None and state.get("decoder_phase", False)
     codec = build_codec(settings, fps, sample_rate, decoder_phase=in_decoder_phase)
     optimizer = torch.optim.AdamW(codec.net.parameters(), lr=settings.lr, weight_decay=0.0)
     if state is not None:
@@ -238,7 +241,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
             raw.append(latent)
         codec.set_statistics(torch.cat(raw))
         recon, target, _, _ = _forward(codec, held_out)
-    result = {"steps": step, "held_out_db": quality(codec, recon, target),
+    result = {"steps_done": step, "held_out_db": quality(codec, recon, target),
               "seconds_this_run": round(time.perf_counter() - start, 1)}
     save_codec(codec, run_dir, {"training": {**asdict(settings), **result}})
     return result

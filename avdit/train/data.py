@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs
-from avdit.codecs.shards import SHARD_INDEX, codec_digest, encode_dataset, load_shards
+from avdit.codecs.shards import SHARD_INDEX, codec_digest, codec_digest_matches, encode_dataset, load_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.train import distributed
@@ -40,8 +40,8 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
         shards = Path(config.data)
     latents, index = load_shards(shards)
     if config.codecs is not None or config.data == "bouncing-tones":
-        digest = codec_digest(folder)
-        if index["codec_digest"] != digest:
+        if not codec_digest_matches(index["codec_digest"], folder):
+            digest = codec_digest(folder)
             fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"
                    else f"encode again with `avdit encode ... --codecs {folder}`")
             raise ValueError(f"{shards} holds latents of other codecs (digest {index['codec_digest']}, "
