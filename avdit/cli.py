@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+
 
 def _info(args: argparse.Namespace) -> int:
     from avdit.model import PRESETS, AVDiT
@@ -142,7 +144,8 @@ def _generate(args: argparse.Namespace) -> int:
     if args.guidance is not None and (args.guidance_video is not None or args.guidance_audio is not None):
         raise ValueError("give --guidance, or --guidance-video / --guidance-audio, not both")
     guidance = (args.guidance if args.guidance is not None else
-                (args.guidance_video or 0.0, args.guidance_audio or 0.0))
+                (DEFAULT_GUIDANCE if args.guidance_video is None else args.guidance_video,
+                 DEFAULT_GUIDANCE if args.guidance_audio is None else args.guidance_audio))
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     result = pipe(task=args.task, video=args.video or args.input, audio=args.audio or args.input, num=args.num,
                   steps=args.steps, sampler=args.sampler, eta=args.eta, guidance=guidance, mode=args.mode,
@@ -352,9 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, default=50, help="sampler steps (default 50)")
     gen.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
-    gen.add_argument("--guidance", type=float, default=None, help="guidance scale s for every generated modality")
-    gen.add_argument("--guidance-video", type=float, default=None, help="guidance scale for generated video")
-    gen.add_argument("--guidance-audio", type=float, default=None, help="guidance scale for generated audio")
+    gen.add_argument("--guidance", type=float, default=None,
+                     help=f"guidance scale s for every generated modality (default {DEFAULT_GUIDANCE}; 0: none)")
+    gen.add_argument("--guidance-video", type=float, default=None,
+                     help=f"guidance scale for generated video (default {DEFAULT_GUIDANCE})")
+    gen.add_argument("--guidance-audio", type=float, default=None,
+                     help=f"guidance scale for generated audio (default {DEFAULT_GUIDANCE})")
     gen.add_argument("--mode", choices=["clean", "replace"], default="clean",
                      help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -375,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--num", type=int, default=200, help="clips per task (default 200)")
     ev.add_argument("--steps", type=int, default=25, help="sampler steps (default 25)")
     ev.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
-    ev.add_argument("--guidance", type=float, default=0.0, help="guidance scale (default 0)")
+    ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                    help=f"guidance scale (default {DEFAULT_GUIDANCE}; 0: none)")
     ev.add_argument("--mode", choices=["clean", "replace"], default="clean",
                     help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")

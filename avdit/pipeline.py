@@ -18,6 +18,7 @@ import torch
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import codec_digest, codec_digest_matches
 from avdit.diffusion import generate_latents
+from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
 from avdit.media import read_clip
@@ -105,7 +106,7 @@ class Pipeline:
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
                  steps: int = 50, sampler: str = "ddim", eta: float = 0.0,
-                 guidance: float | Sequence[float] = 0.0, mode: str = "clean", seed: int = 0, offset: float = 0.0,
+                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0, offset: float = 0.0,
                  duration: float | None = None, pyramid_lag: int = 0, progress: bool = False) -> Result:
         """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
         or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.tasks import PRESETS as TASK_PRESETS
 from avdit.tasks import TaskError, get_task
@@ -138,8 +139,8 @@ def build_app(pipe, max_upload_mb: int = 50):
                 audio_cells = gr.CheckboxGroup(labels, value=start_audio, label="given audio segments",
                                                elem_id="audio-cells")
                 steps = gr.Slider(1, 250, value=25, step=1, label="DDIM steps", elem_id="steps")
-                guidance_video = gr.Slider(0, 5, value=0, step=0.5, label="guidance (video)")
-                guidance_audio = gr.Slider(0, 5, value=0, step=0.5, label="guidance (audio)")
+                guidance_video = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (video)")
+                guidance_audio = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (audio)")
                 seed = gr.Number(0, precision=0, label="seed")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
         status = gr.Markdown(elem_id="status")

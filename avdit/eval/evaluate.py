@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from avdit.atomic import atomic_path, write_json
+from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.eval.av_align import av_align
 from avdit.eval.features import FeatureExtractor, load_extractors
 from avdit.eval.features.bt_nets import blank_given
@@ -39,7 +40,7 @@ class EvalSettings:
     num: int = 200  # clips per task
     steps: int = 25
     sampler: str = "ddim"
-    guidance: float = 0.0
+    guidance: float = DEFAULT_GUIDANCE
     mode: str = "clean"  # how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)
     seed: int = 0
     batch_size: int = 32

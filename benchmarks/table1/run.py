@@ -138,7 +138,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
         Path(tmp).write_text("\n".join(parts))
 
 
-def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, docs: Path, name: str) -> list[str]:
+def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, guidance: float, docs: Path, name: str) -> list[str]:
     """One clip per task on held-out clip 0 (the same input for every setting), as mp4 under DOCS/table1/."""
     from avdit.data import bouncing_tones as bt
     from avdit.media import write_mp4
@@ -146,7 +146,7 @@ def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, docs: Path, name
 
     pipe, clip, files = Pipeline.from_pretrained(run), bt.make_clip(0, 0, "test"), []
     for task in tasks:
-        result = pipe(task=task, video=clip.video, audio=clip.audio, steps=25, mode=mode, seed=0)
+        result = pipe(task=task, video=clip.video, audio=clip.audio, steps=25, mode=mode, guidance=guidance, seed=0)
         path = docs / "table1" / f"{name}_{task}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_mp4(path, result.video[0], result.audio[0], result.fps, result.sample_rate)
@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones training clips (default 4096)")
     parser.add_argument("--num", type=int, default=200, help="held-out clips per task (default 200)")
     parser.add_argument("--eval-steps", type=int, default=25, help="DDIM steps when evaluating (default 25)")
+    parser.add_argument("--guidance", type=float, default=0.0,
+                        help="guidance scale of every evaluation (default 0: the task-specific models never see the "
+                             "unconditional input that guidance feeds them, so the comparison is unguided)")
     parser.add_argument("--codecs", default=None, help="codec folder (default: the bundled ones)")
     parser.add_argument("--settings", default="all", help="'all' or a comma-separated subset of: "
                                                           + ", ".join(SETTINGS))
@@ -187,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         levels, tasks, mode = SETTINGS[setting]
         run = out / folder_name(setting)
         evaluation = run / "eval"
-        settings = EvalSettings(tasks=tasks, num=args.num, steps=args.eval_steps, mode=mode, checkpoint=str(run))
+        settings = EvalSettings(tasks=tasks, num=args.num, steps=args.eval_steps, mode=mode, checkpoint=str(run),
+                                guidance=args.guidance)
         done = (evaluation / "results.json").exists() and \
             json.loads((evaluation / "results.json").read_text())["settings"]["num"] == args.num
         if not done:
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
         results[setting] = json.loads((evaluation / "results.json").read_text())
-        samples[setting] = sample_videos(run, tasks, mode, docs, folder_name(setting))
+        samples[setting] = sample_videos(run, tasks, mode, args.guidance, docs, folder_name(setting))
     docs.mkdir(parents=True, exist_ok=True)
     plot(results, docs / "table1.svg")
     hours = (time.perf_counter() - start) / 3600
