@@ -149,3 +149,12 @@ def test_the_bundled_model_loads_with_the_bundled_codecs_and_generates():
     clip = bt.make_clip(0, 0, "test")
     result = pipe(task="av_continue", video=clip.video, audio=clip.audio, steps=2)
     assert result.video.shape == (1, 17, 64, 64, 3) and result.audio.shape == (1, 34000)
+
+
+def test_models_made_with_the_earlier_bundled_codecs_still_match_them():
+    from avdit.codecs.interface import bundled_codecs_dir
+    from avdit.codecs.shards import codec_digest_matches
+
+    # the file digest the bundled codecs had before their decoder phase (the encoders are unchanged)
+    assert codec_digest_matches("32dc0a81348a1c9d", bundled_codecs_dir())
+    assert not codec_digest_matches("32dc0a81348a1c9e", bundled_codecs_dir())
