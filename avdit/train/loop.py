@@ -11,6 +11,7 @@ K ranks with batch B/K reproduce one process with batch B (DDP averages the grad
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import time
@@ -199,6 +200,11 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     bar.close()
     if writer is not None:
         writer.close()
+    # Drop the DDP wrapper while the process group is still registered: its Reducer then does not hold the group's
+    # last reference, so the group is destroyed by destroy_process_group (which releases the GIL), not by the
+    # Reducer's dealloc, which holds the GIL while joining gloo threads that may need it (a deadlock seen under load).
+    net = sync = None  # noqa: F841
+    gc.collect()
     distributed.barrier(d)
     distributed.shutdown(d)
     return last
