@@ -24,13 +24,14 @@ from avdit.data.loader import make_loader
 from avdit.latents import AV
 
 SHARD_INDEX = "index.json"
+_WEIGHT_FILES = ("video.safetensors", "audio.safetensors")  # what a codec folder holds beside its JSON
 
 
 def codec_digest(folder: str | Path) -> str:
     """sha256 over what makes the latents of a codec folder: every stored tensor but the decoders' (``net.decoder.``),
     so a decoder trained further (``avdit train-codec --decoder-steps``) keeps the latents and models made before."""
     digest = hashlib.sha256()
-    for name in ("video.safetensors", "audio.safetensors"):
+    for name in _WEIGHT_FILES:
         with safe_open(Path(folder) / name, "pt") as weights:
             for key in sorted(weights.keys()):
                 if not key.startswith("net.decoder."):
@@ -51,7 +52,7 @@ def codec_digest_matches(recorded: str, folder: str | Path) -> bool:
     if _EARLIER_DIGESTS.get(recorded, recorded) == codec_digest(folder):
         return True
     files = hashlib.sha256()
-    for name in ("video.safetensors", "audio.safetensors"):
+    for name in _WEIGHT_FILES:
         files.update((Path(folder) / name).read_bytes())
     return recorded == files.hexdigest()[:16]
 

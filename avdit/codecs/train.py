@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +141,7 @@ def _start_decoder_phase(codec, settings: CodecTrainSettings):
     """The codec with the decoder phase's architecture (a video decoder gains its sharpening head, which starts
     as the identity), its encoder frozen, and a new optimizer: AdamW skips the encoder, which has no gradient."""
     if codec.kind == "video" and codec.config.sharpen_width != settings.sharpen_width:
-        fresh = VideoCodec(replace(codec.config, sharpen_width=settings.sharpen_width), fps=codec.fps)
+        fresh = build_codec(settings, codec.fps, sample_rate=0, decoder_phase=True)
         missing, unexpected = fresh.load_state_dict(codec.state_dict(), strict=False)
         if unexpected or not all(".sharpen." in name for name in missing):
             raise RuntimeError(f"the sharpening head does not fit this decoder: missing {missing}, unexpected {unexpected}")

@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = run / "eval"
         settings = EvalSettings(tasks=tasks, num=args.num, steps=args.eval_steps, mode=mode, checkpoint=str(run),
                                 guidance=args.guidance)
-        done = (evaluation / "results.json").exists() and \
-            json.loads((evaluation / "results.json").read_text())["settings"]["num"] == args.num
+        saved = (json.loads((evaluation / "results.json").read_text())["settings"]
+                 if (evaluation / "results.json").exists() else None)
+        done = saved is not None and all(saved[key] == getattr(settings, key) for key in ("num", "guidance"))
         if not done:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
             train(TrainConfig(preset=args.preset, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
