@@ -41,6 +41,15 @@ class AV(NamedTuple):
         )
 
 
+def randn(shape: torch.Size, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise on ``like``'s device and dtype, drawn on the generator's own device.
+
+    A seeded CPU generator therefore gives the same noise whether the model runs on the CPU or a GPU (and a
+    CPU generator cannot draw on a GPU)."""
+    where = generator.device if generator is not None else like.device
+    return torch.randn(shape, generator=generator, device=where, dtype=like.dtype).to(like.device)
+
+
 def randn_like(x: AV, generator: torch.Generator | None = None) -> AV:
     """Standard normal noise shaped like ``x``, drawn from ``generator`` (video first, then audio)."""
-    return x.map(lambda part: torch.randn(part.shape, generator=generator, device=part.device, dtype=part.dtype))
+    return x.map(lambda part: randn(part.shape, generator, part))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -13,28 +14,43 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+def synchronize(device: str = "cpu") -> None:
+    """Wait for queued GPU work (device work is asynchronous), so a host clock reads its time."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, device: str = "cpu") -> float:
     """Best wall time of ``repeats`` calls in seconds (the least disturbed by the rest of the machine)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return min(times)
 
 
-def matmul_gflops(dtype: torch.dtype, size: int = 2048) -> float:
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, device: str = "cpu") -> float:
     """Achieved GFLOP/s of a square matmul on this machine: the baseline every figure is compared with."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    return 2 * size**3 / best_time(lambda: a @ b, repeats=5) / 1e9
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
+    repeats = 5 if device == "cpu" else 20
+    return 2 * size**3 / best_time(lambda: a @ b, repeats=repeats, warmup=3, device=device) / 1e9
 
 
-def matmul_peaks(note: str) -> dict[str, float]:
-    """This machine's fp32 and bf16 matmul GFLOP/s, printed with the torch version and ``note``."""
-    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul 2048^3: "
+def matmul_peaks(note: str, device: str = "cpu") -> dict[str, float]:
+    """This machine's fp32 and bf16 matmul GFLOP/s, printed with the torch version and ``note``.
+
+    On a GPU the size is 8192 (a 2048 product does not fill it) and fp32 is plain fp32 (torch's default: no
+    TF32), as the models run."""
+    size = 2048 if device == "cpu" else 8192
+    peak = {"fp32": matmul_gflops(torch.float32, size, device), "bf16": matmul_gflops(torch.bfloat16, size, device)}
+    where = (f"{torch.get_num_threads()} threads" if device == "cpu"
+             else f"{torch.cuda.get_device_name()} ({device})")
+    print(f"torch {torch.__version__}, {where}; matmul {size}^3: "
           f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; {note}\n")
     return peak
 
@@ -52,5 +68,12 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def autocast(dtype: torch.dtype):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == torch.bfloat16 else nullcontext()
+def autocast(dtype: torch.dtype, device: str = "cpu"):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if dtype == torch.bfloat16 else nullcontext()
+
+
+def peak_memory_mib(device: str = "cpu") -> float:
+    """Peak memory of this process: resident memory on the CPU, allocated GPU memory on a GPU."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,13 +1,13 @@
 """Sampling speed on this machine: seconds per clip at 50 and 250 DDIM steps, per preset, batch and precision.
 
-    python benchmarks/sample_speed.py [--presets bt-small paper] [--batches 1 8] [--measure-steps 10]
+    python benchmarks/sample_speed.py [--presets bt-small paper] [--batches 1 8] [--measure-steps 10] [--device cuda]
 
 Each configuration runs in its own process (its peak resident memory is its own) with random weights. The
 sampler is timed over ``--measure-steps`` DDIM steps of the joint task; its cost is linear in the step count,
 so 50 and 250 steps are that per-step time times the steps, plus the codec decode of the bundled Bouncing
 Tones codecs where the preset's latents fit them (timed once per batch). Each step is set against one
 forward pass's FLOPs (counted by torch) and this machine's matmul throughput in the same precision, measured
-in the same run.
+in the same run. With ``--device cuda`` the sampler runs on the GPU (the codecs decode on the CPU).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import autocast, count_flops, matmul_peaks, run_isolated  # noqa: E402
+from common import autocast, count_flops, matmul_peaks, peak_memory_mib, run_isolated, synchronize  # noqa: E402
 
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs  # noqa: E402
 from avdit.diffusion import generate_latents  # noqa: E402
@@ -31,27 +30,28 @@ from avdit.model import AVDiT, get_preset  # noqa: E402
 from avdit.tasks import get_task  # noqa: E402
 
 
-def one(preset: str, precision: str, batch: int, steps: int) -> dict:
+def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu") -> dict:
     torch.manual_seed(0)
-    model = AVDiT(get_preset(preset)).eval()
+    model = AVDiT(get_preset(preset)).eval().to(device)
     layout = model.config.layout
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    clean = AV(torch.zeros(batch, *model.video_shape), torch.zeros(batch, *model.audio_shape))
+    clean = AV(torch.zeros(batch, *model.video_shape, device=device), torch.zeros(batch, *model.audio_shape, device=device))
     given = get_task("joint", layout.num_segments).given
-    t = torch.full((batch, 2, layout.num_segments), 500)
+    t = torch.full((batch, 2, layout.num_segments), 500, device=device)
 
     def forward():
-        with torch.no_grad(), autocast(dtype):
+        with torch.no_grad(), autocast(dtype, device):
             return model(clean, t)
 
     def sample(n):
-        with torch.no_grad(), autocast(dtype):
+        with torch.no_grad(), autocast(dtype, device):
             return generate_latents(model, clean, given, layout, steps=n, generator=torch.Generator().manual_seed(0))
 
     flops = count_flops(forward)
     sample(1)  # warm-up
+    synchronize(device)
     start = time.perf_counter()
-    latents = sample(steps)
+    latents = sample(steps).map(lambda part: part.float().cpu())
     per_step = (time.perf_counter() - start) / steps
     decode = float("nan")
     codecs = load_codecs(bundled_codecs_dir())
@@ -63,7 +63,7 @@ def one(preset: str, precision: str, batch: int, steps: int) -> dict:
         decode = time.perf_counter() - start
     return {"preset": preset, "params": model.num_parameters(), "precision": precision, "batch": batch,
             "s_per_step": per_step, "decode_s": decode, "gflop_per_step": flops / 1e9,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mib": peak_memory_mib(device)}
 
 
 def main() -> None:
@@ -71,18 +71,20 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["bt-small", "paper"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--measure-steps", type=int, default=10, help="DDIM steps actually timed (default 10)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--one", nargs=3, metavar=("PRESET", "PRECISION", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]), args.measure_steps)))
+        print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]), args.measure_steps, args.device)))
         return
-    peak = matmul_peaks(f"{args.measure_steps} steps timed")
+    peak = matmul_peaks(f"{args.measure_steps} steps timed", args.device)
     print(f"{'preset':<9}{'params':>12}{'batch':>6}{'dtype':>6}{'s/step':>9}{'s/clip@50':>11}{'s/clip@250':>12}"
           f"{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs matmul':>10}{'peak MiB':>10}")
     for preset in args.presets:
         for batch in args.batches:
             for precision in ("fp32", "bf16"):
-                r = run_isolated(__file__, preset, precision, str(batch), "--measure-steps", str(args.measure_steps))
+                r = run_isolated(__file__, preset, precision, str(batch), "--measure-steps", str(args.measure_steps),
+                                 "--device", args.device)
                 decode = 0.0 if r["decode_s"] != r["decode_s"] else r["decode_s"]  # nan: latents only
                 per_clip = {s: (r["s_per_step"] * s + decode) / batch for s in (50, 250)}
                 rate = r["gflop_per_step"] / r["s_per_step"]

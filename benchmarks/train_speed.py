@@ -1,11 +1,13 @@
 """Training throughput on this machine: samples/s, achieved GFLOP/s and peak memory per preset and precision.
 
     python benchmarks/train_speed.py [--presets bt-small bt-medium] [--batch 32] [--steps 10] [--compile]
+                                     [--device cuda]
 
 Each configuration runs in its own process (so its peak resident memory is its own). One training step is the
 MoNL loss (forward), backward and AdamW on random latents; FLOPs are counted by torch's FlopCounterMode. The
 baseline is this machine's square-matmul throughput in the same precision, measured in the same run. With
 ``--compile`` every configuration is also measured with the model under ``torch.compile`` (``avdit train --compile``).
+With ``--device cuda`` it runs on the GPU: the baseline is that GPU's matmul, peak memory is allocated GPU memory.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import autocast, count_flops, matmul_peaks, run_isolated  # noqa: E402
+from common import autocast, count_flops, matmul_peaks, peak_memory_mib, run_isolated, synchronize  # noqa: E402
 
 from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss  # noqa: E402
 from avdit.latents import AV  # noqa: E402
@@ -30,21 +31,22 @@ from avdit.model import AVDiT, get_preset  # noqa: E402
 EXTRA = {"bt-medium": dict(width=512, depth=8, heads=8)}
 
 
-def one(preset: str, precision: str, batch: int, steps: int, compiled: bool) -> dict:
+def one(preset: str, precision: str, batch: int, steps: int, compiled: bool, device: str = "cpu") -> dict:
     torch.manual_seed(0)
     base = "bt-small" if preset in EXTRA else preset
-    model = AVDiT(get_preset(base, **EXTRA.get(preset, {})))
+    model = AVDiT(get_preset(base, **EXTRA.get(preset, {}))).to(device)
     layout = model.config.layout
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     levels = parse_noise_levels("monl", layout.num_segments)
-    x0 = AV(torch.randn(batch, *model.video_shape), torch.randn(batch, *model.audio_shape))
+    x0 = AV(torch.randn(batch, *model.video_shape, device=device), torch.randn(batch, *model.audio_shape, device=device))
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     g = torch.Generator().manual_seed(0)
     net = model
 
     def step():
         t, _ = levels(batch, g)
-        with autocast(dtype):
+        t = t.to(device)
+        with autocast(dtype, device):
             loss = reduce_loss(diffusion_loss(net, x0, t, layout, generator=g), t, layout).mean()
         loss.backward()
         optimizer.step()
@@ -54,13 +56,16 @@ def one(preset: str, precision: str, batch: int, steps: int, compiled: bool) -> 
     if compiled:
         net = torch.compile(model)
     step()  # warm-up (and compilation)
+    step()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     seconds = (time.perf_counter() - start) / steps
     return {"preset": preset, "params": model.num_parameters(), "precision": precision, "batch": batch,
             "s_per_step": seconds, "samples_per_s": batch / seconds, "gflops": flops / seconds / 1e9,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mib": peak_memory_mib(device)}
 
 
 def main() -> None:
@@ -69,20 +74,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="also measure each configuration under torch.compile")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--one", nargs=3, metavar=("PRESET", "PRECISION", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps, args.one[2] == "compiled")))
+        print(json.dumps(one(args.one[0], args.one[1], args.batch, args.steps, args.one[2] == "compiled",
+                             args.device)))
         return
-    peak = matmul_peaks(f"batch {args.batch}")
+    peak = matmul_peaks(f"batch {args.batch}", args.device)
     print(f"{'preset':<10}{'params':>12}{'dtype':>6}{'mode':>10}{'s/step':>9}{'samples/s':>11}{'GFLOP/s':>9}"
           f"{'vs matmul':>10}{'peak MiB':>10}")
     modes = ("eager", "compiled") if args.compile else ("eager",)
     for preset in args.presets:
-        for precision in ("fp32", "bf16"):
+        for precision in args.precisions:
             for mode in modes:
                 r = run_isolated(__file__, preset, precision, mode, "--batch", str(args.batch), "--steps",
-                                 str(args.steps))
+                                 str(args.steps), "--device", args.device)
                 print(f"{preset:<10}{r['params']:>12,}{precision:>6}{mode:>10}{r['s_per_step']:>9.3f}"
                       f"{r['samples_per_s']:>11.1f}{r['gflops']:>9.1f}{r['gflops'] / peak[precision]:>10.2f}"
                       f"{r['peak_mib']:>10.0f}", flush=True)

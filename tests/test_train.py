@@ -36,6 +36,9 @@ def tiny(codecs_dir, **overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on one by benchmarks/gpu_check.sh)")
+
+
 def parameters(run_dir):
     return load_state(run_dir)["model"]
 
@@ -56,9 +59,10 @@ def test_a_run_writes_config_state_snapshot_and_logs(codecs_dir, shards, tmp_pat
     assert (tmp_path / "config.json").exists()
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(codecs_dir, shards, tmp_path, monkeypatch):
-    config = tiny(codecs_dir, data=str(shards))
-    train(config, tmp_path / "straight", progress=False)
+@pytest.mark.parametrize("device, precision", [("cpu", "fp32"), pytest.param("cuda", "bf16", marks=cuda)])
+def test_interrupted_and_resumed_equals_uninterrupted(codecs_dir, shards, tmp_path, monkeypatch, device, precision):
+    config = tiny(codecs_dir, data=str(shards), precision=precision)
+    train(config, tmp_path / "straight", progress=False, device=device)
 
     calls = {"n": 0}
     real = loop_module.update_ema
@@ -71,10 +75,10 @@ def test_interrupted_and_resumed_equals_uninterrupted(codecs_dir, shards, tmp_pa
 
     monkeypatch.setattr(loop_module, "update_ema", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False)
+        train(config, tmp_path / "resumed", progress=False, device=device)
     assert load_state(tmp_path / "resumed")["step"] == 3  # the last checkpoint
     monkeypatch.setattr(loop_module, "update_ema", real)
-    train(config, tmp_path / "resumed", progress=False)
+    train(config, tmp_path / "resumed", progress=False, device=device)
     assert_same(parameters(tmp_path / "straight"), parameters(tmp_path / "resumed"))
     assert_same(load_state(tmp_path / "straight")["ema"], load_state(tmp_path / "resumed")["ema"])
 
@@ -86,12 +90,12 @@ def test_accumulation_matches_one_big_batch(codecs_dir, shards, tmp_path):
     assert_same(parameters(tmp_path / "one"), parameters(tmp_path / "two"), atol=1e-5)
 
 
-def torchrun(codecs_dir, shards, out, steps, *extra, port=29517):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+def torchrun(codecs_dir, shards, out, steps, *extra, port=29517, nproc=2, device="cpu"):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
                "-m", "avdit.cli", "train", "--preset", "bt-tiny", "--codecs", str(codecs_dir), "--data", str(shards),
                "--steps", str(steps), "--batch-size", "4", "--lr", "1e-3", "--warmup", "2", "--log-every", "1",
                "--checkpoint-every", "3", "--precision", "fp32", "--self-condition-rate", "0.5",
-               "--num-clips", "8", "--out", str(out), "--device", "cpu", *extra]
+               "--num-clips", "8", "--out", str(out), "--device", device, *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=240,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -122,6 +126,28 @@ def test_fsdp_equals_one_process_and_resumes_across_shardings(codecs_dir, shards
     assert mixed["step"] == 6
     assert_same(alone["model"], mixed["model"], atol=1e-5)
     assert_same(alone["optimizer"]["state"][0], mixed["optimizer"]["state"][0], atol=1e-5)
+
+
+@cuda
+def test_a_cuda_run_equals_a_cpu_run(codecs_dir, shards, tmp_path):
+    """fp32 on the GPU follows the CPU run (the same seeded stream: noise is drawn on the CPU); its periodic
+    samples are written too."""
+    config = tiny(codecs_dir, data=str(shards), sample_every=6)
+    train(config, tmp_path / "cpu", progress=False, device="cpu")
+    train(config, tmp_path / "gpu", progress=False, device="cuda")
+    assert_same(parameters(tmp_path / "cpu"), parameters(tmp_path / "gpu"), atol=1e-4)
+    assert len(list((tmp_path / "gpu" / "samples").glob("*.mp4"))) == 3
+
+
+@pytest.mark.parametrize("device, mode", [("cpu", "ddp"), pytest.param("cuda", "ddp", marks=cuda),
+                                          pytest.param("cuda", "fsdp", marks=cuda)])
+def test_torchrun_with_one_process_equals_a_plain_run(codecs_dir, shards, tmp_path, device, mode):
+    """Under torchrun the model is wrapped (DDP, or FSDP with --fsdp) in a process group even for one process:
+    gloo on the CPU, NCCL on one GPU (the GPU path a multi-GPU run takes, checked where only one GPU is)."""
+    train(tiny(codecs_dir, data=str(shards), steps=3), tmp_path / "plain", progress=False, device=device)
+    extra = ("--fsdp",) if mode == "fsdp" else ()
+    torchrun(codecs_dir, shards, tmp_path / mode, 3, *extra, nproc=1, device=device, port=29520)
+    assert_same(parameters(tmp_path / "plain"), parameters(tmp_path / mode), atol=1e-5)
 
 
 def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(codecs_dir, shards, tmp_path):

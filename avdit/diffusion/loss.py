@@ -39,7 +39,8 @@ def diffusion_loss(
     z_t = q_sample_av(x0, t_elements, noise, schedule)
     self_cond = None
     if self_condition is None and self_condition_rate > 0:
-        self_condition = torch.rand(x0.batch_size, generator=generator, device=x0.device) < self_condition_rate
+        where = generator.device if generator is not None else x0.device  # draw where the generator lives
+        self_condition = torch.rand(x0.batch_size, generator=generator, device=where) < self_condition_rate
     if self_condition is not None:
         self_cond = x0.map(torch.zeros_like)
         use = self_condition.to(x0.device)  # (B,)

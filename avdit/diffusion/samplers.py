@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from avdit.diffusion.loss import Denoiser
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0, q_sample
-from avdit.latents import AV, randn_like
+from avdit.latents import AV, randn, randn_like
 from avdit.layout import ClipLayout
 
 # callback(step index, x after the step, x0 estimate at the step)
@@ -86,7 +86,7 @@ def _ddim_step(x, x0, eps, a_t, a_s, eta, generator):
     direction = (1 - a_s - sigma**2).clamp_min(0).sqrt() * eps
     out = a_s.sqrt() * x0 + direction
     if eta > 0:
-        out = out + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        out = out + sigma * randn(x.shape, generator, x)
     return out
 
 
@@ -96,7 +96,7 @@ def _ddpm_step(x, x0, eps, a_t, a_s, generator):
     one_minus_a_t = (1 - a_t).clamp_min(1e-12)
     mean = a_s.sqrt() * (1 - alpha_ts) / one_minus_a_t * x0 + alpha_ts.sqrt() * (1 - a_s) / one_minus_a_t * x
     var = (1 - alpha_ts) * (1 - a_s) / one_minus_a_t
-    return mean + var.clamp_min(0).sqrt() * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return mean + var.clamp_min(0).sqrt() * randn(x.shape, generator, x)
 
 
 @torch.no_grad()

@@ -1,7 +1,8 @@
 """One code path for one CPU process, one GPU and torchrun (edm2's ``distributed.init``, nanochat's compute_init).
 
-Under torchrun the environment names the rank and world; without it this fills the same variables so a single
-process takes the same path (world of one, no process group).
+Under torchrun the environment names the rank and world and a process group always starts, a world of one
+included (so DDP over NCCL and FSDP can be exercised on a single GPU); without torchrun a single process takes
+the same path with no process group.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Dist:
     world: int
     local_rank: int
     device: torch.device
+    group: bool = False  # a process group is running (launched by torchrun): DDP or FSDP wraps the model
 
     @property
     def main(self) -> bool:
@@ -36,24 +38,25 @@ def init(device: str | None = None) -> Dist:
         target = torch.device("cuda", local_rank)
     else:
         target = torch.device(device)
-    if world > 1 and not dist.is_initialized():
+    group = "TORCHELASTIC_RUN_ID" in os.environ or world > 1  # torchrun sets the former
+    if group and not dist.is_initialized():
         dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
-    return Dist(rank, world, local_rank, target)
+    return Dist(rank, world, local_rank, target, group)
 
 
 def barrier(d: Dist) -> None:
-    if d.world > 1:
+    if d.group:
         dist.barrier()
 
 
 def shutdown(d: Dist) -> None:
-    if d.world > 1 and dist.is_initialized():
+    if d.group and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def all_mean(d: Dist, value: torch.Tensor) -> torch.Tensor:
     """The mean of a tensor over ranks (for logging)."""
-    if d.world > 1:
+    if d.group:
         value = value.clone()
         dist.all_reduce(value)
         value /= d.world

@@ -20,12 +20,13 @@ SAMPLE_TASKS = ("joint", "a2v", "av_continue")
 def write_samples(run_dir: Path, model: AVDiT, config: TrainConfig, step: int) -> None:
     codecs = load_codecs(codecs_folder(config))
     layout = model.config.layout
-    clean = held_out_latents(config, 1)
+    device = next(model.parameters()).device
+    clean = held_out_latents(config, 1).map(lambda part: part.to(device))
     for name in SAMPLE_TASKS:
         task = get_task(name, layout.num_segments)
         generator = torch.Generator().manual_seed(config.seed)
         latents = generate_latents(model, clean, task.given, layout, steps=config.sample_steps, generator=generator,
                                    self_condition=model.config.self_condition)
-        video, audio = codecs.decode(latents)
+        video, audio = codecs.decode(latents.map(lambda part: part.cpu().float()))
         write_mp4(run_dir / "samples" / f"step_{step:07d}_{name}.mp4", video[0].numpy(), audio[0].numpy(),
                   layout.fps, layout.sample_rate)
