@@ -30,6 +30,17 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale) + shift
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v for q, k, v (B, H, L, d) -> (B, H, L, d).
+
+    On the CPU, for the short sequences of these presets (a few hundred tokens), as two batched matmuls: PyTorch's
+    CPU flash-attention kernel is made for long sequences, and its backward alone took a quarter of a bt-small
+    training step (benchmarks/train_speed.py). Elsewhere, and for long sequences, the fused kernel."""
+    if q.device.type == "cpu" and q.shape[-2] <= 1024:
+        return ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
+    return F.scaled_dot_product_attention(q, k, v)
+
+
 class Block(nn.Module):
     """Pre-norm transformer block; adaLN-Zero shift/scale before attention and MLP, gates after each."""
 
@@ -53,7 +64,7 @@ class Block(nn.Module):
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         q, k, v = rearrange(self.qkv(modulate(self.norm1(x), shift1, scale1)), "b l (three h d) -> three b h l d",
                             three=3, h=self.heads)
-        attn = rearrange(F.scaled_dot_product_attention(q, k, v), "b h l d -> b l (h d)")  # (B, L, D)
+        attn = rearrange(attention(q, k, v), "b h l d -> b l (h d)")  # (B, L, D)
         x = x + gate1 * self.proj(attn)
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
