@@ -90,6 +90,15 @@ def test_accumulation_matches_one_big_batch(codecs_dir, shards, tmp_path):
     assert_same(parameters(tmp_path / "one"), parameters(tmp_path / "two"), atol=1e-5)
 
 
+@pytest.mark.slow  # about a minute of compilation, and inductor needs a C++ compiler on the machine
+def test_a_compiled_run_follows_the_eager_run(codecs_dir, shards, tmp_path):
+    """--compile (torch.compile of the model) computes the same training steps, up to float rounding."""
+    config = tiny(codecs_dir, data=str(shards), steps=3)
+    train(config, tmp_path / "eager", progress=False)
+    train(TrainConfig(**{**config.to_dict(), "compile": True}), tmp_path / "compiled", progress=False)
+    assert_same(parameters(tmp_path / "eager"), parameters(tmp_path / "compiled"), atol=1e-4)
+
+
 def torchrun(codecs_dir, shards, out, steps, *extra, port=29517, nproc=2, device="cpu"):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
                "-m", "avdit.cli", "train", "--preset", "bt-tiny", "--codecs", str(codecs_dir), "--data", str(shards),

@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codecs", default=None, help="codec folder (default: the bundled ones)")
     parser.add_argument("--settings", default="all", help="'all' or a comma-separated subset of: "
                                                           + ", ".join(SETTINGS))
+    parser.add_argument("--compile", action="store_true",
+                        help="train under torch.compile (about 1.2x faster here; resumes either way)")
     parser.add_argument("--out", default="runs/table1", help="runs and evaluations (default runs/table1)")
     parser.add_argument("--docs", default="docs/results", help="where table1.md goes (default docs/results)")
     args = parser.parse_args(argv)
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
             train(TrainConfig(preset=args.preset, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
                               loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
-                              batch_size=args.batch_size, checkpoint_every=250), run)
+                              batch_size=args.batch_size, checkpoint_every=250, compile=args.compile), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
         results[setting] = json.loads((evaluation / "results.json").read_text())
