@@ -47,7 +47,8 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- ema + (1 - decay) (model - ema), all parameters in one fused call (one launch per few, on a GPU)."""
+    """ema <- ema + (1 - decay) (model - ema) for all parameters in one fused call (on a GPU a few kernel launches,
+    not one per parameter)."""
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
