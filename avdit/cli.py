@@ -146,7 +146,7 @@ def _generate(args: argparse.Namespace) -> int:
     guidance = (args.guidance if args.guidance is not None else
                 (DEFAULT_GUIDANCE if args.guidance_video is None else args.guidance_video,
                  DEFAULT_GUIDANCE if args.guidance_audio is None else args.guidance_audio))
-    pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
+    pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs, device=args.device)
     result = pipe(task=args.task, video=args.video or args.input, audio=args.audio or args.input, num=args.num,
                   steps=args.steps, sampler=args.sampler, eta=args.eta, guidance=guidance, mode=args.mode,
                   seed=args.seed, offset=args.offset, duration=args.duration, pyramid_lag=args.pyramid_lag,
@@ -176,7 +176,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                             sampler=args.sampler, guidance=args.guidance, mode=args.mode, seed=args.seed,
                             batch_size=args.batch_size,
                             av_align=not args.no_av_align, bt_features=args.bt_features, i3d=args.i3d,
-                            vggish=args.vggish, checkpoint=args.checkpoint)
+                            vggish=args.vggish, checkpoint=args.checkpoint, device=args.device)
     results = evaluate(settings, args.out)
     print(markdown_table(results))
     print(f"written to {args.out}/results.md and {args.out}/results.json")
@@ -364,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mode", choices=["clean", "replace"], default="clean",
                      help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--device", default=None, help="where the model samples: cpu or cuda (default: cuda when "
+                                                     "available; a seed gives the same noise on either)")
     gen.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input file, seconds")
     gen.add_argument("--duration", type=float, default=None,
                      help="seconds to generate; past one window, windows roll on (each given the last 0.625 s)")
@@ -386,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=["clean", "replace"], default="clean",
                     help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")
+    ev.add_argument("--device", default=None, help="where the model samples: cpu or cuda (default: cuda when available)")
     ev.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default 32)")
     ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")
     ev.add_argument("--bt-features", default=None, help="Bouncing Tones feature nets (default: the bundled ones)")

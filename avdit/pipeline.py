@@ -17,6 +17,7 @@ import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import codec_digest, codec_digest_matches
+from avdit.devices import resolve_device
 from avdit.diffusion import generate_latents
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
@@ -44,14 +45,18 @@ class Result:
 
 
 class Pipeline:
-    def __init__(self, model: AVDiT, codecs: CodecPair, info: dict | None = None):
+    """The model samples on ``device`` (default: a GPU when there is one); the codecs encode and decode on the CPU."""
+
+    def __init__(self, model: AVDiT, codecs: CodecPair, info: dict | None = None, device: str | None = None):
         if model.config.layout != codecs.layout:
             raise CodecError(f"the model's layout {model.config.layout} does not match the codecs' {codecs.layout}")
-        self.model, self.codecs, self.info = model.eval(), codecs.eval(), info or {}
+        self.device = resolve_device(device)
+        self.model, self.codecs, self.info = model.eval().to(self.device), codecs.eval(), info or {}
         self.layout = codecs.layout
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path | None = None, codecs: str | Path | None = None) -> "Pipeline":
+    def from_pretrained(cls, folder: str | Path | None = None, codecs: str | Path | None = None,
+                        device: str | None = None) -> "Pipeline":
         """A checkpoint folder (``model.json`` + ``model.safetensors``; the bundled Bouncing Tones model when
         None) with the codecs it was trained with (checked by digest; ``codecs`` overrides where they are)."""
         folder = Path(folder) if folder is not None else bundled_model_dir()
@@ -63,7 +68,7 @@ class Pipeline:
         if info.get("codec_digest") and not codec_digest_matches(info["codec_digest"], codecs_dir):
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
                              f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give --codecs")
-        return cls(model, pair, info)
+        return cls(model, pair, info, device)
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _read(self, source, modality: int, offset: float) -> torch.Tensor:
@@ -99,10 +104,12 @@ class Pipeline:
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
                 generator: torch.Generator, pyramid_lag: int, progress: bool) -> AV:
-        return generate_latents(self.model, clean, task.given, self.layout, steps=steps, sampler=sampler, eta=eta,
-                                mode=mode, guidance=guidance, generator=generator,
-                                self_condition=self.model.config.self_condition, progress=progress,
-                                pyramid_lag=pyramid_lag)
+        """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device)."""
+        out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout,
+                               steps=steps, sampler=sampler, eta=eta, mode=mode, guidance=guidance,
+                               generator=generator, self_condition=self.model.config.self_condition,
+                               progress=progress, pyramid_lag=pyramid_lag)
+        return out.map(lambda p: p.float().cpu())
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
                  steps: int = 50, sampler: str = "ddim", eta: float = 0.0,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path in one short run (made for a few minutes on a lent GPU; never part of CI):
 #   1. the CUDA tests: a GPU run equals the CPU run, bf16 on the GPU resumes exactly, torchrun wraps the model in
-#      DDP and FSDP over NCCL (one GPU: the same code path as many), samples written from a GPU run;
+#      DDP and FSDP over NCCL (one GPU: the same code path as many), samples written from a GPU run, generation
+#      on the GPU follows the CPU;
 #   2. training and sampling speed on the GPU against its own matmul throughput (benchmarks/*_speed.py --device);
 #   3. `avdit train --preset bt-small --data bouncing-tones` (TRAIN_STEPS at batch 128, at most TRAIN_SECONDS),
 #      exported to $OUT/model with its metrics, for evaluation on the CPU. The bundled model is such a run:
@@ -27,7 +28,8 @@ section() { echo; echo "== $1 ($(date +%T))"; }
     python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'bf16', torch.cuda.is_bf16_supported())"
 
     section "CUDA tests"
-    timeout 180 python3 -m pytest tests/test_train.py -k cuda -p no:cacheprovider -q -rs --no-header -o addopts=""
+    timeout 180 python3 -m pytest tests/test_train.py tests/test_pipeline.py -k "cuda or gpu" -p no:cacheprovider -q -rs \
+        --no-header -o addopts=""
 
     section "training speed, batch 32 (the CPU benchmark's batch)"
     timeout 120 python3 benchmarks/train_speed.py --device cuda --presets bt-small paper --batch 32 --steps 20

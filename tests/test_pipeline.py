@@ -47,6 +47,16 @@ def test_seeds_repeat_and_arrays_work_like_files(checkpoint, clip_file):
     assert np.array_equal(a.audio, c.audio)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on one by benchmarks/gpu_check.sh)")
+def test_sampling_on_a_gpu_follows_the_cpu(checkpoint, clip_file):
+    """The same seed gives the same noise on either device, so guided a2v latents agree up to float rounding."""
+    cpu = Pipeline.from_pretrained(checkpoint / "run", device="cpu")(task="a2v", audio=clip_file, steps=3, seed=2)
+    gpu = Pipeline.from_pretrained(checkpoint / "run", device="cuda")(task="a2v", audio=clip_file, steps=3, seed=2)
+    for a, b in zip(cpu.latents, gpu.latents):
+        assert b.device.type == "cpu"
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+
+
 def test_long_clips_roll_on_and_keep_the_input_for_a2v(checkpoint, clip_file, tmp_path):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     result = pipe(task="joint", steps=2, duration=3.625)
@@ -105,6 +115,11 @@ def test_cli_generate_writes_mp4s_and_a_contact_sheet(checkpoint, clip_file, tmp
     assert "pass audio" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["generate", "--checkpoint", str(checkpoint / "run"), "--out", str(tmp_path / "file")]) == 2
+    assert main(["generate", "--checkpoint", str(checkpoint / "run"), "--device", "gpu", "--out", str(out)]) == 2
+    assert "'gpu' is not a device; give cpu or cuda" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["generate", "--checkpoint", str(checkpoint / "run"), "--device", "cuda", "--out", str(out)]) == 2
+        assert "torch sees no CUDA GPU here" in capsys.readouterr().err
 
 
 def test_demo_writes_a_page_with_every_task(checkpoint, tmp_path):

@@ -49,6 +49,7 @@ class EvalSettings:
     i3d: str | None = None  # local I3D weights -> FVD/KVD
     vggish: str | None = None  # local VGGish weights -> FAD
     checkpoint: str | None = None
+    device: str | None = None  # where the model samples (None: a GPU when there is one)
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
@@ -127,7 +128,7 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     if settings.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {settings.steps}")
     start = time.perf_counter()
-    pipe = Pipeline.from_pretrained(settings.checkpoint)
+    pipe = Pipeline.from_pretrained(settings.checkpoint, device=settings.device)
     layout = pipe.layout
     bt_layout = layout == ClipLayout(video_temporal_stride=layout.video_temporal_stride,
                                      video_spatial_stride=layout.video_spatial_stride, audio_hop=layout.audio_hop)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from avdit.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -31,13 +33,10 @@ def init(device: str | None = None) -> Dist:
     """Start the process group when torchrun launched us (NCCL on CUDA, gloo on CPU); pick the device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        torch.cuda.set_device(local_rank)
-        target = torch.device("cuda", local_rank)
-    else:
-        target = torch.device(device)
+    target = resolve_device(device)
+    if target.type == "cuda":
+        target = torch.device("cuda", local_rank if target.index is None else target.index)  # a rank per GPU
+        torch.cuda.set_device(target)
     group = "TORCHELASTIC_RUN_ID" in os.environ or world > 1  # torchrun sets the former
     if group and not dist.is_initialized():
         dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
