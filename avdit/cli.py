@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=["clean", "replace"], default="clean",
                     help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")
-    ev.add_argument("--device", default=None, help="where the model samples: cpu or cuda (default: cuda when available)")
+    ev.add_argument("--device", default=None,
+                    help="where the model samples: cpu or cuda (default: cuda when available)")
     ev.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default 32)")
     ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")
     ev.add_argument("--bt-features", default=None, help="Bouncing Tones feature nets (default: the bundled ones)")

@@ -35,7 +35,8 @@ def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu"
     model = AVDiT(get_preset(preset)).eval().to(device)
     layout = model.config.layout
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    clean = AV(torch.zeros(batch, *model.video_shape, device=device), torch.zeros(batch, *model.audio_shape, device=device))
+    clean = AV(torch.zeros(batch, *model.video_shape, device=device),
+               torch.zeros(batch, *model.audio_shape, device=device))
     given = get_task("joint", layout.num_segments).given
     t = torch.full((batch, 2, layout.num_segments), 500, device=device)
 

@@ -38,7 +38,8 @@ def one(preset: str, precision: str, batch: int, steps: int, compiled: bool, dev
     layout = model.config.layout
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     levels = parse_noise_levels("monl", layout.num_segments)
-    x0 = AV(torch.randn(batch, *model.video_shape, device=device), torch.randn(batch, *model.audio_shape, device=device))
+    x0 = AV(torch.randn(batch, *model.video_shape, device=device),
+            torch.randn(batch, *model.audio_shape, device=device))
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     g = torch.Generator().manual_seed(0)
     net = model

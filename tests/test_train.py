@@ -36,7 +36,8 @@ def tiny(codecs_dir, **overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on one by benchmarks/gpu_check.sh)")
+cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                          reason="needs a CUDA GPU (run on one by benchmarks/gpu_check.sh)")
 
 
 def parameters(run_dir):
@@ -100,7 +101,8 @@ def test_a_compiled_run_follows_the_eager_run(codecs_dir, shards, tmp_path):
 
 
 def torchrun(codecs_dir, shards, out, steps, *extra, port=29517, nproc=2, device="cpu"):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+               "--master_port", str(port),
                "-m", "avdit.cli", "train", "--preset", "bt-tiny", "--codecs", str(codecs_dir), "--data", str(shards),
                "--steps", str(steps), "--batch-size", "4", "--lr", "1e-3", "--warmup", "2", "--log-every", "1",
                "--checkpoint-every", "3", "--precision", "fp32", "--self-condition-rate", "0.5",
