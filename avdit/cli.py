@@ -24,6 +24,9 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+DEVICE_HELP = "where the model samples: cpu or cuda (default: cuda when available)"
+
+
 def _demo(args: argparse.Namespace) -> int:
     from avdit.pipeline import bundled_model_dir
 
@@ -38,7 +41,7 @@ def _demo(args: argparse.Namespace) -> int:
     from avdit.demo import run_demo
 
     page = run_demo(args.out, clips=args.clips, steps=25 if args.steps is None else args.steps, seed=args.seed,
-                    checkpoint=args.checkpoint)
+                    checkpoint=args.checkpoint, device=args.device)
     print(f"open {page}")
     return 0
 
@@ -186,7 +189,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from avdit.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    serve(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, device=args.device)
     return 0
 
 
@@ -211,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=None, help="DDIM steps (default 25; 100 with --toy)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    demo.add_argument("--device", default=None, help=DEVICE_HELP)
     demo.add_argument("--toy", action="store_true",
                       help="instead: every task through the samplers on Gaussian latents with a known answer")
     demo.add_argument("--num", type=int, default=1000, help="--toy: samples per task (default 1000)")
@@ -364,8 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mode", choices=["clean", "replace"], default="clean",
                      help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    gen.add_argument("--device", default=None, help="where the model samples: cpu or cuda (default: cuda when "
-                                                     "available; a seed gives the same noise on either)")
+    gen.add_argument("--device", default=None, help=DEVICE_HELP)
     gen.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input file, seconds")
     gen.add_argument("--duration", type=float, default=None,
                      help="seconds to generate; past one window, windows roll on (each given the last 0.625 s)")
@@ -388,8 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=["clean", "replace"], default="clean",
                     help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the held-out clips and of sampling (default 0)")
-    ev.add_argument("--device", default=None,
-                    help="where the model samples: cpu or cuda (default: cuda when available)")
+    ev.add_argument("--device", default=None, help=DEVICE_HELP)
     ev.add_argument("--batch-size", type=int, default=32, help="clips per sampling batch (default 32)")
     ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")
     ev.add_argument("--bt-features", default=None, help="Bouncing Tones feature nets (default: the bundled ones)")
@@ -400,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("serve", help="a web page (Gradio) to try every task in the browser")
     srv.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    srv.add_argument("--device", default=None, help=DEVICE_HELP)
     srv.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 to share)")
     srv.add_argument("--port", type=int, default=7860, help="port (default 7860)")

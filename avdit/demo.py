@@ -21,13 +21,13 @@ MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consi
 
 
 def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = 25, seed: int = 0,
-             checkpoint: str | Path | None = None) -> Path:
+             checkpoint: str | Path | None = None, device: str | None = None) -> Path:
     """Write OUT/index.html with inputs, outputs, contact sheets and measures per task; returns its path."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out} is a file; give a folder for the demo page")
     start = time.perf_counter()
-    pipe = Pipeline.from_pretrained(checkpoint)
+    pipe = Pipeline.from_pretrained(checkpoint, device=device)
     layout = pipe.layout
     inputs = [bt.make_clip(seed, i, "test") for i in range(clips)]
     video = np.stack([c.video for c in inputs])

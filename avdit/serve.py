@@ -158,11 +158,11 @@ def build_app(pipe, max_upload_mb: int = 50):
 
 
 def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 50,
-          block: bool = True):
+          block: bool = True, device: str | None = None):
     """Start the app; returns it (with ``block=False``, the server runs in a background thread)."""
     from avdit.pipeline import Pipeline
 
-    pipe = Pipeline.from_pretrained(checkpoint)
+    pipe = Pipeline.from_pretrained(checkpoint, device=device)
     app = build_app(pipe, max_upload_mb)
     where = "only this machine can reach it" if host in ("127.0.0.1", "localhost") else \
         f"reachable from other machines on {host}"
