@@ -309,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones clips to train on (default 4096)")
     train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
     train.add_argument("--noise-levels", default="monl",
-                       help="monl (default), vanilla, per-modality, per-segment, per-cell, a weighted mixture such as "
-                            "'vanilla=0.25,per-cell=0.75', or task:<task> (task-specific conditional training)")
+                       help="monl (default), vanilla, per-modality, per-segment, per-cell, task:<task> (task-specific "
+                            "conditional training), or a weighted mixture of those such as 'vanilla=0.25,per-cell=0.75' "
+                            "or 'monl=0.5,tasks=0.5' (tasks: a2v, v2a, av_continue, av_inpaint, given cells clean)")
     train.add_argument("--prediction", choices=["eps", "v"], default="v",
                        help="what the network's head predicts: v = sqrt(a) eps - sqrt(1 - a) x0 (default; on Bouncing "
                             "Tones it learns the cross-modal link several times faster) or eps (the paper's)")

@@ -55,6 +55,33 @@ def test_task_specific_levels_keep_given_cells_clean():
     assert bool((generated >= 1).all()) and bool((generated == generated[:, :1]).all())
 
 
+def test_a_mixture_with_tasks_keeps_each_tasks_given_cells_clean():
+    sampler = parse_noise_levels("monl=0.5,tasks=0.5", 5)
+    tasks = ["a2v", "v2a", "av_continue", "av_inpaint"]
+    assert sampler.strategies == ("vanilla", "per-modality", "per-segment", "per-cell", *[f"task:{x}" for x in tasks])
+    t, component = sampler(16000, torch.Generator().manual_seed(2))
+    freq = torch.bincount(component, minlength=8).float() / 16000
+    assert torch.allclose(freq, torch.full((8,), 0.125), atol=0.015)
+    assert bool((t[component < 4] >= 1).all())  # the four strategies never give a cell
+    for k, task in enumerate(tasks, start=4):
+        given = get_task(task, 5).given
+        mine = t[component == k]  # (b, M, N)
+        assert bool((mine[:, given] == 0).all())
+        generated = mine[:, ~given]
+        assert bool((generated >= 1).all()) and bool((generated == generated[:, :1]).all())
+
+
+@pytest.mark.parametrize("spec, same_as", [
+    ("monl", "vanilla,per-modality,per-segment,per-cell"), ("monl", "monl=3"),
+    ("monl=0.5,vanilla=0.5", "vanilla=5,per-modality,per-segment,per-cell"),  # repeated names add up
+    ("task:a2v", "task:a2v=2"), ("tasks", "task:a2v,task:v2a,task:av_continue,task:av_inpaint"),
+])
+def test_equivalent_specs_draw_the_same_levels(spec, same_as):
+    a, b = parse_noise_levels(spec, 5), parse_noise_levels(same_as, 5)
+    assert a.strategies == b.strategies
+    assert torch.equal(draw(spec, 256, seed=3)[0], draw(same_as, 256, seed=3)[0])
+
+
 def test_draws_repeat_for_a_seed():
     assert torch.equal(draw("monl", 64, seed=7)[0], draw("monl", 64, seed=7)[0])
     assert not torch.equal(draw("monl", 64, seed=7)[0], draw("monl", 64, seed=8)[0])
@@ -63,7 +90,8 @@ def test_draws_repeat_for_a_seed():
 @pytest.mark.parametrize(
     "spec, message",
     [("per-frame", "unknown noise-level strategy 'per-frame'"), ("vanilla=x", "is not a number"),
-     ("vanilla=-1", "weights must be >= 0"), ("task:nope", "unknown task 'nope'")],
+     ("vanilla=-1", "weights must be >= 0"), ("task:nope", "unknown task 'nope'"),
+     ("monl=0.5,task:nope=0.5", "unknown task 'nope'"), ("monl,task=1", "unknown noise-level strategy 'task'")],
 )
 def test_bad_specs_are_refused(spec, message):
     with pytest.raises(NoiseLevelError, match=message):
