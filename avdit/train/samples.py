@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from avdit.codecs.interface import load_codecs
-from avdit.diffusion import generate_latents
 from avdit.media import write_mp4
 from avdit.model import AVDiT
-from avdit.tasks import get_task
+from avdit.pipeline import Pipeline
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, held_out_latents
 
@@ -18,15 +15,11 @@ SAMPLE_TASKS = ("joint", "a2v", "av_continue")
 
 
 def write_samples(run_dir: Path, model: AVDiT, config: TrainConfig, step: int) -> None:
-    codecs = load_codecs(codecs_folder(config))
-    layout = model.config.layout
-    device = next(model.parameters()).device
-    clean = held_out_latents(config, 1).map(lambda part: part.to(device))
-    for name in SAMPLE_TASKS:
-        task = get_task(name, layout.num_segments)
-        generator = torch.Generator().manual_seed(config.seed)
-        latents = generate_latents(model, clean, task.given, layout, steps=config.sample_steps, generator=generator,
-                                   self_condition=model.config.self_condition)
-        video, audio = codecs.decode(latents.map(lambda part: part.cpu().float()))
-        write_mp4(run_dir / "samples" / f"step_{step:07d}_{name}.mp4", video[0].numpy(), audio[0].numpy(),
-                  layout.fps, layout.sample_rate)
+    """One unguided clip per task in SAMPLE_TASKS from held-out clip 0, sampled where ``model`` is."""
+    device = str(next(model.parameters()).device)
+    pipe = Pipeline(model, load_codecs(codecs_folder(config)), device=device)
+    clean = held_out_latents(config, 1)  # (1, ...) latents on the CPU
+    for task in SAMPLE_TASKS:
+        result = pipe(task, latents=clean, steps=config.sample_steps, guidance=0.0, seed=config.seed)
+        write_mp4(run_dir / "samples" / f"step_{step:07d}_{task}.mp4", result.video[0], result.audio[0],
+                  result.fps, result.sample_rate)
