@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+from avdit.model.config import OVERRIDABLE
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -115,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
     from avdit.train.loop import TrainingError, train
 
     config = TrainConfig(
-        preset=args.preset, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
+        preset=args.preset, model=args.model, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
         noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, prediction=args.prediction,
         steps=args.steps,
         batch_size=args.batch_size, accumulation=args.accumulation,
@@ -303,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train AVDiT with a mixture of noise levels (rerun the command to resume; "
                                          "works under torchrun)")
     train.add_argument("--preset", default="bt-small", help="model preset: bt-tiny, bt-small, paper (default bt-small)")
+    train.add_argument("--model", default="", metavar="KEY=VALUE,...",
+                       help="override the preset's network, e.g. 'video_patch=4,depth=6' (keys: "
+                            + ", ".join(OVERRIDABLE) + "); kept in the run's config and its snapshot")
     train.add_argument("--data", default="bouncing-tones",
                        help="'bouncing-tones' (clips encoded once into OUT/latents) or a folder from `avdit encode`")
     train.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")

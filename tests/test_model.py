@@ -6,6 +6,7 @@ import torch
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, ConfigError, ShapeError, get_preset
+from avdit.model.config import parse_model_overrides
 from tests.conftest import randomize, random_latents
 
 
@@ -138,6 +139,18 @@ def test_configs_that_break_the_grid_are_refused():
         get_preset("bt-huge")
     with pytest.raises(ConfigError, match="prediction must be one of eps, v"):
         get_preset("bt-tiny", prediction="x0")
+
+
+def test_model_overrides_parse_to_typed_fields_and_refuse_the_rest():
+    assert parse_model_overrides("") == {}
+    parsed = parse_model_overrides(" video_patch=4, depth=6,mlp_ratio=2.5,grad_checkpointing=True")
+    assert parsed == {"video_patch": 4, "depth": 6, "mlp_ratio": 2.5, "grad_checkpointing": True}
+    config = get_preset("bt-small", **parsed)
+    assert config.num_video_tokens == 5 * 2 * 2 and config.depth == 6  # 8x8 latents in 4x4 patches
+    for bad, message in [("layout=1", "KEY one of"), ("depth", "KEY one of"), ("depth=six", "not a valid depth"),
+                         ("grad_checkpointing=maybe", "not a valid grad_checkpointing")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_model_overrides(bad)
 
 
 def test_preset_sizes_and_config_round_trip():

@@ -245,6 +245,18 @@ def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):
         train(tiny(other, data=str(shards), steps=1), tmp_path / "run", progress=False)
 
 
+def test_model_overrides_shape_the_network_and_a_bad_one_writes_nothing(codecs_dir, shards, tmp_path):
+    train(tiny(codecs_dir, data=str(shards), model="video_patch=4,depth=1", steps=1), tmp_path / "p4",
+          progress=False)
+    model, info = load_snapshot(tmp_path / "p4")
+    assert model.config.video_patch == 4 and model.config.depth == 1 and info["train"]["model"] == "video_patch=4,depth=1"
+    with pytest.raises(TrainingError, match="model: 'video_patch=4,depth=1' there, 'depth=1' now"):
+        train(tiny(codecs_dir, data=str(shards), model="depth=1", steps=2), tmp_path / "p4", progress=False)
+    with pytest.raises(ValueError, match="not divisible by the video patch 3"):
+        train(tiny(codecs_dir, data=str(shards), model="video_patch=3"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_task_specific_training_logs_its_task(codecs_dir, shards, tmp_path):
     last = train(tiny(codecs_dir, data=str(shards), noise_levels="task:a2v", steps=2), tmp_path, progress=False)
     assert set(k for k in last if k.startswith("loss/")) == {"loss/task:a2v"}

@@ -93,6 +93,25 @@ PRESETS: dict[str, AVDiTConfig] = {
 }
 
 
+# fields a user may override on a preset (``avdit train --model``); the rest follow the data and other flags
+OVERRIDABLE = {"video_patch": int, "audio_patch": int, "width": int, "depth": int, "heads": int, "mlp_ratio": float,
+               "grad_checkpointing": lambda text: {"true": True, "false": False}[text.lower()]}
+
+
+def parse_model_overrides(spec: str) -> dict:
+    """``'video_patch=4,depth=6'`` -> {'video_patch': 4, 'depth': 6}; '' -> {}. Raises ConfigError when malformed."""
+    overrides = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, equals, text = part.partition("=")
+        if key not in OVERRIDABLE or not equals:
+            raise ConfigError(f"model override {part!r}: write KEY=VALUE with KEY one of {', '.join(OVERRIDABLE)}")
+        try:
+            overrides[key] = OVERRIDABLE[key](text)
+        except (ValueError, KeyError):
+            raise ConfigError(f"model override {part!r}: {text!r} is not a valid {key}") from None
+    return overrides
+
+
 def get_preset(name: str, **overrides) -> AVDiTConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")

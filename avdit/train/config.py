@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from avdit.diffusion.loss import parse_loss_weighting
-from avdit.model.config import PREDICTIONS
+from avdit.model.config import PREDICTIONS, parse_model_overrides
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "bt-small"
+    model: str = ""  # overrides of the preset's fields, e.g. 'video_patch=4,depth=6' (see model.config.OVERRIDABLE)
     data: str = "bouncing-tones"  # 'bouncing-tones' (encoded once into RUN_DIR/latents) or a shard folder
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
@@ -37,6 +38,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         parse_loss_weighting(self.loss_weighting)
+        parse_model_overrides(self.model)
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"--prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.precision not in ("bf16", "fp32"):
@@ -52,6 +54,6 @@ class TrainConfig:
         return asdict(self)
 
     # what a run made before a field existed used instead (its config.json lacks the field)
-    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps"}
+    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": ""}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

@@ -23,9 +23,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from avdit.atomic import write_json
+from avdit.codecs.interface import load_codecs
 from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_levels, reduce_loss
 from avdit.latents import AV
 from avdit.model import AVDiT, get_preset
+from avdit.model.config import parse_model_overrides
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
@@ -64,10 +66,16 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
                             "settings to resume, or choose a new --out")
 
 
+def _check_model(config: TrainConfig) -> None:
+    """Build the network's config on the codecs' layout, so a bad --preset or --model fails before any data is
+    encoded or config.json written."""
+    get_preset(config.preset, layout=load_codecs(codecs_folder(config)).layout, **parse_model_overrides(config.model))
+
+
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
     model_config = get_preset(config.preset, layout=layout, video_channels=latents.video.shape[1],
                               audio_channels=latents.audio.shape[1], self_condition=config.self_condition_rate > 0,
-                              prediction=config.prediction)
+                              prediction=config.prediction, **parse_model_overrides(config.model))
     return AVDiT(model_config)
 
 
@@ -75,6 +83,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     """Train (or resume) in ``run_dir``; returns the last logged figures."""
     d = distributed.init(device)
     run_dir = Path(run_dir)
+    _check_model(config)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _check_resume(run_dir, config)
