@@ -24,8 +24,10 @@ from tqdm.auto import tqdm
 
 from avdit.atomic import write_json
 from avdit.codecs.interface import load_codecs
+from avdit.codecs.shards import SHARD_INDEX
 from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_levels, reduce_loss
 from avdit.latents import AV
+from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import parse_model_overrides
 from avdit.train import distributed
@@ -67,9 +69,12 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
 
 
 def _check_model(config: TrainConfig) -> None:
-    """Build the network's config on the codecs' layout, so a bad --preset or --model fails before any data is
-    encoded or config.json written."""
-    get_preset(config.preset, layout=load_codecs(codecs_folder(config)).layout, **parse_model_overrides(config.model))
+    """Build the network's config on the data's layout (a shard folder's index, else the codecs'), so a bad
+    --preset or --model fails before any data is encoded or config.json written."""
+    index = Path(config.data) / SHARD_INDEX
+    layout = (ClipLayout.from_dict(json.loads(index.read_text())["layout"]) if index.is_file()
+              else load_codecs(codecs_folder(config)).layout)
+    get_preset(config.preset, layout=layout, **parse_model_overrides(config.model))
 
 
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
