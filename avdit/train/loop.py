@@ -29,7 +29,7 @@ from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_le
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
-from avdit.model.config import parse_model_overrides
+from avdit.model.config import AVDiTConfig, parse_model_overrides
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
@@ -68,20 +68,24 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
                             "settings to resume, or choose a new --out")
 
 
+def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) -> AVDiTConfig:
+    """The run's network: its preset and --model overrides on the data's layout (latent channels when known)."""
+    return get_preset(config.preset, layout=layout, self_condition=config.self_condition_rate > 0,
+                      prediction=config.prediction, **parse_model_overrides(config.model), **from_latents)
+
+
 def _check_model(config: TrainConfig) -> None:
     """Build the network's config on the data's layout (a shard folder's index, else the codecs'), so a bad
     --preset or --model fails before any data is encoded or config.json written."""
     index = Path(config.data) / SHARD_INDEX
-    layout = (ClipLayout.from_dict(json.loads(index.read_text())["layout"]) if index.is_file()
-              else load_codecs(codecs_folder(config)).layout)
-    get_preset(config.preset, layout=layout, **parse_model_overrides(config.model))
+    layout = (ClipLayout.from_dict(json.loads(index.read_text())["layout"])
+              if config.data != "bouncing-tones" and index.is_file() else load_codecs(codecs_folder(config)).layout)
+    _model_config(config, layout)
 
 
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
-    model_config = get_preset(config.preset, layout=layout, video_channels=latents.video.shape[1],
-                              audio_channels=latents.audio.shape[1], self_condition=config.self_condition_rate > 0,
-                              prediction=config.prediction, **parse_model_overrides(config.model))
-    return AVDiT(model_config)
+    return AVDiT(_model_config(config, layout, video_channels=latents.video.shape[1],
+                               audio_channels=latents.audio.shape[1]))
 
 
 def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, device: str | None = None) -> dict:
