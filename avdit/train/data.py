@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from avdit.codecs.interface import bundled_codecs_dir, load_codecs
+from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import SHARD_INDEX, codec_digest, codec_digest_matches, encode_dataset, load_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
@@ -49,12 +49,11 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
     return latents, ClipLayout.from_dict(index["layout"]), index
 
 
-def held_out_latents(config: TrainConfig, count: int) -> AV:
+def held_out_latents(codecs: CodecPair, seed: int, count: int) -> AV:
     """Latents of the first ``count`` held-out Bouncing Tones clips (fixed inputs for periodic samples)."""
     from avdit.data.datasets import BouncingTonesDataset
 
-    codecs = load_codecs(codecs_folder(config))
-    dataset = BouncingTonesDataset(count, seed=config.seed, split="test")
+    dataset = BouncingTonesDataset(count, seed=seed, split="test")
     items = [dataset[i] for i in range(count)]
     return codecs.encode(torch.stack([i["video"] for i in items]), torch.stack([i["audio"] for i in items]))
 

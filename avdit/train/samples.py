@@ -18,7 +18,7 @@ def write_samples(run_dir: Path, model: AVDiT, config: TrainConfig, step: int) -
     """One unguided clip per task in SAMPLE_TASKS from held-out clip 0, sampled where ``model`` is."""
     device = str(next(model.parameters()).device)
     pipe = Pipeline(model, load_codecs(codecs_folder(config)), device=device)
-    clean = held_out_latents(config, 1)  # (1, ...) latents on the CPU
+    clean = held_out_latents(pipe.codecs, config.seed, 1)  # (1, ...) latents on the CPU
     for task in SAMPLE_TASKS:
         result = pipe(task, latents=clean, steps=config.sample_steps, guidance=0.0, seed=config.seed)
         write_mp4(run_dir / "samples" / f"step_{step:07d}_{task}.mp4", result.video[0], result.audio[0],
