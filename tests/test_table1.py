@@ -25,7 +25,8 @@ def test_table1_runs_end_to_end_and_resumes_without_redoing(tmp_path):
             "--out", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
     assert runner.main(argv) == 0
     page = (tmp_path / "docs" / "table1.md").read_text()
-    for setting in ("| MoNL |", "| Vanilla |", "| Task: a2v |", "far ahead of Vanilla", "task-specific"):
+    for setting in ("| MoNL |", "| Vanilla |", "| Task: a2v |", "far ahead of Vanilla", "task-specific", "Verdict:",
+                    "- Task: a2v: training "):
         assert setting in page
     data = json.loads((tmp_path / "docs" / "table1.json").read_text())["results"]
     assert list(data["Task: a2v"]["rows"]) == ["reconstruction", "a2v"]
@@ -40,3 +41,43 @@ def test_table1_runs_end_to_end_and_resumes_without_redoing(tmp_path):
 def test_unknown_settings_are_refused():
     with pytest.raises(SystemExit):
         load_runner().main(["--settings", "MoNL,Nope"])
+
+
+def load_report():
+    spec = importlib.util.spec_from_file_location("table1_report", RUNNER.parent / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def result(**tasks):
+    """An evaluation result with the given task rows: task=(BT-FVD, class kept)."""
+    return {"rows": {t: {"BT-FVD": fvd, "class_kept": kept, "sync_error_ms": 100.0} for t, (fvd, kept) in tasks.items()}}
+
+
+def test_findings_verdicts_follow_the_numbers():
+    report = load_report()
+    strong = result(a2v=(50, 0.9), v2a=(float("nan"), 0.9), av_continue=(40, 0.98), av_inpaint=(40, 0.98))
+    weak = result(a2v=(200, 0.2), v2a=(float("nan"), 0.8), av_continue=(180, 0.7), av_inpaint=(190, 0.7))
+    lines = report.findings({"MoNL": strong, "Vanilla": weak}, {}).splitlines()
+    assert lines[0].startswith("1.") and lines[0].endswith("**holds**.")
+    assert lines[1].startswith("2.") and lines[1].endswith("**holds**.")
+    swapped = report.findings({"MoNL": weak, "Vanilla": strong}, {}).splitlines()
+    assert swapped[0].endswith("**does not hold**.") and swapped[1].endswith("**does not hold**.")
+    # MoNL 1.2x the specialist's BT-FVD and 3 points lower is on par; 2x is not: one of two holds
+    specialists = {"Task: a2v": result(a2v=(40, 0.93)), "Task: av_continue": result(av_continue=(20, 1.0))}
+    line = report.findings({"MoNL": strong, **specialists}, {"Task: a2v": "a2v", "Task: av_continue": "av_continue"})
+    assert "a2v: BT-FVD 50.0 (MoNL) vs 40.0 (Task: a2v), class kept 90% vs 93%, sync 100 vs 100 ms: on par" in line
+    assert "av_continue: BT-FVD 40.0 (MoNL) vs 20.0 (Task: av_continue)" in line and "not on par" in line
+    assert line.endswith("**holds in part**.")
+
+
+def test_training_minutes_counts_each_step_once_across_a_resume(tmp_path):
+    report = load_report()
+    (tmp_path / "config.json").write_text(json.dumps({"batch_size": 8, "log_every": 10}))
+    records = [(10, 8.0), (20, 8.0), (30, 4.0),  # killed after step 30, resumed from the checkpoint at 20
+               (30, 2.0), (40, 8.0), (45, 8.0)]  # the redone window 21..30 replaces the first; 41..45 is short
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "samples_per_s": r}) + "\n"
+                                                    for s, r in records))
+    seconds = 10 * 8 / 8 + 10 * 8 / 8 + 10 * 8 / 2 + 10 * 8 / 8 + 5 * 8 / 8
+    assert report.training_minutes(tmp_path) == pytest.approx(seconds / 60)

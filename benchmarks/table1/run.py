@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from report import findings, plot, tables, wall_times  # noqa: E402
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs
@@ -42,100 +42,10 @@ SETTINGS = {
     "Task: av_continue": ("task:av_continue", ("av_continue",), "clean"),
     "Task: a2v": ("task:a2v", ("a2v",), "clean"),
 }
-FEATURE_METRICS = (("BT-FVD", "{:.1f}"), ("BT-FAD", "{:.1f}"), ("AV-align", "{:.3f}"))
-BT_METRICS = (("identity_agreement", "colour = pitch", "{:.0%}"), ("class_kept", "class kept", "{:.0%}"),
-              ("sync_error_ms", "sync ms", "{:.0f}"))
 
 
 def folder_name(setting: str) -> str:
     return setting.lower().replace("task: ", "task-").replace(" ", "-")
-
-
-def average(rows: dict, key: str) -> float:
-    values = [row[key] for row in rows.values() if key in row and not math.isnan(row[key])]
-    return float(np.mean(values)) if values else math.nan
-
-
-def cell(row: dict | None, key: str, fmt: str) -> str:
-    if row is None or key not in row or math.isnan(row[key]):
-        return "—"
-    return fmt.format(row[key])
-
-
-def tables(results: dict[str, dict]) -> str:
-    """Two markdown tables in the paper's layout: rows = settings, columns = tasks x metrics, then averages."""
-    out = []
-    for title, metrics in (("Feature distances and AV-align (BT-FVD, BT-FAD lower is better)",
-                            [(k, k, f) for k, f in FEATURE_METRICS]),
-                           ("Exact Bouncing Tones measures (sync error lower is better)", list(BT_METRICS))):
-        header = ["setting"] + [f"{task} {label}" for task in ALL_TASKS for _, label, _ in metrics] + \
-                 [f"avg {label}" for _, label, _ in metrics]
-        lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-        for setting, res in results.items():
-            rows = res["rows"]
-            cells = [cell(rows.get(task), key, fmt) for task in ALL_TASKS for key, _, fmt in metrics]
-            tasks_only = {t: r for t, r in rows.items() if t in ALL_TASKS}
-            cells += [cell({key: average(tasks_only, key)}, key, fmt) for key, _, fmt in metrics]
-            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-        out.append("\n".join(lines))
-    return "\n\n".join(out)
-
-
-def findings(results: dict[str, dict]) -> str:
-    """The paper's four findings, each checked against our numbers (computed, not written by hand)."""
-    def value(setting, task, key):
-        row = results.get(setting, {}).get("rows", {}).get(task)
-        return row.get(key, math.nan) if row else math.nan
-
-    general = [s for s in results if not s.startswith("Task")]
-    lines = []
-    if general:
-        fvd_avg = {s: average({t: r for t, r in results[s]["rows"].items() if t in ALL_TASKS}, "BT-FVD")
-                   for s in general}
-        ranked = sorted(general, key=lambda s: fvd_avg[s])
-        lines.append(f"1. *MoNL is best or near best on average.* Ours: by average BT-FVD over tasks the order is "
-                     f"{', '.join(f'{s} ({fvd_avg[s]:.1f})' for s in ranked)}.")
-    if {"MoNL", "Vanilla"} <= set(results):
-        parts = [f"{t}: BT-FVD {value('MoNL', t, 'BT-FVD'):.1f} vs {value('Vanilla', t, 'BT-FVD'):.1f}, class kept "
-                 f"{value('MoNL', t, 'class_kept'):.0%} vs {value('Vanilla', t, 'class_kept'):.0%}"
-                 for t in ("av_continue", "av_inpaint")]
-        lines.append("2. *MoNL is far ahead of Vanilla on av_continue and av_inpaint.* Ours (MoNL vs Vanilla): "
-                     + "; ".join(parts) + ".")
-    specific = [(s, SETTINGS[s][1][0]) for s in results if s.startswith("Task")]
-    if specific and "MoNL" in results:
-        parts = [f"{t}: BT-FVD {value('MoNL', t, 'BT-FVD'):.1f} (MoNL) vs {value(s, t, 'BT-FVD'):.1f} ({s}), class "
-                 f"kept {value('MoNL', t, 'class_kept'):.0%} vs {value(s, t, 'class_kept'):.0%}" for s, t in specific]
-        lines.append("3. *MoNL is on par with task-specific models on their own task.* Ours: " + "; ".join(parts) + ".")
-    if {"Per-modality", "MoNL"} <= set(results):
-        parts = [f"{t}: class kept {value('Per-modality', t, 'class_kept'):.0%} (Per-modality) vs "
-                 f"{value('MoNL', t, 'class_kept'):.0%} (MoNL)" for t in ("a2v", "v2a", "av_continue")]
-        lines.append("4. *Per-modality is strong on a2v/v2a and weak on continuation.* Ours: " + "; ".join(parts) + ".")
-    return "\n".join(lines)
-
-
-def plot(results: dict[str, dict], path: Path) -> None:
-    """An SVG bar chart: cross-modal identity agreement (colour = pitch) per task and setting."""
-    settings, width, height, bar = list(results), 900, 300, 14
-    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-    group = bar * len(settings) + 20
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 80}" font-family="sans-serif" '
-             f'font-size="11"><text x="10" y="15">colour = pitch (cross-modal identity agreement) per task</text>']
-    for i, task in enumerate(ALL_TASKS):
-        x0 = 40 + i * group
-        parts.append(f'<text x="{x0}" y="{height + 30}">{task}</text>')
-        for j, setting in enumerate(settings):
-            row = results[setting]["rows"].get(task)
-            v = row.get("identity_agreement", math.nan) if row else math.nan
-            if not math.isnan(v):
-                h = v * (height - 40)
-                parts.append(f'<rect x="{x0 + j * bar}" y="{height - h}" width="{bar - 2}" height="{h}" '
-                             f'fill="{colours[j % len(colours)]}"><title>{setting}: {v:.0%}</title></rect>')
-    for j, setting in enumerate(settings):
-        parts.append(f'<rect x="{10 + j * 125}" y="{height + 50}" width="10" height="10" fill="{colours[j % 7]}"/>'
-                     f'<text x="{24 + j * 125}" y="{height + 59}">{setting}</text>')
-    parts.append("</svg>")
-    with atomic_path(path, ".svg") as tmp:
-        Path(tmp).write_text("\n".join(parts))
 
 
 def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, guidance: float, docs: Path, name: str) -> list[str]:
@@ -187,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     latents = out / "latents"  # one set of training latents for every setting
     if not (latents / SHARD_INDEX).exists():
         encode_dataset("bouncing-tones", load_codecs(codecs_dir), codecs_dir, latents, num=args.num_clips)
-    results, samples = {}, {}
+    results, samples, runs = {}, {}, {}
     for setting in chosen:
         levels, tasks, mode = SETTINGS[setting]
         run = out / folder_name(setting)
@@ -204,13 +114,17 @@ def main(argv: list[str] | None = None) -> int:
                               batch_size=args.batch_size, checkpoint_every=250, compile=args.compile), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
-        results[setting] = json.loads((evaluation / "results.json").read_text())
+        results[setting], runs[setting] = json.loads((evaluation / "results.json").read_text()), run
         samples[setting] = sample_videos(run, tasks, mode, args.guidance, docs, folder_name(setting))
     docs.mkdir(parents=True, exist_ok=True)
     plot(results, docs / "table1.svg")
     hours = (time.perf_counter() - start) / 3600
     command = "python benchmarks/table1/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in files) for s, files in samples.items())
+    task_of = {s: SETTINGS[s][1][0] for s in results if SETTINGS[s][0].startswith("task:")}
+    notes = docs / "table1_discussion.md"  # written by hand after reading the table: why, where we differ
+    discussion = f"\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
+        if notes.exists() else ""
     page = f"""# Table 1 on Bouncing Tones
 
 `{args.preset}`, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
@@ -221,13 +135,19 @@ models are evaluated on their own task only.
 
 Command: `{command}` (this invocation: {hours:.2f} h; finished settings are not redone).
 
+Time per setting on the machine that ran it (training: the time in training steps from `metrics.jsonl`;
+evaluation: all its tasks):
+
+{wall_times(results, runs)}
+
 {tables(results)}
 
 ![colour = pitch per task and setting](table1.svg)
 
 ## The paper's findings against ours
 
-{findings(results)}
+{findings(results, task_of)}
+{discussion}
 
 ## Sample videos (held-out clip 0, the same input for every setting)
 

@@ -1,0 +1,170 @@
+"""The Table-1 page: tables in the paper's layout, the paper's findings judged against ours, a plot, wall times.
+
+Every verdict is computed from the evaluation results with the thresholds below (stated on the page), never
+written by hand, so a rerun with other numbers gives other verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from avdit.atomic import atomic_path
+from avdit.eval.evaluate import ALL_TASKS
+
+FEATURE_METRICS = (("BT-FVD", "{:.1f}"), ("BT-FAD", "{:.1f}"), ("AV-align", "{:.3f}"))
+BT_METRICS = (("identity_agreement", "colour = pitch", "{:.0%}"), ("class_kept", "class kept", "{:.0%}"),
+              ("sync_error_ms", "sync ms", "{:.0f}"))
+
+NEAR_BEST = 1.10  # finding 1: an average within 10 % of the best one is "near best"
+FAR_AHEAD = 1.5  # finding 2: BT-FVD at least 1.5x lower and class kept higher is "far ahead"
+ON_PAR_FVD, ON_PAR_POINTS = 1.25, 0.05  # finding 3: BT-FVD within 1.25x and class kept within 5 points
+STRONG_POINTS, WEAK_FVD = 0.05, 1.5  # finding 4: a2v/v2a class kept >= MoNL's - 5 points; continuation BT-FVD >= 1.5x
+
+
+def average(rows: dict, key: str) -> float:
+    """The mean of ``key`` over the rows that have it (tasks without the measure are left out)."""
+    values = [row[key] for row in rows.values() if key in row and not math.isnan(row[key])]
+    return float(np.mean(values)) if values else math.nan
+
+
+def task_rows(result: dict) -> dict:
+    return {t: r for t, r in result["rows"].items() if t in ALL_TASKS}
+
+
+def cell(row: dict | None, key: str, fmt: str) -> str:
+    if row is None or key not in row or math.isnan(row[key]):
+        return "—"
+    return fmt.format(row[key])
+
+
+def tables(results: dict[str, dict]) -> str:
+    """Two markdown tables in the paper's layout: rows = settings, columns = tasks x metrics, then averages."""
+    out = []
+    for title, metrics in (("Feature distances and AV-align (BT-FVD, BT-FAD lower is better)",
+                            [(k, k, f) for k, f in FEATURE_METRICS]),
+                           ("Exact Bouncing Tones measures (sync error lower is better)", list(BT_METRICS))):
+        header = ["setting"] + [f"{task} {label}" for task in ALL_TASKS for _, label, _ in metrics] + \
+                 [f"avg {label}" for _, label, _ in metrics]
+        lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        for setting, res in results.items():
+            rows = res["rows"]
+            cells = [cell(rows.get(task), key, fmt) for task in ALL_TASKS for key, _, fmt in metrics]
+            cells += [cell({key: average(task_rows(res), key)}, key, fmt) for key, _, fmt in metrics]
+            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def verdict(parts: list[bool]) -> str:
+    return "**holds**" if all(parts) else "**does not hold**" if not any(parts) else "**holds in part**"
+
+
+def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
+    """The paper's four findings, each with our numbers and a verdict from the thresholds above.
+
+    ``task_of`` maps each task-specific setting to the task it was trained for.
+    """
+    def value(setting, task, key):
+        row = results.get(setting, {}).get("rows", {}).get(task)
+        return row.get(key, math.nan) if row else math.nan
+
+    general = [s for s in results if s not in task_of]
+    lines = []
+    if "MoNL" in general and len(general) > 1:
+        checks, parts = [], []
+        for key, label, better in (("BT-FVD", "BT-FVD", min), ("class_kept", "class kept", max)):
+            avg = {s: average(task_rows(results[s]), key) for s in general}
+            ranked = sorted(general, key=avg.get, reverse=better is max)
+            best = avg[ranked[0]]
+            near = avg["MoNL"] <= best * NEAR_BEST if better is min else avg["MoNL"] >= best / NEAR_BEST
+            checks.append(near)
+            fmt = "{:.1f}" if key == "BT-FVD" else "{:.0%}"
+            parts.append(f"by average {label} over tasks the order is "
+                         + ", ".join(f"{s} ({fmt.format(avg[s])})" for s in ranked))
+        lines.append(f"1. *MoNL is best or near best on average* (near: within {NEAR_BEST - 1:.0%} of the best "
+                     f"average). Ours: {'; '.join(parts)}. Verdict: {verdict(checks)}.")
+    if {"MoNL", "Vanilla"} <= set(results):
+        checks, parts = [], []
+        for t in ("av_continue", "av_inpaint"):
+            fvd, kept = [value(s, t, "BT-FVD") for s in ("MoNL", "Vanilla")], \
+                        [value(s, t, "class_kept") for s in ("MoNL", "Vanilla")]
+            checks.append(fvd[0] * FAR_AHEAD <= fvd[1] and kept[0] > kept[1])
+            parts.append(f"{t}: BT-FVD {fvd[0]:.1f} vs {fvd[1]:.1f}, class kept {kept[0]:.0%} vs {kept[1]:.0%}, "
+                         f"BT-FAD {value('MoNL', t, 'BT-FAD'):.0f} vs {value('Vanilla', t, 'BT-FAD'):.0f}")
+        lines.append(f"2. *MoNL is far ahead of Vanilla on av_continue and av_inpaint* (far: BT-FVD at least "
+                     f"{FAR_AHEAD}x lower and more clips keep their class). Ours (MoNL vs Vanilla): "
+                     + "; ".join(parts) + f". Verdict: {verdict(checks)}.")
+    specific = [s for s in results if s in task_of]
+    if specific and "MoNL" in results:
+        checks, parts = [], []
+        for s in specific:
+            t = task_of[s]
+            fvd, kept, sync = ([value(x, t, key) for x in ("MoNL", s)]
+                               for key in ("BT-FVD", "class_kept", "sync_error_ms"))
+            on_par = fvd[0] <= fvd[1] * ON_PAR_FVD and kept[0] >= kept[1] - ON_PAR_POINTS
+            checks.append(on_par)
+            parts.append(f"{t}: BT-FVD {fvd[0]:.1f} (MoNL) vs {fvd[1]:.1f} ({s}), class kept {kept[0]:.0%} vs "
+                         f"{kept[1]:.0%}, sync {sync[0]:.0f} vs {sync[1]:.0f} ms: "
+                         + ("on par" if on_par else "not on par"))
+        lines.append(f"3. *MoNL is on par with task-specific models on their own task* (on par: BT-FVD within "
+                     f"{ON_PAR_FVD}x and class kept within {ON_PAR_POINTS * 100:.0f} points). Ours: "
+                     + "; ".join(parts) + f". Verdict: {verdict(checks)}.")
+    if {"Per-modality", "MoNL"} <= set(results):
+        kept = {t: [value(s, t, "class_kept") for s in ("Per-modality", "MoNL")] for t in ("a2v", "v2a")}
+        fvd = [value(s, "av_continue", "BT-FVD") for s in ("Per-modality", "MoNL")]
+        checks = [kept["a2v"][0] >= kept["a2v"][1] - STRONG_POINTS, kept["v2a"][0] >= kept["v2a"][1] - STRONG_POINTS,
+                  fvd[0] >= fvd[1] * WEAK_FVD]
+        lines.append(f"4. *Per-modality is strong on a2v/v2a and weak on continuation* (strong: class kept within "
+                     f"{STRONG_POINTS * 100:.0f} points of MoNL's or above; weak: av_continue BT-FVD at least "
+                     f"{WEAK_FVD}x MoNL's). Ours (Per-modality vs MoNL): "
+                     + "; ".join(f"{t}: class kept {a:.0%} vs {b:.0%}" for t, (a, b) in kept.items())
+                     + f"; av_continue: BT-FVD {fvd[0]:.1f} vs {fvd[1]:.1f}. Verdict: {verdict(checks)}.")
+    return "\n".join(lines)
+
+
+def training_minutes(run: Path) -> float:
+    """Minutes spent in training steps, summed over the logged windows of ``metrics.jsonl`` (checkpoint writes
+    and compilation excluded; a resumed run counts each step once)."""
+    config = json.loads((run / "config.json").read_text())
+    every, seconds = config["log_every"], {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        step = record["step"]
+        window = step - (step - 1) // every * every  # steps since the previous log (the last window may be short)
+        seconds[step] = window * config["batch_size"] / record["samples_per_s"]  # a resumed step's window replaces
+    return sum(seconds.values()) / 60
+
+
+def wall_times(results: dict[str, dict], runs: dict[str, Path]) -> str:
+    """A line per setting: training minutes and evaluation minutes."""
+    return "\n".join(f"- {s}: training {training_minutes(runs[s]):.0f} min, evaluation "
+                     f"{results[s].get('seconds', math.nan) / 60:.0f} min" for s in results)
+
+
+def plot(results: dict[str, dict], path: Path) -> None:
+    """An SVG bar chart: cross-modal identity agreement (colour = pitch) per task and setting."""
+    settings, width, height, bar = list(results), 900, 300, 14
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
+    group = bar * len(settings) + 20
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 80}" font-family="sans-serif" '
+             f'font-size="11"><text x="10" y="15">colour = pitch (cross-modal identity agreement) per task</text>']
+    for i, task in enumerate(ALL_TASKS):
+        x0 = 40 + i * group
+        parts.append(f'<text x="{x0}" y="{height + 30}">{task}</text>')
+        for j, setting in enumerate(settings):
+            row = results[setting]["rows"].get(task)
+            v = row.get("identity_agreement", math.nan) if row else math.nan
+            if not math.isnan(v):
+                h = v * (height - 40)
+                parts.append(f'<rect x="{x0 + j * bar}" y="{height - h}" width="{bar - 2}" height="{h}" '
+                             f'fill="{colours[j % len(colours)]}"><title>{setting}: {v:.0%}</title></rect>')
+    for j, setting in enumerate(settings):
+        parts.append(f'<rect x="{10 + j * 125}" y="{height + 50}" width="10" height="10" fill="{colours[j % 7]}"/>'
+                     f'<text x="{24 + j * 125}" y="{height + 59}">{setting}</text>')
+    parts.append("</svg>")
+    with atomic_path(path, ".svg") as tmp:
+        Path(tmp).write_text("\n".join(parts))
