@@ -97,10 +97,6 @@ class NoiseLevelSampler:
         candidates = torch.stack([self._component(s, t_ref) for s in self.strategies], dim=1)  # (B, K, M, N)
         return candidates[torch.arange(batch, device=device), choice], choice  # (B, M, N), (B,)
 
-    def describe(self) -> str:
-        total = sum(self.weights)
-        return ", ".join(f"{s}={w / total:.3g}" for s, w in zip(self.strategies, self.weights))
-
 
 def _expand(name: str, weight: float) -> list[tuple[str, float]]:
     """One mixture entry -> its components: ``monl`` and ``tasks`` share their weight equally."""
