@@ -81,3 +81,16 @@ def test_training_minutes_counts_each_step_once_across_a_resume(tmp_path):
                                                     for s, r in records))
     seconds = 10 * 8 / 8 + 10 * 8 / 8 + 10 * 8 / 2 + 10 * 8 / 8 + 5 * 8 / 8
     assert report.training_minutes(tmp_path) == pytest.approx(seconds / 60)
+
+
+def test_ablation_findings_are_judged_when_their_settings_are_there():
+    report = load_report()
+    monl = result(joint=(250, 0.5), av_continue=(40, 0.98), av_inpaint=(40, 0.98))
+    vanilla = result(joint=(200, 0.6), av_continue=(180, 0.7), av_inpaint=(190, 0.7))
+    segment = result(joint=(400, 0.6), av_continue=(100, 0.9), av_inpaint=(100, 0.9))  # average 200 >= 1.5 x 110
+    cell_ = result(joint=(300, 0.5), av_continue=(45, 0.98), av_inpaint=(60, 0.98))  # 45 <= 1.25 x 40; 60 is not
+    text = report.findings({"MoNL": monl, "Vanilla": vanilla, "Per-segment": segment, "Per-cell": cell_}, {})
+    line5, line6 = text.splitlines()[-2:]
+    assert line5.startswith("5.") and "Vanilla (200.0), MoNL (250.0)" in line5 and line5.endswith("**holds**.")
+    assert line6.startswith("6.") and "Per-segment 200.0 vs MoNL 110.0" in line6
+    assert line6.endswith("**holds in part**.")

@@ -64,7 +64,8 @@ def verdict(parts: list[bool]) -> str:
 
 
 def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
-    """The paper's four findings, each with our numbers and a verdict from the thresholds above.
+    """The paper's findings on its Table 1 (four, and two from its ablations), each with our
+    numbers and a verdict from the thresholds above.
 
     ``task_of`` maps each task-specific setting to the task it was trained for.
     """
@@ -123,6 +124,23 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
                      f"{WEAK_FVD}x MoNL's). Ours (Per-modality vs MoNL): "
                      + "; ".join(f"{t}: class kept {a:.0%} vs {b:.0%}" for t, (a, b) in kept.items())
                      + f"; av_continue: BT-FVD {fvd[0]:.1f} vs {fvd[1]:.1f}. Verdict: {verdict(checks)}.")
+    joint = {s: value(s, "joint", "BT-FVD") for s in general}
+    if "Vanilla" in joint and len(joint) > 1 and not any(math.isnan(v) for v in joint.values()):
+        ranked = sorted(joint, key=joint.get)
+        lines.append(f"5. *Vanilla is best on joint* (best: within {NEAR_BEST - 1:.0%} of the lowest joint BT-FVD). "
+                     "Ours: by joint BT-FVD the order is " + ", ".join(f"{s} ({joint[s]:.1f})" for s in ranked)
+                     + f". Verdict: {verdict([joint['Vanilla'] <= joint[ranked[0]] * NEAR_BEST])}.")
+    if {"Per-segment", "Per-cell", "MoNL"} <= set(results):
+        fvd_avg = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
+        best = {t: min(value(s, t, "BT-FVD") for s in general) for t in ("av_continue", "av_inpaint")}
+        checks = [fvd_avg["Per-segment"] >= fvd_avg["MoNL"] * WEAK_FVD] + \
+                 [value("Per-cell", t, "BT-FVD") <= best[t] * ON_PAR_FVD for t in best]
+        lines.append(f"6. *Ablations: Per-segment alone is weak; Per-cell is strong on av_inpaint and av_continue* "
+                     f"(weak: average BT-FVD at least {WEAK_FVD}x MoNL's; strong: BT-FVD within {ON_PAR_FVD}x of the "
+                     f"best setting's). Ours: average BT-FVD Per-segment {fvd_avg['Per-segment']:.1f} vs MoNL "
+                     f"{fvd_avg['MoNL']:.1f}; " + "; ".join(f"{t}: Per-cell {value('Per-cell', t, 'BT-FVD'):.1f}, "
+                                                           f"best {best[t]:.1f}" for t in best)
+                     + f". Verdict: {verdict(checks)}.")
     return "\n".join(lines)
 
 
