@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -64,23 +65,33 @@ def test_findings_verdicts_follow_the_numbers():
     assert lines[1].startswith("2.") and lines[1].endswith("**holds**.")
     swapped = report.findings({"MoNL": weak, "Vanilla": strong}, {}).splitlines()
     assert swapped[0].endswith("**does not hold**.") and swapped[1].endswith("**does not hold**.")
-    # MoNL 1.2x the specialist's BT-FVD and 3 points lower is on par; 2x is not: one of two holds
-    specialists = {"Task: a2v": result(a2v=(40, 0.93)), "Task: av_continue": result(av_continue=(20, 1.0))}
+    # MoNL 1.19x the specialist's BT-FVD and 3 points lower is on par; 2x is not: one of two holds
+    specialists = {"Task: a2v": result(a2v=(42, 0.93)), "Task: av_continue": result(av_continue=(20, 1.0))}
     line = report.findings({"MoNL": strong, **specialists}, {"Task: a2v": "a2v", "Task: av_continue": "av_continue"})
-    assert "a2v: BT-FVD 50.0 (MoNL) vs 40.0 (Task: a2v), class kept 90% vs 93%, sync 100 vs 100 ms: on par" in line
+    assert "a2v: BT-FVD 50.0 (MoNL) vs 42.0 (Task: a2v), class kept 90% vs 93%, sync 100 vs 100 ms: on par" in line
     assert "av_continue: BT-FVD 40.0 (MoNL) vs 20.0 (Task: av_continue)" in line and "not on par" in line
     assert line.endswith("**holds in part**.")
 
 
 def test_training_minutes_counts_each_step_once_across_a_resume(tmp_path):
     report = load_report()
+    assert math.isnan(report.training_minutes(tmp_path))  # no log: not known, not zero
     (tmp_path / "config.json").write_text(json.dumps({"batch_size": 8, "log_every": 10}))
-    records = [(10, 8.0), (20, 8.0), (30, 4.0),  # killed after step 30, resumed from the checkpoint at 20
-               (30, 2.0), (40, 8.0), (45, 8.0)]  # the redone window 21..30 replaces the first; 41..45 is short
+    records = [(10, 6.0), (20, 7.0), (30, 9.0),  # killed after step 30, resumed from the checkpoint at 20
+               (30, 5.0), (40, 8.0), (45, 2.0)]  # the redone window 21..30 replaces the first one
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "seconds": t}) + "\n" for s, t in records))
+    assert report.training_minutes(tmp_path) == pytest.approx((6 + 7 + 5 + 8 + 2) / 60)
+    # older logs have only the rate: a window then ends at a multiple of log_every (41..45 is 5 steps)
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "samples_per_s": r}) + "\n"
-                                                    for s, r in records))
-    seconds = 10 * 8 / 8 + 10 * 8 / 8 + 10 * 8 / 2 + 10 * 8 / 8 + 5 * 8 / 8
-    assert report.training_minutes(tmp_path) == pytest.approx(seconds / 60)
+                                                    for s, r in [(10, 8.0), (20, 4.0), (20, 8.0), (25, 8.0)]))
+    assert report.training_minutes(tmp_path) == pytest.approx((10 * 8 / 8 + 10 * 8 / 8 + 5 * 8 / 8) / 60)
+
+
+def test_a_missing_number_is_not_judged():
+    report = load_report()
+    monl = result(av_continue=(40, 0.98))  # no av_inpaint row
+    text = report.findings({"MoNL": monl, "Vanilla": result(av_continue=(180, 0.7), av_inpaint=(190, 0.7))}, {})
+    assert "2." in text and text.splitlines()[1].endswith("**not judged** (a number is missing).")
 
 
 def test_ablation_findings_are_judged_when_their_settings_are_there():

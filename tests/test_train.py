@@ -273,6 +273,7 @@ def test_logs_and_periodic_samples(codecs_dir, shards, tmp_path):
     train(tiny(codecs_dir, data=str(shards), steps=2, sample_every=2, sample_steps=2), tmp_path, progress=False)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == [1, 2] and all(m["samples_per_s"] > 0 for m in lines)
+    assert all(m["samples_per_s"] == pytest.approx(4 / m["seconds"]) for m in lines)  # one step of batch 4 a window
     assert any((tmp_path / "tb").iterdir())
     names = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert names == [f"step_0000002_{task}.mp4" for task in ("a2v", "av_continue", "joint")]

@@ -189,7 +189,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
             elapsed = time.perf_counter() - window["start"]
             sums, counts = window["strategy"].unbind(1)
             last = {"step": step, "loss": window["loss"] / window["n"], "lr": lr, "grad_norm": float(grad_norm),
-                    "samples_per_s": window["n"] * config.batch_size / elapsed,
+                    "samples_per_s": window["n"] * config.batch_size / elapsed, "seconds": elapsed,
                     **{f"loss/{n}": (s / c).item() for n, s, c in zip(names, sums, counts) if c > 0}}
             bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
             if d.main:
