@@ -103,5 +103,7 @@ def test_ablation_findings_are_judged_when_their_settings_are_there():
     text = report.findings({"MoNL": monl, "Vanilla": vanilla, "Per-segment": segment, "Per-cell": cell_}, {})
     line5, line6 = text.splitlines()[-2:]
     assert line5.startswith("5.") and "Vanilla (200.0), MoNL (250.0)" in line5 and line5.endswith("**holds**.")
+    close = {"MoNL": result(joint=(190, 0.5)), "Vanilla": vanilla}  # Vanilla 5 % above the lowest: in part
+    assert report.findings(close, {}).splitlines()[-1].endswith("**holds in part**.")
     assert line6.startswith("6.") and "Per-segment 200.0 vs MoNL 110.0" in line6
     assert line6.endswith("**holds in part**.")

@@ -135,9 +135,10 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
                      + f"; av_continue: BT-FVD {fvd[0]:.1f} vs {fvd[1]:.1f}. Verdict: {verdict(checks)}.")
     if "Vanilla" in general and len(general) > 1:
         joint = {s: value(s, "joint", "BT-FVD") for s in general}
-        lines.append(f"5. *Vanilla is best on joint* (best: within {NEAR_BEST - 1:.0%} of the lowest joint BT-FVD). "
-                     f"Ours: by joint BT-FVD the order is {ranking(joint, '{:.1f}')}. "
-                     f"Verdict: {verdict([at_most(joint['Vanilla'], best(joint) * NEAR_BEST)])}.")
+        checks = [at_most(joint["Vanilla"], best(joint)), at_most(joint["Vanilla"], best(joint) * NEAR_BEST)]
+        lines.append(f"5. *Vanilla is best on joint* (holds: the lowest joint BT-FVD; in part: within "
+                     f"{NEAR_BEST - 1:.0%} of the lowest). Ours: by joint BT-FVD the order is {ranking(joint, '{:.1f}')}. "
+                     f"Verdict: {verdict(checks)}.")
     if {"Per-segment", "Per-cell", "MoNL"} <= set(general):
         fvd = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
         lowest = {t: best({s: value(s, t, "BT-FVD") for s in general}) for t in ("av_continue", "av_inpaint")}
