@@ -53,7 +53,8 @@ def load_report():
 
 def result(**tasks):
     """An evaluation result with the given task rows: task=(BT-FVD, class kept)."""
-    return {"rows": {t: {"BT-FVD": fvd, "class_kept": kept, "sync_error_ms": 100.0} for t, (fvd, kept) in tasks.items()}}
+    rows = {t: {"BT-FVD": fvd, "class_kept": kept, "sync_error_ms": 100.0} for t, (fvd, kept) in tasks.items()}
+    return {"rows": rows}
 
 
 def test_findings_verdicts_follow_the_numbers():

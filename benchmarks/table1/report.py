@@ -137,7 +137,8 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
         joint = {s: value(s, "joint", "BT-FVD") for s in general}
         checks = [at_most(joint["Vanilla"], best(joint)), at_most(joint["Vanilla"], best(joint) * NEAR_BEST)]
         lines.append(f"5. *Vanilla is best on joint* (holds: the lowest joint BT-FVD; in part: within "
-                     f"{NEAR_BEST - 1:.0%} of the lowest). Ours: by joint BT-FVD the order is {ranking(joint, '{:.1f}')}. "
+                     f"{NEAR_BEST - 1:.0%} of the lowest). Ours: by joint BT-FVD the order is "
+                     f"{ranking(joint, '{:.1f}')}. "
                      f"Verdict: {verdict(checks)}.")
     if {"Per-segment", "Per-cell", "MoNL"} <= set(general):
         fvd = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
@@ -171,9 +172,15 @@ def training_minutes(run: Path) -> float:
 
 
 def wall_times(results: dict[str, dict], runs: dict[str, Path]) -> str:
-    """A line per setting: training minutes and evaluation minutes."""
-    return "\n".join(f"- {s}: training {training_minutes(runs[s]):.0f} min, evaluation "
-                     f"{results[s].get('seconds', math.nan) / 60:.0f} min" for s in results)
+    """A line per setting (training and evaluation minutes), then the totals."""
+    train = {s: training_minutes(runs[s]) for s in results}
+    evaluation = {s: results[s].get("seconds", math.nan) / 60 for s in results}
+    lines = [f"- {s}: training {train[s]:.0f} min, evaluation {evaluation[s]:.0f} min" for s in results]
+    minutes = list(train.values())
+    lines.append(f"- all settings: {np.nansum(minutes) / 60:.1f} h of training, "
+                 f"{np.nansum(list(evaluation.values())) / 60:.1f} h of evaluation. A run that shared the machine with "
+                 f"other work took longer than one alone: the fastest setting trained in {np.nanmin(minutes):.0f} min.")
+    return "\n".join(lines)
 
 
 def plot(results: dict[str, dict], path: Path) -> None:
