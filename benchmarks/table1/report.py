@@ -64,6 +64,16 @@ def at_most(a: float, b: float) -> bool | None:
     return None if math.isnan(a) or math.isnan(b) else a <= b
 
 
+def below(a: float, b: float) -> bool | None:
+    """a < b, or None when either number is missing (NaN)."""
+    return None if math.isnan(a) or math.isnan(b) else a < b
+
+
+def all_of(*checks: bool | None) -> bool | None:
+    """Every check holds; None when any could not be made."""
+    return None if None in checks else all(checks)
+
+
 def verdict(checks: list[bool | None]) -> str:
     if any(c is None for c in checks):
         return "**not judged** (a number is missing)"
@@ -87,22 +97,22 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
         return pick(known) if known else math.nan
 
     general = [s for s in results if s not in task_of]
+    avg_fvd = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
     lines = []
     if "MoNL" in general and len(general) > 1:
-        fvd = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
         kept = {s: average(task_rows(results[s]), "class_kept") for s in general}
-        checks = [at_most(fvd["MoNL"], best(fvd) * NEAR_BEST), at_most(best(kept, max) - NEAR_POINTS, kept["MoNL"])]
+        checks = [at_most(avg_fvd["MoNL"], best(avg_fvd) * NEAR_BEST),
+                  at_most(best(kept, max) - NEAR_POINTS, kept["MoNL"])]
         lines.append(f"1. *MoNL is best or near best on average* (near: average BT-FVD within {NEAR_BEST - 1:.0%} of "
                      f"the best, average class kept within {NEAR_POINTS * 100:.0f} points). Ours: by average BT-FVD "
-                     f"over tasks the order is {ranking(fvd, '{:.1f}')}; by average class kept, "
+                     f"over tasks the order is {ranking(avg_fvd, '{:.1f}')}; by average class kept, "
                      f"{ranking(kept, '{:.0%}', reverse=True)}. Verdict: {verdict(checks)}.")
     if {"MoNL", "Vanilla"} <= set(results):
         checks, parts = [], []
         for t in ("av_continue", "av_inpaint"):
             fvd, kept = [value(s, t, "BT-FVD") for s in ("MoNL", "Vanilla")], \
                         [value(s, t, "class_kept") for s in ("MoNL", "Vanilla")]
-            far, more = at_most(fvd[0] * FAR_AHEAD, fvd[1]), at_most(kept[1], kept[0])
-            checks.append(None if far is None or more is None else far and kept[0] > kept[1])
+            checks.append(all_of(at_most(fvd[0] * FAR_AHEAD, fvd[1]), below(kept[1], kept[0])))
             parts.append(f"{t}: BT-FVD {fvd[0]:.1f} vs {fvd[1]:.1f}, class kept {kept[0]:.0%} vs {kept[1]:.0%}, "
                          f"BT-FAD {value('MoNL', t, 'BT-FAD'):.0f} vs {value('Vanilla', t, 'BT-FAD'):.0f}")
         lines.append(f"2. *MoNL is far ahead of Vanilla on av_continue and av_inpaint* (far: BT-FVD at least "
@@ -115,8 +125,7 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
             t = task_of[s]
             fvd, kept, sync = ([value(x, t, key) for x in ("MoNL", s)]
                                for key in ("BT-FVD", "class_kept", "sync_error_ms"))
-            both = (at_most(fvd[0], fvd[1] * ON_PAR_FVD), at_most(kept[1] - ON_PAR_POINTS, kept[0]))
-            on_par = None if None in both else all(both)
+            on_par = all_of(at_most(fvd[0], fvd[1] * ON_PAR_FVD), at_most(kept[1] - ON_PAR_POINTS, kept[0]))
             checks.append(on_par)
             parts.append(f"{t}: BT-FVD {fvd[0]:.1f} (MoNL) vs {fvd[1]:.1f} ({s}), class kept {kept[0]:.0%} vs "
                          f"{kept[1]:.0%}, sync {sync[0]:.0f} vs {sync[1]:.0f} ms: "
@@ -141,14 +150,13 @@ def findings(results: dict[str, dict], task_of: dict[str, str]) -> str:
                      f"{ranking(joint, '{:.1f}')}. "
                      f"Verdict: {verdict(checks)}.")
     if {"Per-segment", "Per-cell", "MoNL"} <= set(general):
-        fvd = {s: average(task_rows(results[s]), "BT-FVD") for s in general}
         lowest = {t: best({s: value(s, t, "BT-FVD") for s in general}) for t in ("av_continue", "av_inpaint")}
-        checks = [at_most(fvd["MoNL"] * WEAK_FVD, fvd["Per-segment"])] + \
+        checks = [at_most(avg_fvd["MoNL"] * WEAK_FVD, avg_fvd["Per-segment"])] + \
                  [at_most(value("Per-cell", t, "BT-FVD"), lowest[t] * ON_PAR_FVD) for t in lowest]
         lines.append(f"6. *Ablations: Per-segment alone is weak; Per-cell is strong on av_inpaint and av_continue* "
                      f"(weak: average BT-FVD at least {WEAK_FVD}x MoNL's; strong: BT-FVD within {ON_PAR_FVD}x of the "
-                     f"best general setting's). Ours: average BT-FVD Per-segment {fvd['Per-segment']:.1f} vs MoNL "
-                     f"{fvd['MoNL']:.1f}; " + "; ".join(f"{t}: Per-cell {value('Per-cell', t, 'BT-FVD'):.1f}, "
+                     f"best general setting's). Ours: average BT-FVD Per-segment {avg_fvd['Per-segment']:.1f} vs MoNL "
+                     f"{avg_fvd['MoNL']:.1f}; " + "; ".join(f"{t}: Per-cell {value('Per-cell', t, 'BT-FVD'):.1f}, "
                                                            f"best {lowest[t]:.1f}" for t in lowest)
                      + f". Verdict: {verdict(checks)}.")
     return "\n".join(lines)

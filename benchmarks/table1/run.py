@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in files) for s, files in samples.items())
     task_of = {s: SETTINGS[s][1][0] for s in results if SETTINGS[s][0].startswith("task:")}
     notes = docs / "table1_discussion.md"  # written by hand after reading the table: why, where we differ
-    discussion = f"\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
+    discussion = "\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
         if notes.exists() else ""
     page = f"""# Table 1 on Bouncing Tones
 
@@ -135,8 +135,8 @@ models are evaluated on their own task only.
 
 Command: `{command}` (this invocation: {hours:.2f} h; finished settings are not redone).
 
-Time per setting on the machine that ran it (training: the time in training steps from `metrics.jsonl`;
-evaluation: all its tasks):
+Time per setting on the machine that ran it (training: the logged windows of `metrics.jsonl`, compilation and
+checkpoint writes included; evaluation: all its tasks):
 
 {wall_times(results, runs)}
 
