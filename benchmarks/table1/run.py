@@ -67,6 +67,8 @@ def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, guidance: float,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="bt-small")
+    parser.add_argument("--model", default="",
+                        help="network overrides of every setting, as avdit train --model (e.g. video_patch=4)")
     parser.add_argument("--steps", type=int, default=7500, help="training steps of every setting (default 7500)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         done = saved is not None and all(saved[key] == getattr(settings, key) for key in ("num", "guidance"))
         if not done:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
-            train(TrainConfig(preset=args.preset, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
+            train(TrainConfig(preset=args.preset, model=args.model, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
                               loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
                               batch_size=args.batch_size, checkpoint_every=250, compile=args.compile), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if notes.exists() else ""
     page = f"""# Table 1 on Bouncing Tones
 
-`{args.preset}`, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
+`{args.preset}`{f" with `--model {args.model}`" if args.model else ""}, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
 `{args.loss_weighting}`, on the same {args.num_clips} training clips for every setting; {args.num} held-out clips
 per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD
 (blanked in reference and generated clips alike). Vanilla is sampled with the replacement method; task-specific
