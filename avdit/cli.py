@@ -372,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"guidance scale for generated audio (default {DEFAULT_GUIDANCE})")
     gen.add_argument("--mode", choices=["clean", "replace"], default="clean",
                      help="how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--seed", type=int, default=0,
+                     help="random seed (default 0); the same seed, inputs, device and thread count "
+                          "(OMP_NUM_THREADS) give the same clip bit for bit; another thread count or device gives "
+                          "the same noise, but float rounding may move pixel values by a step (1/255 measured))")
     gen.add_argument("--device", default=None, help=DEVICE_HELP)
     gen.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input file, seconds")
     gen.add_argument("--duration", type=float, default=None,
