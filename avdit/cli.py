@@ -117,8 +117,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         preset=args.preset, model=args.model, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
-        noise_levels=args.noise_levels, loss_weighting=args.loss_weighting, prediction=args.prediction,
-        steps=args.steps,
+        noise_levels=args.noise_levels, noise_levels_final=args.noise_levels_final,
+        loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
         batch_size=args.batch_size, accumulation=args.accumulation,
         lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
         self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="monl (default), vanilla, per-modality, per-segment, per-cell, task:<task> (task-specific "
                             "conditional training), or a weighted mixture of those such as 'vanilla=0.25,per-cell=0.75' "
                             "or 'monl=0.5,tasks=0.5' (tasks: a2v, v2a, av_continue, av_inpaint, given cells clean)")
+    train.add_argument("--noise-levels-final", default="",
+                       help="a mixture (as --noise-levels) that the shares move to, linearly over the run; e.g. "
+                            "--noise-levels monl=0.7,task:a2v=0.3 --noise-levels-final monl (default: fixed shares)")
     train.add_argument("--prediction", choices=["eps", "v"], default="v",
                        help="what the network's head predicts: v = sqrt(a) eps - sqrt(1 - a) x0 (default; on Bouncing "
                             "Tones it learns the cross-modal link several times faster) or eps (the paper's)")

@@ -281,3 +281,18 @@ def test_logs_and_periodic_samples(codecs_dir, shards, tmp_path):
 
     info = probe(tmp_path / "samples" / names[0])
     assert info.has_video and info.has_audio and abs(info.duration - 2.125) < 0.05
+
+
+def test_a_noise_level_schedule_moves_over_the_run_and_a_bad_one_writes_nothing(codecs_dir, shards, tmp_path):
+    import json
+
+    train(tiny(codecs_dir, data=str(shards), noise_levels="task:a2v", noise_levels_final="per-cell", steps=4,
+               log_every=1, batch_size=8), tmp_path / "moving", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "moving" / "metrics.jsonl").read_text().splitlines()]
+    losses = [{k for k in m if k.startswith("loss/")} for m in lines]
+    assert losses[0] == {"loss/task:a2v"}  # progress 0: the start mixture only
+    assert "loss/per-cell" in losses[-1]  # progress 3/4: mostly the final one
+    assert json.loads((tmp_path / "moving" / "config.json").read_text())["noise_levels_final"] == "per-cell"
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        train(tiny(codecs_dir, data=str(shards), noise_levels_final="task:nope"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()

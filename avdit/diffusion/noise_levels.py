@@ -6,7 +6,8 @@ per-cell t[m, n] = t_ref[m, n]. The MoNL mixture picks one strategy per example.
 
 Beyond the paper, a mixture may also hold tasks (``task:<name>``): such an example is drawn as the task-specific
 conditional baseline, its given cells clean (t = 0, no loss) and its generated cells at one vanilla level, which
-is exactly what the model sees when it is asked that task at inference.
+is exactly what the model sees when it is asked that task at inference. A mixture may also move over a run: from
+its weights at the start to ``final_weights`` at the end, linearly in the run's progress.
 """
 
 from __future__ import annotations
@@ -56,13 +57,15 @@ class NoiseLevelSampler:
     """Draws t (B, M, N) in [0, T] from a weighted mixture of components, one per example.
 
     A component is a strategy name (t in [1, T]) or ``task:<task>``: that task's given cells at t = 0 (clean, no
-    loss) and its generated cells at one level in [1, T] (the task-specific conditional baseline).
+    loss) and its generated cells at one level in [1, T] (the task-specific conditional baseline). With
+    ``final_weights`` the mixture moves linearly from ``weights`` (progress 0) to them (progress 1).
     """
 
     strategies: tuple[str, ...]
     weights: tuple[float, ...]
     num_segments: int
     timesteps: int = 1000
+    final_weights: tuple[float, ...] | None = None
     _given: dict[str, torch.Tensor] = field(init=False, repr=False)  # task component -> (M, N) bool
 
     def __post_init__(self) -> None:
@@ -78,8 +81,19 @@ class NoiseLevelSampler:
         object.__setattr__(self, "_given", given)
         if len(self.strategies) != len(self.weights) or not self.strategies:
             raise NoiseLevelError("need one weight per strategy and at least one strategy")
-        if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-            raise NoiseLevelError(f"weights must be >= 0 with a positive sum, got {self.weights}")
+        for weights in (self.weights, self.final_weights or self.weights):
+            if len(weights) != len(self.strategies) or any(w < 0 for w in weights) or sum(weights) <= 0:
+                raise NoiseLevelError(f"need one weight >= 0 per strategy with a positive sum, got {weights}")
+
+    def probabilities(self, progress: float = 0.0) -> torch.Tensor:
+        """(K,) float64: each component's share of the examples at ``progress`` (0 = start, 1 = end of the run)."""
+        start = torch.tensor(self.weights, dtype=torch.float64)
+        start = start / start.sum()
+        if self.final_weights is None:
+            return start
+        end = torch.tensor(self.final_weights, dtype=torch.float64)
+        p = min(max(float(progress), 0.0), 1.0)
+        return (1 - p) * start + p * end / end.sum()
 
     def _component(self, name: str, t_ref: torch.Tensor) -> torch.Tensor:
         if name in self._given:
@@ -87,13 +101,15 @@ class NoiseLevelSampler:
         return STRATEGIES[name](t_ref)
 
     def __call__(
-        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+        progress: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return t (B, M, N) long and the component index of each example (B,) long."""
+        """Return t (B, M, N) long and the component index of each example (B,) long, drawn with the mixture's
+        shares at ``progress`` (the fraction of the run done)."""
         shape = (batch, M, self.num_segments)
         t_ref = torch.randint(1, self.timesteps + 1, shape, generator=generator, device=device)  # (B, M, N)
-        probs = torch.tensor(self.weights, dtype=torch.float64, device=device)
-        choice = torch.multinomial(probs / probs.sum(), batch, replacement=True, generator=generator)  # (B,)
+        probs = self.probabilities(progress).to(device)  # (K,)
+        choice = torch.multinomial(probs, batch, replacement=True, generator=generator)  # (B,)
         candidates = torch.stack([self._component(s, t_ref) for s in self.strategies], dim=1)  # (B, K, M, N)
         return candidates[torch.arange(batch, device=device), choice], choice  # (B, M, N), (B,)
 
@@ -138,3 +154,22 @@ def parse_noise_levels(spec: str, num_segments: int, timesteps: int = 1000) -> N
         for component, share in _expand(name, value):
             merged[component] = merged.get(component, 0.0) + share
     return NoiseLevelSampler(tuple(merged), tuple(merged.values()), num_segments, timesteps)
+
+
+def parse_noise_level_schedule(start: str, final: str | None, num_segments: int,
+                               timesteps: int = 1000) -> NoiseLevelSampler:
+    """The mixture ``start`` at the beginning of a run, moving linearly to ``final`` at its end (None: fixed).
+
+    E.g. start ``monl=0.7,task:a2v=0.3`` and final ``monl``: the a2v share falls from 30 % to 0 over the run.
+    """
+    first = parse_noise_levels(start, num_segments, timesteps)
+    if final is None:
+        return first
+    last = parse_noise_levels(final, num_segments, timesteps)
+    names = first.strategies + tuple(s for s in last.strategies if s not in first.strategies)
+
+    def weights(sampler: NoiseLevelSampler) -> tuple[float, ...]:  # over ``names``, 0 where the sampler lacks one
+        share = dict(zip(sampler.strategies, sampler.weights))
+        return tuple(share.get(name, 0.0) for name in names)
+
+    return NoiseLevelSampler(names, weights(first), num_segments, timesteps, final_weights=weights(last))

@@ -16,6 +16,7 @@ class TrainConfig:
     codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
+    noise_levels_final: str = ""  # a mixture the noise levels move to, linearly over the run ('' = they stay)
     loss_weighting: str = "v"  # 'v' (the v MSE), 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
     prediction: str = "v"  # what the network's head predicts: 'v', or 'eps' (the paper's)
     steps: int = 10000
@@ -54,6 +55,6 @@ class TrainConfig:
         return asdict(self)
 
     # what a run made before a field existed used instead (its config.json lacks the field)
-    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": ""}
+    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": "", "noise_levels_final": ""}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from avdit.atomic import write_json
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.shards import SHARD_INDEX
-from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_levels, reduce_loss
+from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_level_schedule, reduce_loss
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
@@ -74,13 +74,18 @@ def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) 
                       prediction=config.prediction, **parse_model_overrides(config.model), **from_latents)
 
 
-def _check_model(config: TrainConfig) -> None:
-    """Build the network's config on the data's layout (a shard folder's index, else the codecs'), so a bad
-    --preset or --model fails before any data is encoded or config.json written."""
+def _noise_levels(config: TrainConfig, layout: ClipLayout):
+    return parse_noise_level_schedule(config.noise_levels, config.noise_levels_final or None, layout.num_segments)
+
+
+def _check_settings(config: TrainConfig) -> None:
+    """Build the network's config and the noise levels on the data's layout (a shard folder's index, else the
+    codecs'), so a bad --preset, --model or --noise-levels fails before any data is encoded or config.json written."""
     index = Path(config.data) / SHARD_INDEX
     layout = (ClipLayout.from_dict(json.loads(index.read_text())["layout"])
               if config.data != "bouncing-tones" and index.is_file() else load_codecs(codecs_folder(config)).layout)
     _model_config(config, layout)
+    _noise_levels(config, layout)
 
 
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
@@ -92,7 +97,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     """Train (or resume) in ``run_dir``; returns the last logged figures."""
     d = distributed.init(device)
     run_dir = Path(run_dir)
-    _check_model(config)
+    _check_settings(config)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _check_resume(run_dir, config)
@@ -123,7 +128,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     net = torch.compile(model) if config.compile else model
     if d.group and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
-    levels = parse_noise_levels(config.noise_levels, layout.num_segments)
+    levels = _noise_levels(config, layout)
     weighting = parse_loss_weighting(config.loss_weighting)
     autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else nullcontext())
@@ -141,7 +146,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     while step < config.steps:
         g = step_generator(config.seed, step)
         idx = draw_indices(latents.batch_size, config.batch_size, g)  # (B,) global batch
-        t, strategy = levels(config.batch_size, g)  # (B, M, N), (B,)
+        t, strategy = levels(config.batch_size, g, progress=step / config.steps)  # (B, M, N), (B,)
         x0_all = AV(latents.video[idx], latents.audio[idx])
         noise_all = x0_all.map(lambda p: torch.randn(p.shape, generator=g))
         self_cond = (torch.rand(config.batch_size, generator=g) < config.self_condition_rate
