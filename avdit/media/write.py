@@ -59,8 +59,8 @@ def write_mp4(path: str | os.PathLike, video: np.ndarray | None, audio: np.ndarr
         if video_stream is not None:
             for j, image in enumerate(video):
                 # Converted here, not inside encode(): with PyAV's implicit conversion the same frames gave 7
-                # different encodings in 30 writes in one process; converted here, 0 in 200 (a rare variation,
-                # up to ~25/255 decoded, remains under pytest; cause not found).
+                # different encodings in 30 writes in one process; converted here, one encoding in 600 writes of
+                # three clips (a rarer variation, up to ~25/255 decoded, was still seen under pytest: cause unknown).
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
                 frame.pts = j
                 container.mux(video_stream.encode(frame))

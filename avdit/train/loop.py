@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from avdit.atomic import write_json
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.shards import SHARD_INDEX
-from avdit.diffusion import diffusion_loss, parse_loss_weighting, parse_noise_level_schedule, reduce_loss
+from avdit.diffusion import (NoiseLevelSampler, diffusion_loss, parse_loss_weighting, parse_noise_level_schedule,
+                             reduce_loss)
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
@@ -74,7 +75,8 @@ def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) 
                       prediction=config.prediction, **parse_model_overrides(config.model), **from_latents)
 
 
-def _noise_levels(config: TrainConfig, layout: ClipLayout):
+def _noise_levels(config: TrainConfig, layout: ClipLayout) -> NoiseLevelSampler:
+    """The run's noise-level mixture, moving to --noise-levels-final over the run when one is given."""
     return parse_noise_level_schedule(config.noise_levels, config.noise_levels_final or None, layout.num_segments)
 
 
