@@ -22,7 +22,8 @@ def test_table1_runs_end_to_end_and_resumes_without_redoing(tmp_path):
     runner = load_runner()
     tiny_codecs(0).save(tmp_path / "codecs")
     argv = ["--preset", "bt-tiny", "--steps", "2", "--batch-size", "2", "--num-clips", "4", "--num", "4",
-            "--eval-steps", "2", "--model", "depth=1", "--codecs", str(tmp_path / "codecs"), "--settings", "MoNL,Vanilla,Task: a2v",
+            "--eval-steps", "2", "--model", "depth=1", "--codecs", str(tmp_path / "codecs"),
+            "--settings", "MoNL,Vanilla,Task: a2v",
             "--out", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
     assert runner.main(argv) == 0
     page = (tmp_path / "docs" / "table1.md").read_text()

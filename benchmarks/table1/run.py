@@ -111,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         done = saved is not None and all(saved[key] == getattr(settings, key) for key in ("num", "guidance"))
         if not done:
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
-            train(TrainConfig(preset=args.preset, model=args.model, data=str(latents), codecs=str(codecs_dir), noise_levels=levels,
-                              loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
-                              batch_size=args.batch_size, checkpoint_every=250, compile=args.compile), run)
+            train(TrainConfig(preset=args.preset, model=args.model, data=str(latents), codecs=str(codecs_dir),
+                              noise_levels=levels, loss_weighting=args.loss_weighting, prediction=args.prediction,
+                              steps=args.steps, batch_size=args.batch_size, checkpoint_every=250,
+                              compile=args.compile), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
         results[setting], runs[setting] = json.loads((evaluation / "results.json").read_text()), run
@@ -127,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = docs / "table1_discussion.md"  # written by hand after reading the table: why, where we differ
     discussion = "\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
         if notes.exists() else ""
+    network = f"`{args.preset}`" + (f" with `--model {args.model}`" if args.model else "")
     page = f"""# Table 1 on Bouncing Tones
 
-`{args.preset}`{f" with `--model {args.model}`" if args.model else ""}, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
+{network}, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
 `{args.loss_weighting}`, on the same {args.num_clips} training clips for every setting; {args.num} held-out clips
 per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD
 (blanked in reference and generated clips alike). Vanilla is sampled with the replacement method; task-specific
