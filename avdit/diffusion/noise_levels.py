@@ -79,8 +79,8 @@ class NoiseLevelSampler:
             elif name not in STRATEGIES:
                 raise NoiseLevelError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)} or task:<task>")
         object.__setattr__(self, "_given", given)
-        if len(self.strategies) != len(self.weights) or not self.strategies:
-            raise NoiseLevelError("need one weight per strategy and at least one strategy")
+        if not self.strategies:
+            raise NoiseLevelError("need at least one strategy")
         for weights in (self.weights, self.final_weights or self.weights):
             if len(weights) != len(self.strategies) or any(w < 0 for w in weights) or sum(weights) <= 0:
                 raise NoiseLevelError(f"need one weight >= 0 per strategy with a positive sum, got {weights}")
