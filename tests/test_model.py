@@ -7,6 +7,7 @@ from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, ConfigError, ShapeError, get_preset
 from avdit.model.config import parse_model_overrides
+from avdit.model.embeddings import rotate, sinusoidal
 from tests.conftest import randomize, random_latents
 
 
@@ -85,6 +86,36 @@ def test_video_and_audio_tokens_at_the_same_time_share_their_temporal_position()
     assert torch.equal(model.token_cell[:80], torch.arange(5).repeat_interleave(16))
 
 
+def test_rotary_scores_depend_on_the_time_difference_only(generator):
+    q, k = torch.randn(2, 3, 16, generator=generator).unbind()  # 3 tokens, head width 16
+    times = torch.tensor([0.0, 2.5, 7.0])
+
+    def scores(shift: float) -> torch.Tensor:
+        table = sinusoidal(times + shift, 8)  # (3, 8): the first 8 of 16 dims rotate
+        return rotate(q, table) @ rotate(k, table).T  # (3, 3)
+
+    torch.testing.assert_close(scores(0.0), scores(41.3), rtol=1e-5, atol=1e-5)
+    assert (scores(0.0) - q @ k.T).abs().max() > 1e-2  # the rotation does change the scores...
+    rotated = rotate(q, sinusoidal(times, 8))
+    torch.testing.assert_close(rotated[:, 8:], q[:, 8:])  # ...on the rotated dims only,
+    torch.testing.assert_close(rotated.norm(dim=-1), q.norm(dim=-1))  # by a rotation,
+    torch.testing.assert_close(rotated[0], q[0])  # which is the identity at time 0
+
+
+def test_time_rope_rotates_video_and_audio_tokens_at_the_same_time_alike(generator):
+    plain = randomize(AVDiT(get_preset("bt-tiny"))).eval()
+    rope = AVDiT(get_preset("bt-tiny", time_rope=True)).eval()
+    rope.load_state_dict(plain.state_dict())  # the same weights: the table is a non-persistent buffer
+    assert rope.rope.shape == (80 + 17, 16)  # half of each head (width 64 / 2 heads)
+    torch.testing.assert_close(rope.rope[0], rope.rope[80])  # video latent frame 0 and audio token 0
+    assert not torch.allclose(rope.rope[0], rope.rope[16])  # latent frames 0 and 1
+    assert plain.rope is None
+    x = random_latents(plain, 2, generator)
+    t = torch.randint(0, 1001, (2, 2, 5), generator=generator)
+    with torch.no_grad():
+        assert (plain(x, t).audio - rope(x, t).audio).abs().max() > 1e-4
+
+
 def test_self_conditioning_input_is_used(generator):
     model = randomize(AVDiT(get_preset("bt-tiny", self_condition=True))).eval()
     x = random_latents(model, 2, generator)
@@ -95,8 +126,9 @@ def test_self_conditioning_input_is_used(generator):
     assert (none.video - some.video).abs().max() > 1e-4
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(generator):
-    config = get_preset("bt-tiny")
+@pytest.mark.parametrize("time_rope", [False, True])
+def test_gradient_checkpointing_gives_the_same_gradients(generator, time_rope):
+    config = get_preset("bt-tiny", time_rope=time_rope)
     plain = randomize(AVDiT(config))
     ckpt = AVDiT(dataclasses.replace(config, grad_checkpointing=True))
     ckpt.load_state_dict(plain.state_dict())
@@ -139,12 +171,14 @@ def test_configs_that_break_the_grid_are_refused():
         get_preset("bt-huge")
     with pytest.raises(ConfigError, match="prediction must be one of eps, v"):
         get_preset("bt-tiny", prediction="x0")
+    with pytest.raises(ConfigError, match=r"time_rope needs a head width \(width / heads = 6\)"):
+        get_preset("bt-tiny", width=24, heads=4, time_rope=True)
 
 
 def test_model_overrides_parse_to_typed_fields_and_refuse_the_rest():
     assert parse_model_overrides("") == {}
-    parsed = parse_model_overrides(" video_patch=4, depth=6,mlp_ratio=2.5,grad_checkpointing=True")
-    assert parsed == {"video_patch": 4, "depth": 6, "mlp_ratio": 2.5, "grad_checkpointing": True}
+    parsed = parse_model_overrides(" video_patch=4, depth=6,mlp_ratio=2.5,grad_checkpointing=True,time_rope=true")
+    assert parsed == {"video_patch": 4, "depth": 6, "mlp_ratio": 2.5, "grad_checkpointing": True, "time_rope": True}
     config = get_preset("bt-small", **parsed)
     assert config.num_video_tokens == 5 * 2 * 2 and config.depth == 6  # 8x8 latents in 4x4 patches
     for bad, message in [("layout=1", "KEY one of"), ("depth", "KEY one of"), ("depth=six", "not a valid depth"),

@@ -3,7 +3,8 @@
 Tokens: video latents cut into 1 x p x p patches, audio latents into q-step patches, each linearly embedded.
 Position: a video and an audio token at the same time (seconds) share the temporal half of the positional
 embedding; the other half is (row, column) for video and zero for audio; a learned modality embedding is
-added. Noise level: every token is driven by the level of its (modality, segment) cell. The modulation is
+added. With ``time_rope`` the queries and keys are also rotated by their token's time (RoPE on half of
+each head), so attention sees time differences directly, across the modalities. Noise level: every token is driven by the level of its (modality, segment) cell. The modulation is
 computed once per cell and gathered to the tokens; a level given per example takes the plain DiT path.
 """
 
@@ -19,7 +20,7 @@ from avdit.diffusion.schedule import NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, M
 from avdit.model.config import AVDiTConfig
-from avdit.model.embeddings import NoiseLevelEmbedding, sinusoidal
+from avdit.model.embeddings import NoiseLevelEmbedding, rotate, sinusoidal
 
 
 class ShapeError(ValueError):
@@ -55,15 +56,19 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
         self.adaLN = nn.Linear(width, 6 * width)  # applied to SiLU(noise-level embedding)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, token_cell: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, token_cell: torch.Tensor | None,
+                rope: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, L, D); cond = SiLU(noise-level embedding), per cell (B, M*N, D) with ``token_cell`` (L,) the
         cell of each token, or per example (B, D). The block's own adaLN turns it into shift/scale/gate for
-        attention, then for the MLP (inside the block, so a sharded block holds everything it uses)."""
+        attention, then for the MLP (inside the block, so a sharded block holds everything it uses). ``rope``
+        (L, r): the [cos | sin] table that rotates the first r dims of every head's queries and keys."""
         mod = self.adaLN(cond)
         mod = mod[:, token_cell] if token_cell is not None else mod[:, None]  # (B, L or 1, 6D)
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         q, k, v = rearrange(self.qkv(modulate(self.norm1(x), shift1, scale1)), "b l (three h d) -> three b h l d",
                             three=3, h=self.heads)
+        if rope is not None:
+            q, k = rotate(q, rope), rotate(k, rope)
         attn = rearrange(attention(q, k, v), "b h l d -> b l (h d)")  # (B, L, D)
         x = x + gate1 * self.proj(attn)
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
@@ -90,16 +95,20 @@ class AVDiT(nn.Module):
         self.video_head = nn.Linear(c.width, c.video_channels * c.video_patch**2)
         self.audio_head = nn.Linear(c.width, c.audio_channels * c.audio_patch)
 
-        position, cell = self._token_table()
+        position, cell, times = self._token_table()
         self.register_buffer("position", position, persistent=False)  # (L, D) fixed
+        # (L, r) [cos | sin] of each token's time, for half of every head's dims; None: absolute positions only
+        rope = sinusoidal(times, c.width // c.heads // 2) if c.time_rope else None
+        self.register_buffer("rope", rope, persistent=False)
         self.register_buffer("token_cell", cell, persistent=False)  # (L,) index m * N + n
         if c.prediction == "v":  # the linear-beta schedule of T levels that the samplers and the loss use
             alpha_bar = NoiseSchedule.linear(c.timesteps).alphas_cumprod.float()  # (T + 1,)
             self.register_buffer("alpha_bar", alpha_bar, persistent=False)
         self._init_weights()
 
-    def _token_table(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fixed positional embedding and grid cell of every token: video tokens first, then audio."""
+    def _token_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fixed positional embedding (L, D), grid cell (L,) and time (L,; in audio latent steps) of every token:
+        video tokens first, then audio."""
         c, layout = self.config, self.config.layout
         half, quarter = c.width // 2, c.width // 4
         rate = float(layout.audio_latent_rate)  # time unit: one audio latent step
@@ -118,8 +127,9 @@ class AVDiT(nn.Module):
             times.append(float(spans[start][0] + end) / 2 * rate)
             cells.append(AUDIO * layout.num_segments + segs[start])
             spatial.append(torch.zeros(half))
-        temporal = sinusoidal(torch.tensor(times), half)  # (L, D/2), shared by the two modalities
-        return torch.cat([temporal, torch.stack(spatial)], dim=1), torch.tensor(cells)
+        times = torch.tensor(times)  # (L,)
+        temporal = sinusoidal(times, half)  # (L, D/2), shared by the two modalities
+        return torch.cat([temporal, torch.stack(spatial)], dim=1), torch.tensor(cells), times
 
     def _init_weights(self) -> None:
         def xavier(module: nn.Module) -> None:
@@ -170,9 +180,9 @@ class AVDiT(nn.Module):
         act, token_cell = F.silu(cond), self.token_cell if per_cell else None
         for block in self.blocks:
             if c.grad_checkpointing and self.training:
-                tokens = checkpoint(block, tokens, act, token_cell, use_reentrant=False)
+                tokens = checkpoint(block, tokens, act, token_cell, self.rope, use_reentrant=False)
             else:
-                tokens = block(tokens, act, token_cell)
+                tokens = block(tokens, act, token_cell, self.rope)
         shift, scale = self._modulation(cond, self.final_adaLN, per_cell).chunk(2, dim=-1)
         tokens = modulate(self.final_norm(tokens), shift, scale)  # (B, L, D)
 

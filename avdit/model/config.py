@@ -31,6 +31,7 @@ class AVDiTConfig:
     timesteps: int = 1000  # T of the noise levels the model is conditioned on
     prediction: str = "eps"  # what the head predicts: "eps", or "v" (turned into eps inside forward)
     self_condition: bool = False  # input doubles with the previous x0 estimate
+    time_rope: bool = False  # also rotate queries and keys by token time (RoPE on half of each head's dims)
     grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
@@ -40,6 +41,9 @@ class AVDiTConfig:
             raise ConfigError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.width % 4:
             raise ConfigError(f"width {self.width} must be a multiple of 4 (positional embedding split)")
+        if self.time_rope and (self.width // self.heads) % 4:
+            raise ConfigError(f"time_rope needs a head width (width / heads = {self.width // self.heads}) that is a "
+                              "multiple of 4: it rotates half of each head's dims in pairs")
         h, w = self.layout.video_latent_size
         if h % self.video_patch or w % self.video_patch:
             raise ConfigError(f"video latent {h}x{w} is not divisible by the video patch {self.video_patch}")
@@ -94,8 +98,12 @@ PRESETS: dict[str, AVDiTConfig] = {
 
 
 # fields a user may override on a preset (``avdit train --model``); the rest follow the data and other flags
+def _flag(text: str) -> bool:
+    return {"true": True, "false": False}[text.lower()]
+
+
 OVERRIDABLE = {"video_patch": int, "audio_patch": int, "width": int, "depth": int, "heads": int, "mlp_ratio": float,
-               "grad_checkpointing": lambda text: {"true": True, "false": False}[text.lower()]}
+               "time_rope": _flag, "grad_checkpointing": _flag}
 
 
 def parse_model_overrides(spec: str) -> dict:

@@ -17,6 +17,16 @@ def sinusoidal(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1).float()
 
 
+def rotate(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (RoPE, Su et al. 2021) on the first r dims of x (..., L, d), in r/2 planes
+    (dim i with dim i + r/2), by the angles whose ``sinusoidal`` table [cos | sin] is ``table`` (L, r). The dot
+    product of two rotated vectors then depends on their positions' difference only."""
+    r = table.shape[-1]
+    cos, sin = table.to(x.dtype).chunk(2, dim=-1)  # (L, r/2) each
+    x1, x2, rest = x[..., : r // 2], x[..., r // 2 : r], x[..., r:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos, rest], dim=-1)
+
+
 class NoiseLevelEmbedding(torch.nn.Module):
     """Integer noise level t -> sinusoid -> MLP -> (..., D), computed once per grid cell (DiT's TimestepEmbedder)."""
 
