@@ -4,8 +4,9 @@ Tokens: video latents cut into 1 x p x p patches, audio latents into q-step patc
 Position: a video and an audio token at the same time (seconds) share the temporal half of the positional
 embedding; the other half is (row, column) for video and zero for audio; a learned modality embedding is
 added. With ``time_rope`` the queries and keys are also rotated by their token's time (RoPE on half of
-each head), so attention sees time differences directly, across the modalities. Noise level: every token is driven by the level of its (modality, segment) cell. The modulation is
-computed once per cell and gathered to the tokens; a level given per example takes the plain DiT path.
+each head), so attention sees time differences directly, across the modalities. Noise level: every token is
+driven by the level of its (modality, segment) cell. The modulation is computed once per cell and gathered to
+the tokens; a level given per example takes the plain DiT path.
 """
 
 from __future__ import annotations
