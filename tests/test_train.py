@@ -212,6 +212,18 @@ def test_a_run_folder_made_with_other_settings_is_refused(codecs_dir, shards, tm
         train(tiny(codecs_dir, data=str(shards), steps=2, preset="bt-small"), tmp_path, progress=False)
 
 
+def test_a_run_whose_preset_changed_since_is_refused(codecs_dir, shards, tmp_path):
+    import json
+
+    train(tiny(codecs_dir, data=str(shards), steps=1), tmp_path, progress=False)
+    snapshot = json.loads((tmp_path / "model.json").read_text())
+    snapshot["model"]["heads"] = 4  # as if bt-tiny had 4 heads then: the same parameter shapes as 2 heads
+    (tmp_path / "model.json").write_text(json.dumps(snapshot))
+    with pytest.raises(TrainingError, match="another network \\(heads: 4 there, 2 now\\)"):
+        train(tiny(codecs_dir, data=str(shards), steps=2), tmp_path, progress=False)
+    assert load_state(tmp_path)["step"] == 1  # nothing was trained into it
+
+
 def test_a_run_older_than_loss_weighting_and_prediction_resumes_with_what_it_used(codecs_dir, shards, tmp_path):
     import json
 

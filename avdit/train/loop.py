@@ -11,6 +11,7 @@ K ranks with batch B/K reproduce one process with batch B (DDP averages the grad
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gc
 import json
 import math
@@ -35,7 +36,7 @@ from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
-from avdit.train.state import clean_stale_temporaries, load_state, save_snapshot, save_state
+from avdit.train.state import SNAPSHOT_CONFIG, clean_stale_temporaries, load_state, save_snapshot, save_state
 
 
 class TrainingError(RuntimeError):
@@ -67,6 +68,22 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
         details = ", ".join(f"{k}: {previous.get(k)!r} there, {getattr(config, k)!r} now" for k in changed)
         raise TrainingError(f"{run_dir} holds a run made with other settings ({details}); rerun with the same "
                             "settings to resume, or choose a new --out")
+
+
+def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
+    """A resumed run must build the network it trained (its snapshot's). Same settings can give another network when
+    a preset's definition changed since; some changes (heads, time_rope) keep every parameter's shape, so the
+    weights would load into the other network without a word."""
+    path = run_dir / SNAPSHOT_CONFIG
+    if not path.exists():
+        return
+    saved = AVDiTConfig.from_dict(json.loads(path.read_text())["model"])
+    changed = [f.name for f in dataclasses.fields(AVDiTConfig)
+               if f.name != "grad_checkpointing" and getattr(saved, f.name) != getattr(built, f.name)]
+    if changed:
+        details = ", ".join(f"{k}: {getattr(saved, k)!r} there, {getattr(built, k)!r} now" for k in changed)
+        raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
+                            "made. Pass the run's values with --model to resume it, or choose a new --out")
 
 
 def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) -> AVDiTConfig:
@@ -117,6 +134,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     step = 0
     state = load_state(run_dir)
     if state is not None:  # full state dicts, loaded before any sharding
+        _check_network(run_dir, model.config)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         step = state["step"]
