@@ -97,11 +97,11 @@ PRESETS: dict[str, AVDiTConfig] = {
 }
 
 
-# fields a user may override on a preset (``avdit train --model``); the rest follow the data and other flags
 def _flag(text: str) -> bool:
     return {"true": True, "false": False}[text.lower()]
 
 
+# fields a user may override on a preset (``avdit train --model``); the rest follow the data and other flags
 OVERRIDABLE = {"video_patch": int, "audio_patch": int, "width": int, "depth": int, "heads": int, "mlp_ratio": float,
                "time_rope": _flag, "grad_checkpointing": _flag}
 

@@ -83,7 +83,7 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     if changed:
         details = ", ".join(f"{k}: {getattr(saved, k)!r} there, {getattr(built, k)!r} now" for k in changed)
         raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
-                            "made. Pass the run's values with --model to resume it, or choose a new --out")
+                            "made. Resume it with the avdit version that made it, or choose a new --out")
 
 
 def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) -> AVDiTConfig:
