@@ -11,7 +11,6 @@ K ranks with batch B/K reproduce one process with batch B (DDP averages the grad
 from __future__ import annotations
 
 import copy
-import dataclasses
 import gc
 import json
 import math
@@ -58,14 +57,19 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
+def _differences(there: dict, now: dict, ignore=()) -> str:
+    """'key: old there, new now, ...' for every key of ``now`` whose value differs from ``there``'s; '' if none."""
+    return ", ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in sorted(now.items())
+                     if k not in ignore and there.get(k) != v)
+
+
 def _check_resume(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / "config.json"
     if not path.exists():
         return
     previous = {**TrainConfig.BEFORE_ADDED, **json.loads(path.read_text())}  # a run older than a field
-    changed = sorted(k for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE and previous.get(k) != v)
-    if changed:
-        details = ", ".join(f"{k}: {previous.get(k)!r} there, {getattr(config, k)!r} now" for k in changed)
+    details = _differences(previous, config.to_dict(), ignore=TrainConfig.RESUMABLE)
+    if details:
         raise TrainingError(f"{run_dir} holds a run made with other settings ({details}); rerun with the same "
                             "settings to resume, or choose a new --out")
 
@@ -77,11 +81,9 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     path = run_dir / SNAPSHOT_CONFIG
     if not path.exists():
         return
-    saved = AVDiTConfig.from_dict(json.loads(path.read_text())["model"])
-    changed = [f.name for f in dataclasses.fields(AVDiTConfig)
-               if f.name != "grad_checkpointing" and getattr(saved, f.name) != getattr(built, f.name)]
-    if changed:
-        details = ", ".join(f"{k}: {getattr(saved, k)!r} there, {getattr(built, k)!r} now" for k in changed)
+    saved = AVDiTConfig.from_dict(json.loads(path.read_text())["model"])  # fields older than it get defaults
+    details = _differences(saved.to_dict(), built.to_dict(), ignore=("grad_checkpointing",))
+    if details:
         raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
                             "made. Resume it with the avdit version that made it, or choose a new --out")
 
