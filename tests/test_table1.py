@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,37 @@ def test_table1_runs_end_to_end_and_resumes_without_redoing(tmp_path):
     stamp = (tmp_path / "runs" / "monl" / "eval" / "results.json").stat().st_mtime_ns
     assert runner.main(argv) == 0  # a rerun finds every setting finished
     assert (tmp_path / "runs" / "monl" / "eval" / "results.json").stat().st_mtime_ns == stamp
+    # a fresh checkout has the committed docs but no runs: the record there says what is finished
+    shutil.rmtree(tmp_path / "runs")
+    more = [*argv[:argv.index("--settings")], "--settings", "MoNL,Per-cell", *argv[argv.index("--settings") + 2:]]
+    assert runner.main(more) == 0
+    assert not (tmp_path / "runs" / "monl").exists() and (tmp_path / "runs" / "per-cell" / "eval").is_dir()
+    page = (tmp_path / "docs" / "table1.md").read_text()
+    assert page.index("| MoNL |") < page.index("| Vanilla |") < page.index("| Per-cell |") < page.index("| Task: a2v |")
+    assert "Not finished yet: Per-modality, Per-segment, Task: av_continue." in page
+    assert "--settings" not in page and "--steps 2 " in page  # the command that makes the whole table
+    with pytest.raises(SystemExit, match="steps: 2 there, 3 now"):  # another experiment is not mixed in
+        runner.main([*more[:more.index("--steps")], "--steps", "3", *more[more.index("--steps") + 2:]])
+
+
+def test_a_record_of_another_experiment_is_refused_and_an_old_one_named(tmp_path):
+    runner, path = load_runner(), tmp_path / "table1.json"
+    experiment = {"steps": 7200, "model": "time_rope=true"}
+    assert runner.load_record(path, experiment)["results"] == {}  # nothing recorded yet
+    path.write_text(json.dumps({"experiment": experiment, "results": {"MoNL": {"rows": {}}}}))
+    assert list(runner.load_record(path, experiment)["results"]) == ["MoNL"]
+    with pytest.raises(SystemExit, match="model: 'time_rope=true' there, '' now") as refusal:
+        runner.load_record(path, {**experiment, "model": ""})
+    assert "steps" not in str(refusal.value)  # only what differs is named
+    path.write_text(json.dumps({"command": "python benchmarks/table1/run.py", "results": {}}))
+    with pytest.raises(SystemExit, match="before the runner recorded its settings"):
+        runner.load_record(path, experiment)
+
+
+def test_the_published_command_is_the_whole_tables():
+    command = load_runner().reproducing_command(["--steps", "5", "--settings", "MoNL,Vanilla", "--settings=MoNL",
+                                                 "--model", "video_patch=4,time_rope=true", "--docs", "d x"])
+    assert command == "python benchmarks/table1/run.py --steps 5 --model video_patch=4,time_rope=true --docs 'd x'"
 
 
 def test_unknown_settings_are_refused():

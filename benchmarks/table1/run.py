@@ -9,7 +9,10 @@ with the replacement method) from the same held-out clips with fixed seeds, and 
 DOCS/table1.md with the table, the paper's findings checked against ours, a plot and sample videos.
 
 Resumable: rerun the same command and it continues the setting it stopped in (``avdit train`` resumes) and
-skips settings whose evaluation is already written. With the defaults it takes about 8 hours on a 2-core CPU.
+skips the settings recorded as finished in DOCS/table1.json. That record is written after each setting and is
+committed with the page, so a later checkout (another machine, a fresh clone) continues the table where this one
+stopped; it refuses to mix in results of a run with other settings. ``--settings`` runs a subset now; the page
+always shows every finished setting. With the defaults it takes about 8 hours on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import findings, plot, tables, wall_times  # noqa: E402
+from report import findings, plot, tables, training_minutes, wall_times  # noqa: E402
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs
@@ -64,6 +66,89 @@ def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, guidance: float,
     return files
 
 
+# what makes a recorded setting comparable with a new run of it: the runner reuses a record only if all match
+EXPERIMENT = ("preset", "model", "steps", "batch_size", "loss_weighting", "prediction", "num_clips", "num",
+              "eval_steps", "guidance", "codecs")
+
+
+def load_record(path: Path, experiment: dict) -> dict:
+    """The settings already finished for ``experiment`` (DOCS/table1.json), or an empty record. Kept beside the
+    page, so it travels with the committed results: a later checkout continues where this one stopped."""
+    if not path.exists():
+        return {"experiment": experiment, "results": {}, "training_minutes": {}, "samples": {}}
+    saved = json.loads(path.read_text())
+    there = saved.get("experiment")
+    if there != experiment:
+        why = ("it was written before the runner recorded its settings" if there is None else
+               "; ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in experiment.items() if there.get(k) != v))
+        raise SystemExit(f"{path} holds the results of another experiment ({why}). Rerun with the settings it was "
+                         f"made with to continue it, or choose another --docs to start a new table.")
+    return saved
+
+
+def reproducing_command(argv: list[str]) -> str:
+    """This invocation's command without --settings: the one that makes (or continues) the whole table."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--settings="):
+            skip = False
+            continue
+        skip = arg == "--settings"
+        if not skip:
+            kept.append(arg)
+    return " ".join(["python benchmarks/table1/run.py", *map(shlex.quote, kept)])
+
+
+def write_page(docs: Path, record: dict, command: str) -> None:
+    """DOCS/table1.md and its plot from every finished setting, in the table's order; settings still to run are
+    named as such."""
+    args = argparse.Namespace(**record["experiment"])
+    finished = [s for s in SETTINGS if s in record["results"]]
+    results = {s: record["results"][s] for s in finished}
+    minutes = {s: record["training_minutes"][s] for s in finished}
+    plot(results, docs / "table1.svg")
+    videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in record["samples"][s])
+                       for s in finished)
+    task_of = {s: SETTINGS[s][1][0] for s in finished if SETTINGS[s][0].startswith("task:")}
+    pending = [s for s in SETTINGS if s not in record["results"]]
+    status = (f"\n**Not finished yet: {', '.join(pending)}.** Rerun the command to continue; the verdicts below "
+              f"use the settings finished so far.\n" if pending else "")
+    notes = docs / "table1_discussion.md"  # written by hand after reading the table: why, where we differ
+    discussion = "\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
+        if notes.exists() else ""
+    network = f"`{args.preset}`" + (f" with `--model {args.model}`" if args.model else "")
+    page = f"""# Table 1 on Bouncing Tones
+
+{network}, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
+`{args.loss_weighting}`, on the same {args.num_clips} training clips for every setting; {args.num} held-out clips
+per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD
+(blanked in reference and generated clips alike). Vanilla is sampled with the replacement method; task-specific
+models are evaluated on their own task only.
+{status}
+Command: `{command}` (finished settings are not redone; a rerun continues the setting it stopped in).
+
+Time per setting on the machine that ran it (training: the logged windows of `metrics.jsonl`, compilation and
+checkpoint writes included; evaluation: all its tasks):
+
+{wall_times(results, minutes)}
+
+{tables(results)}
+
+![colour = pitch per task and setting](table1.svg)
+
+## The paper's findings against ours
+
+{findings(results, task_of)}
+{discussion}
+
+## Sample videos (held-out clip 0, the same input for every setting)
+
+{videos}
+"""
+    with atomic_path(docs / "table1.md", ".md") as tmp:
+        Path(tmp).write_text(page)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="bt-small")
@@ -94,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     out, docs = Path(args.out), Path(args.docs)
+    argv = sys.argv[1:] if argv is None else argv
+    record = load_record(docs / "table1.json", {key: getattr(args, key) for key in EXPERIMENT})
     codecs_dir = Path(args.codecs) if args.codecs else bundled_codecs_dir()
-    start = time.perf_counter()
     latents = out / "latents"  # one set of training latents for every setting
-    if not (latents / SHARD_INDEX).exists():
-        encode_dataset("bouncing-tones", load_codecs(codecs_dir), codecs_dir, latents, num=args.num_clips)
-    results, samples, runs = {}, {}, {}
     for setting in chosen:
+        if setting in record["results"]:
+            print(f"== {setting}: finished before (in {docs / 'table1.json'})", flush=True)
+            continue
+        if not (latents / SHARD_INDEX).exists():
+            encode_dataset("bouncing-tones", load_codecs(codecs_dir), codecs_dir, latents, num=args.num_clips)
         levels, tasks, mode = SETTINGS[setting]
         run = out / folder_name(setting)
         evaluation = run / "eval"
@@ -108,58 +196,21 @@ def main(argv: list[str] | None = None) -> int:
                                 guidance=args.guidance)
         saved = (json.loads((evaluation / "results.json").read_text())["settings"]
                  if (evaluation / "results.json").exists() else None)
-        done = saved is not None and all(saved[key] == getattr(settings, key) for key in ("num", "guidance"))
-        if not done:
+        if saved is None or any(saved[key] != getattr(settings, key) for key in ("num", "guidance")):
             print(f"== {setting}: training {args.steps} steps ({levels}) in {run}", flush=True)
-            train(TrainConfig(preset=args.preset, model=args.model, data=str(latents), codecs=str(codecs_dir),
+            train(TrainConfig(preset=args.preset, model=args.model, data=str(latents), codecs=args.codecs,
                               noise_levels=levels, loss_weighting=args.loss_weighting, prediction=args.prediction,
                               steps=args.steps, batch_size=args.batch_size, checkpoint_every=250,
                               compile=args.compile), run)
             print(f"== {setting}: evaluating {', '.join(tasks)} on {args.num} held-out clips", flush=True)
             evaluate(settings, evaluation)
-        results[setting], runs[setting] = json.loads((evaluation / "results.json").read_text()), run
-        samples[setting] = sample_videos(run, tasks, mode, args.guidance, docs, folder_name(setting))
+        record["results"][setting] = json.loads((evaluation / "results.json").read_text())
+        record["training_minutes"][setting] = training_minutes(run)
+        record["samples"][setting] = sample_videos(run, tasks, mode, args.guidance, docs, folder_name(setting))
+        write_json(docs / "table1.json", record)  # after each setting, so a stop loses at most the one running
+        write_page(docs, record, reproducing_command(argv))
     docs.mkdir(parents=True, exist_ok=True)
-    plot(results, docs / "table1.svg")
-    hours = (time.perf_counter() - start) / 3600
-    command = "python benchmarks/table1/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    videos = "\n".join(f"- {s}: " + ", ".join(f"[{Path(f).stem}]({f})" for f in files) for s, files in samples.items())
-    task_of = {s: SETTINGS[s][1][0] for s in results if SETTINGS[s][0].startswith("task:")}
-    notes = docs / "table1_discussion.md"  # written by hand after reading the table: why, where we differ
-    discussion = "\nWhy, where ours differs from the paper: [table1_discussion.md](table1_discussion.md).\n" \
-        if notes.exists() else ""
-    network = f"`{args.preset}`" + (f" with `--model {args.model}`" if args.model else "")
-    page = f"""# Table 1 on Bouncing Tones
-
-{network}, {args.steps} steps, batch {args.batch_size}, prediction `{args.prediction}`, loss weighting
-`{args.loss_weighting}`, on the same {args.num_clips} training clips for every setting; {args.num} held-out clips
-per task, {args.eval_steps} DDIM steps, fixed seeds. Given frames and audio are excluded from BT-FVD/BT-FAD
-(blanked in reference and generated clips alike). Vanilla is sampled with the replacement method; task-specific
-models are evaluated on their own task only.
-
-Command: `{command}` (this invocation: {hours:.2f} h; finished settings are not redone).
-
-Time per setting on the machine that ran it (training: the logged windows of `metrics.jsonl`, compilation and
-checkpoint writes included; evaluation: all its tasks):
-
-{wall_times(results, runs)}
-
-{tables(results)}
-
-![colour = pitch per task and setting](table1.svg)
-
-## The paper's findings against ours
-
-{findings(results, task_of)}
-{discussion}
-
-## Sample videos (held-out clip 0, the same input for every setting)
-
-{videos}
-"""
-    with atomic_path(docs / "table1.md", ".md") as tmp:
-        Path(tmp).write_text(page)
-    write_json(docs / "table1.json", {"command": command, "results": results})
+    write_page(docs, record, reproducing_command(argv))
     print(f"wrote {docs / 'table1.md'}")
     return 0
 
