@@ -74,6 +74,18 @@ def test_the_published_command_is_the_whole_tables():
     assert command == "python benchmarks/table1/run.py --steps 5 --model video_patch=4,time_rope=true --docs 'd x'"
 
 
+@pytest.mark.parametrize("command", ["python benchmarks/table1/run.py --compile",
+                                     "python benchmarks/table1/run.py --compile --model video_patch=4,time_rope=true "
+                                     "--batch-size 64 --steps 7200 --out runs/table1 --docs docs/results/table1_rope"])
+def test_the_published_tables_are_continued_by_their_commands(command):
+    """The README's commands find their published record (a changed default would make them start over)."""
+    runner = load_runner()
+    args = runner.build_parser().parse_args(command.split()[2:])
+    record = runner.load_record(Path(__file__).parent.parent / args.docs / "table1.json", runner.experiment_of(args))
+    assert "MoNL" in record["results"] and set(record["results"]) <= set(runner.SETTINGS)
+    assert set(record["training_minutes"]) == set(record["samples"]) == set(record["results"])
+
+
 def test_unknown_settings_are_refused():
     with pytest.raises(SystemExit):
         load_runner().main(["--settings", "MoNL,Nope"])

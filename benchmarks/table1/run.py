@@ -149,7 +149,7 @@ checkpoint writes included; evaluation: all its tasks):
         Path(tmp).write_text(page)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="bt-small")
     parser.add_argument("--model", default="",
@@ -173,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="train under torch.compile (about 1.2x faster here; resumes either way)")
     parser.add_argument("--out", default="runs/table1", help="runs and evaluations (default runs/table1)")
     parser.add_argument("--docs", default="docs/results", help="where table1.md goes (default docs/results)")
+    return parser
+
+
+def experiment_of(args: argparse.Namespace) -> dict:
+    return {key: getattr(args, key) for key in EXPERIMENT}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     chosen = list(SETTINGS) if args.settings == "all" else [s.strip() for s in args.settings.split(",")]
     unknown = [s for s in chosen if s not in SETTINGS]
@@ -180,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     out, docs = Path(args.out), Path(args.docs)
     argv = sys.argv[1:] if argv is None else argv
-    record = load_record(docs / "table1.json", {key: getattr(args, key) for key in EXPERIMENT})
+    record = load_record(docs / "table1.json", experiment_of(args))
     codecs_dir = Path(args.codecs) if args.codecs else bundled_codecs_dir()
     latents = out / "latents"  # one set of training latents for every setting
     for setting in chosen:
