@@ -57,7 +57,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
-def _differences(there: dict, now: dict, ignore=()) -> str:
+def differences(there: dict, now: dict, ignore=()) -> str:
     """'key: old there, new now, ...' for every key of ``now`` whose value differs from ``there``'s; '' if none."""
     return ", ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in sorted(now.items())
                      if k not in ignore and there.get(k) != v)
@@ -68,7 +68,7 @@ def _check_resume(run_dir: Path, config: TrainConfig) -> None:
     if not path.exists():
         return
     previous = {**TrainConfig.BEFORE_ADDED, **json.loads(path.read_text())}  # a run older than a field
-    details = _differences(previous, config.to_dict(), ignore=TrainConfig.RESUMABLE)
+    details = differences(previous, config.to_dict(), ignore=TrainConfig.RESUMABLE)
     if details:
         raise TrainingError(f"{run_dir} holds a run made with other settings ({details}); rerun with the same "
                             "settings to resume, or choose a new --out")
@@ -82,7 +82,7 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     if not path.exists():
         return
     saved = AVDiTConfig.from_dict(json.loads(path.read_text())["model"])  # fields older than it get defaults
-    details = _differences(saved.to_dict(), built.to_dict(), ignore=("grad_checkpointing",))
+    details = differences(saved.to_dict(), built.to_dict(), ignore=("grad_checkpointing",))
     if details:
         raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
                             "made. Resume it with the avdit version that made it, or choose a new --out")

@@ -32,7 +32,7 @@ from avdit.codecs.shards import SHARD_INDEX, encode_dataset
 from avdit.eval.evaluate import ALL_TASKS, EvalSettings, evaluate
 from avdit.model.config import PREDICTIONS
 from avdit.train.config import TrainConfig
-from avdit.train.loop import train
+from avdit.train.loop import differences, train
 
 # name in the table -> (noise levels, tasks it is evaluated on, conditioning at sampling)
 SETTINGS = {
@@ -80,7 +80,7 @@ def load_record(path: Path, experiment: dict) -> dict:
     there = saved.get("experiment")
     if there != experiment:
         why = ("it was written before the runner recorded its settings" if there is None else
-               "; ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in experiment.items() if there.get(k) != v))
+               differences(there, experiment))
         raise SystemExit(f"{path} holds the results of another experiment ({why}). Rerun with the settings it was "
                          f"made with to continue it, or choose another --docs to start a new table.")
     return saved
