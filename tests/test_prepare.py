@@ -46,6 +46,7 @@ def test_prepare_indexes_usable_files_and_reports_the_rest(folder, tmp_path):
     assert index["skipped"]["silent.mp4"] == "no audio stream"
     assert "not a readable media file" in index["skipped"]["junk.mp4"]
     assert "too short" in index["skipped"]["short.mp4"]
+    assert "not a readable media file" in index["skipped"]["notes.txt"]  # every file is probed, and reported
     assert json.loads((tmp_path / "out" / "index.json").read_text()) == index
 
 
@@ -75,6 +76,25 @@ def test_rerun_probes_only_new_or_changed_files(folder, tmp_path, monkeypatch):
     assert "new.mp4" in index["files"]
     with pytest.raises(ValueError, match="other settings"):
         prepare_folder(folder, out, PrepareSettings(fps=10), progress=False)
+
+
+def test_clip_dataset_survives_a_file_damaged_after_prepare(folder, tmp_path, caplog):
+    """A clip that no longer reads is logged once, counted, and the next readable clip comes instead."""
+    prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
+    dataset = ClipDataset(tmp_path / "out", "train")
+    assert [name for name, _ in dataset.clips[3:5]] == ["nested/b.mp4"] * 2
+    data = (folder / "nested" / "b.mp4").read_bytes()
+    (folder / "nested" / "b.mp4").write_bytes(data[: len(data) // 3])
+    with caplog.at_level("WARNING"):
+        item = dataset[3]
+        again = dataset[4]
+    assert (item["file"], item["start"]) == (again["file"], again["start"]) == ("nested/deeper/c.webm", 0.0)
+    assert set(dataset.bad_clips) == {("nested/b.mp4", 0.0), ("nested/b.mp4", 2.125)}
+    assert caplog.text.count("skipping clip nested/b.mp4") == 2 and "b.mp4 at 0.0 s" in caplog.text
+    for name in ("a.mp4", "nested/deeper/c.webm"):
+        (folder / name).write_bytes(b"gone")
+    with pytest.raises(RuntimeError, match="no clip of .*videos.* can be read"):
+        dataset[0]
 
 
 def test_split_is_deterministic_and_per_file():

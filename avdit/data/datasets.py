@@ -7,6 +7,7 @@ between items, so both work with DataLoader worker processes (use ``avdit.data.l
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -15,7 +16,9 @@ from torch.utils.data import Dataset
 from avdit.data import bouncing_tones as bt
 from avdit.data.bt_files import METADATA
 from avdit.data.prepare import INDEX, index_clips
-from avdit.media import read_clip
+from avdit.media import MediaError, read_clip
+
+logger = logging.getLogger(__name__)
 
 
 class BouncingTonesDataset(Dataset):
@@ -42,15 +45,21 @@ class BouncingTonesDataset(Dataset):
 
 
 class ClipDataset(Dataset):
-    """Clips of a split of a folder indexed by ``avdit prepare``, decoded from the source files on demand."""
+    """Clips of a split of a folder indexed by ``avdit prepare``, decoded from the source files on demand.
+
+    A clip that does not read (a file changed or damaged since ``prepare``) never ends a run: it is logged once,
+    counted in ``bad_clips`` ((file, start) -> reason, per process) and the next readable clip is returned.
+    """
 
     def __init__(self, index_dir: str | Path, split: str = "train"):
+        self.index_dir = Path(index_dir)
         self.settings, self.source, self.clips = index_clips(index_dir, split)
+        self.bad_clips: dict[tuple[str, float], str] = {}
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, index: int) -> dict:
+    def _read(self, index: int) -> dict:
         name, start = self.clips[index]
         s = self.settings
         clip = read_clip(self.source / name, s.fps, s.sample_rate, s.size, start=start, duration=s.duration)
@@ -60,6 +69,21 @@ class ClipDataset(Dataset):
             "file": name,
             "start": start,
         }
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self.clips) <= index < len(self.clips):
+            raise IndexError(f"clip {index} out of range for {len(self.clips)} clips")
+        for step in range(len(self.clips)):
+            k = (index + step) % len(self.clips)
+            if self.clips[k] in self.bad_clips:
+                continue
+            try:
+                return self._read(k)
+            except MediaError as err:
+                self.bad_clips[self.clips[k]] = err.problem
+                logger.warning("skipping clip %s at %s s: %s", self.clips[k][0], self.clips[k][1], err.problem)
+        raise RuntimeError(f"no clip of {self.source} (indexed in {self.index_dir}) can be read; "
+                           f"{len(self.bad_clips)} failed, e.g. {next(iter(self.bad_clips.items()), None)}")
 
 
 class BouncingTonesFolder(Dataset):

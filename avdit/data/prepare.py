@@ -1,8 +1,10 @@
 """``avdit prepare``: index a folder of videos as fixed-length clips with a deterministic train/test split.
 
-Nothing is decoded here beyond probing each file; the index lists (file, start) pairs and the settings, so a
-folder of thousands of files is never loaded whole and a run over the index is reproducible. Rerunning on a
-grown folder probes only files that are new or changed (by size and modification time).
+Every file is probed, whatever its name; a file not taken is listed in the index's "skipped" with the reason.
+Nothing is decoded beyond one clip per file in containers whose durations and seeking cannot be trusted; the
+index lists (file, start) pairs and the settings, so a folder of thousands of files is never loaded whole and
+a run over the index is reproducible. Rerunning on a grown folder probes only files that are new or changed
+(by size and modification time), and the ones skipped before.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import av
 from tqdm.auto import tqdm
 
 from avdit.atomic import write_json
-from avdit.media import MediaError, probe
+from avdit.media import MediaError, MediaInfo, probe, read_clip
 
 INDEX = "index.json"
-MEDIA_EXTENSIONS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,73 @@ def clip_starts(duration: float, settings: PrepareSettings) -> list[float]:
     return [round(i * settings.hop, 6) for i in range(max(0, count))]
 
 
-def _scan(src: Path) -> list[Path]:
-    return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+def _scan(src: Path, exclude: Path | None = None) -> list[Path]:
+    """Every regular file under ``src``, whatever its name: what it holds is found by probing. Hidden files and
+    folders (a leading dot) and the ``exclude`` folder are left out."""
+    found = []
+    for folder, dirs, names in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (exclude is None or Path(folder, d).resolve() != exclude))
+        found += [Path(folder, n) for n in names if not n.startswith(".") and Path(folder, n).is_file()]
+    return sorted(found)
+
+
+# Containers whose index gives exact timestamps and durations: a clip there reads if the file probes.
+_INDEXED_FORMATS = ("mov,mp4",)
+
+
+def _measured_duration(path: Path) -> float:
+    """How long the file really lasts by its packets' timestamps (no decoding): the shorter of video and audio."""
+    ends: dict[str, float] = {}
+    with av.open(str(path)) as container:
+        streams = [s for s in (container.streams.video[:1] + container.streams.audio[:1])]
+        origin = streams[0].start_time * streams[0].time_base if streams[0].start_time is not None else 0
+        for packet in container.demux(*streams):
+            if packet.pts is not None and packet.time_base is not None:
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base - origin)
+                ends[packet.stream.type] = max(ends.get(packet.stream.type, 0.0), end)
+    return min(ends.values()) if len(ends) == 2 else 0.0
+
+
+def _readable_starts(path: Path, info: MediaInfo, settings: PrepareSettings) -> list[float]:
+    """The clip starts of a probed file, checked by reading its last clip where the container's duration or
+    seeking may not be trusted (MPEG streams, Matroska without cues, AVI, ...); the starts are recounted from
+    the packets' timestamps when the last clip does not read."""
+    duration = info.duration
+    if duration <= 0:  # a streamed file (a recorder's webm, Matroska written to a pipe) states no duration
+        try:
+            duration = _measured_duration(path)
+        except av.error.FFmpegError:
+            duration = 0.0
+    starts = clip_starts(duration, settings)
+    if not starts:
+        raise MediaError(path, f"too short: {duration:.2f} s < one clip of {settings.duration} s")
+    if info.format.startswith(_INDEXED_FORMATS):
+        return starts
+
+    def last_reads(starts: list[float]) -> str | None:
+        try:
+            read_clip(path, settings.fps, settings.sample_rate, settings.size, start=starts[-1],
+                      duration=settings.duration)
+            return None
+        except MediaError as err:
+            return err.problem
+
+    problem = last_reads(starts)
+    if problem is None:
+        return starts
+    try:
+        measured = _measured_duration(path)
+    except av.error.FFmpegError:
+        measured = 0.0
+    starts = clip_starts(min(measured, duration), settings)
+    if not starts:
+        raise MediaError(path, f"unreadable or too short: the clip at {clip_starts(duration, settings)[-1]} s "
+                               f"does not read ({problem})")
+    problem = last_reads(starts)
+    if problem is not None:
+        raise MediaError(path, f"the clip at {starts[-1]} s does not read ({problem})")
+    return starts
 
 
 def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings = PrepareSettings(),
@@ -76,7 +144,7 @@ def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings =
     known = previous["files"] if previous else {}
     files: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    paths = _scan(src)
+    paths = _scan(src, exclude=out.resolve())
     for path in tqdm(paths, desc="indexing", unit="file", disable=not progress):
         rel = path.relative_to(src).as_posix()
         stat = path.stat()
@@ -90,9 +158,7 @@ def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings =
                 raise MediaError(path, "no video stream")
             if not info.has_audio:
                 raise MediaError(path, "no audio stream")
-            starts = clip_starts(info.duration, settings)
-            if not starts:
-                raise MediaError(path, f"too short: {info.duration:.2f} s < one clip of {settings.duration} s")
+            starts = _readable_starts(path, info, settings)
         except MediaError as err:
             skipped[rel] = err.problem
             continue

@@ -20,6 +20,11 @@ from avdit.media.errors import MediaError
 
 MAX_PIXELS = 8192 * 8192  # one frame larger than this is refused as absurd
 MAX_SECONDS = 24 * 3600
+LATE_START = 0.25  # a video stream whose first frame comes this late (AVI's dropped frames) shows it from 0
+AUDIO_LEAD = 0.5  # seconds of audio decoded before a span, so the resampler and decoder settle first
+
+# Files where a seek failed or gave unusable data (by path, size, mtime): later reads decode from the start.
+_NO_SEEK: set[tuple[str, int, float]] = set()
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class MediaInfo:
     fps: float = 0.0  # average
     sample_rate: int = 0
     channels: int = 0
+    format: str = ""  # FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpeg"
 
 
 @dataclass
@@ -84,6 +90,7 @@ def _info(container, path) -> MediaInfo:
         fps=float(video.average_rate or video.guessed_rate or 0) if video else 0.0,
         sample_rate=audio.codec_context.sample_rate if audio else 0,
         channels=audio.codec_context.channels if audio else 0,
+        format=container.format.name,
     )
     if info.has_video and info.width * info.height > MAX_PIXELS:
         raise MediaError(path, f"absurd frame size {info.width}x{info.height}")
@@ -132,35 +139,48 @@ def _single_threaded(stream) -> None:
 
 
 class _VideoSink:
-    """Picks, for each target time, the decoded frame on screen then (frames arrive in time order)."""
+    """Picks, for each target time, the decoded frame on screen then (frames arrive in time order).
+
+    Frames are converted to arrays only when a target takes them, so decoding through frames before the span
+    (a read without a seek) costs no conversions.
+    """
 
     def __init__(self, path, stream, origin: float, targets: np.ndarray, size, period: float):
         self.path, self.stream, self.origin, self.targets, self.size = path, stream, origin, targets, size
         self.period = period  # how long the last frame stays on screen
         self.frames: list[np.ndarray | None] = [None] * len(targets)
         self.current, self.current_time, self.j = None, -math.inf, 0
+        self.first_time: float | None = None  # time of the first decoded frame
+        self._converted: tuple[av.VideoFrame, np.ndarray] | None = None
 
     @property
     def done(self) -> bool:
         return self.j >= len(self.targets)
 
+    def _array(self, frame: av.VideoFrame) -> np.ndarray:
+        if self._converted is None or self._converted[0] is not frame:
+            self._converted = (frame, _crop_resize(frame, self.size))
+        return self._converted[1]
+
     def feed(self, frame: av.VideoFrame) -> None:
         if frame.pts is None or self.done:
             return
         time = float(frame.pts * self.stream.time_base) - self.origin
+        if self.first_time is None:
+            self.first_time = time
         # every target shown before this frame arrives gets the previous frame
         while not self.done and self.targets[self.j] < time - 1e-6:
             if self.current is not None:
-                self.frames[self.j] = self.current
-            elif time - self.targets[self.j] < self.period:  # the stream starts a hair late: its first frame
-                self.frames[self.j] = _crop_resize(frame, self.size)
+                self.frames[self.j] = self._array(self.current)
+            elif time - self.targets[self.j] < max(self.period, LATE_START):  # the stream starts late: its first frame
+                self.frames[self.j] = self._array(frame)
             self.j += 1
         if not self.done:
-            self.current, self.current_time = _crop_resize(frame, self.size), time
+            self.current, self.current_time = frame, time
 
     def finish(self, start: float, fps: int) -> np.ndarray:
         while not self.done and self.current is not None and self.targets[self.j] < self.current_time + self.period + 1e-6:
-            self.frames[self.j] = self.current
+            self.frames[self.j] = self._array(self.current)
             self.j += 1
         missing = [k for k, f in enumerate(self.frames) if f is None]
         if missing:
@@ -179,6 +199,7 @@ class _AudioSink:
         self.out = np.zeros(num_samples, dtype=np.float32)
         self.filled = 0  # samples written so far (from index 0)
         self.cursor: int | None = None  # index in ``out`` of the next resampled sample
+        self.first_cursor: int | None = None  # where the first frame placed went
         self.resampler = av.AudioResampler(format="fltp", rate=sample_rate)
 
     @property
@@ -190,7 +211,9 @@ class _AudioSink:
             return
         if self.cursor is None:  # anchor the resampled stream on the first frame's timestamp
             first = float(frame.pts * self.stream.time_base) - self.origin - self.start
-            self.cursor = round(first * self.sample_rate)
+            if first + frame.samples / frame.sample_rate < -AUDIO_LEAD:
+                return  # ends long before the span: what a seek would have skipped
+            self.cursor = self.first_cursor = round(first * self.sample_rate)
         for chunk in self.resampler.resample(frame):
             self._place(chunk)
 
@@ -213,14 +236,44 @@ class _AudioSink:
         return self.out
 
 
+def _ends_before(packet: av.Packet, time: float) -> bool:
+    if packet.pts is None or not packet.duration or packet.time_base is None:
+        return False
+    return float((packet.pts + packet.duration) * packet.time_base) < time
+
+
+class _SeekFailed(Exception):
+    """A seek that failed or landed somewhere unusable: read again from the start of the file."""
+
+
+def _file_key(path) -> tuple[str, int, float]:
+    stat = os.stat(path)
+    return os.path.abspath(path), stat.st_size, stat.st_mtime
+
+
 def read_clip(path, fps: int, sample_rate: int, size: tuple[int, int] | None = None, start: float = 0.0,
               duration: float | Fraction | None = None, video: bool = True, audio: bool = True) -> Clip:
     """Video and/or audio of one span of a file, at the target rates and size, in one pass over the file.
 
-    Without ``duration`` the span runs to the end of the file.
+    Without ``duration`` the span runs to the end of the file. The read seeks to just before the span; where
+    the seek fails or lands where nothing usable decodes (Matroska without cues, MPEG program streams), the
+    file is decoded from its start instead, dropping what comes before the span, with the same result.
     """
     if not (video or audio):
         raise ValueError("read_clip: ask for video, audio or both")
+    key = _file_key(path) if os.path.isfile(path) else None
+    if key is not None and key not in _NO_SEEK:
+        try:
+            return _read(path, fps, sample_rate, size, start, duration, video, audio, seek=True)
+        except _SeekFailed:
+            pass
+        clip = _read(path, fps, sample_rate, size, start, duration, video, audio, seek=False)
+        _NO_SEEK.add(key)  # the file reads from its start but not after a seek: do not seek in it again
+        return clip
+    return _read(path, fps, sample_rate, size, start, duration, video, audio, seek=False)
+
+
+def _read(path, fps, sample_rate, size, start, duration, video, audio, seek: bool) -> Clip:
     with _open(path) as container:
         info = _info(container, path)
         if video and not info.has_video:
@@ -245,9 +298,13 @@ def read_clip(path, fps: int, sample_rate: int, size: tuple[int, int] | None = N
             num_samples = round(span * sample_rate) if duration is not None else math.floor(span * sample_rate + 1e-6)
             sinks[audio_stream] = _AudioSink(path, audio_stream, origin, start, num_samples, sample_rate)
         anchor = video_stream or audio_stream
-        seek_to = origin + start - (0.5 if audio else 0.0)  # audio frames start a little before the span
-        if seek_to > 0:
-            container.seek(int(seek_to / anchor.time_base), stream=anchor, backward=True, any_frame=False)
+        seek_to = origin + start - (AUDIO_LEAD if audio else 0.0)  # audio frames start a little before the span
+        seeked = seek and seek_to > 0
+        if seeked:
+            try:
+                container.seek(int(seek_to / anchor.time_base), stream=anchor, backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                raise _SeekFailed from None
         try:
             for packet in container.demux(*sinks):
                 sink = sinks[packet.stream]
@@ -255,16 +312,32 @@ def read_clip(path, fps: int, sample_rate: int, size: tuple[int, int] | None = N
                     if all(s.done for s in sinks.values()):
                         break
                     continue
+                if not seeked and packet.stream is audio_stream and _ends_before(packet, origin + start - AUDIO_LEAD - 0.1):
+                    continue  # long before the span: not worth decoding (a seek would have skipped it)
                 for frame in packet.decode():
                     sink.feed(frame)
         except av.error.FFmpegError as err:
+            if seeked:
+                raise _SeekFailed from None
             raise MediaError(path, f"corrupt or truncated media ({err.strerror or type(err).__name__})") from None
-        return Clip(
-            video=sinks[video_stream].finish(start, fps) if video else None,
-            audio=sinks[audio_stream].finish() if audio else None,
-            fps=fps,
-            sample_rate=sample_rate,
-        )
+        if seeked:
+            video_sink = sinks[video_stream] if video else None
+            audio_sink = sinks[audio_stream] if audio else None
+            if video_sink is not None and (video_sink.first_time is None or video_sink.first_time > targets[0] + 1e-6):
+                raise _SeekFailed  # landed after the span's first frame
+            if audio_sink is not None and (audio_sink.cursor is None or audio_sink.first_cursor > 0):
+                raise _SeekFailed  # landed after the span's first sample
+        try:
+            return Clip(
+                video=sinks[video_stream].finish(start, fps) if video else None,
+                audio=sinks[audio_stream].finish() if audio else None,
+                fps=fps,
+                sample_rate=sample_rate,
+            )
+        except MediaError:
+            if seeked:
+                raise _SeekFailed from None
+            raise
 
 
 def read_video(path, fps: int, size: tuple[int, int] | None = None, start: float = 0.0,
