@@ -190,7 +190,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from avdit.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, device=args.device)
+    serve(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, device=args.device,
+          auth=args.auth)
     return 0
 
 
@@ -418,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 to share)")
     srv.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     srv.add_argument("--max-upload-mb", type=int, default=50, help="largest upload accepted, MB (default 50)")
+    srv.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                     help="login the page asks for (default: none; anyone who reaches it can use it)")
     srv.set_defaults(func=_serve)
     return parser
 

@@ -3,24 +3,80 @@
 The page: an input (a held-out Bouncing Tones clip, or an uploaded video and/or audio file), the task grid as
 clickable cells (given segments of video and of audio) with the presets as one-click choices, the sampler
 settings, and the result: the generated clip (video with its audio) beside the input, its contact sheet, and
-the mp4 to download. Bad input is reported in the page; the server binds to 127.0.0.1 unless told otherwise
-and refuses uploads over a size limit.
+the mp4 to download. Bouncing Tones clips are offered only when the model's clips have their geometry.
+
+Bad input is reported in the page, naming files by their base name only. The page reads only files in
+Gradio's upload folder (a path named in a request that resolves elsewhere is refused), keeps the files of the
+last ``MAX_KEPT_REQUESTS`` requests, and refuses uploads over a size limit. The server binds to 127.0.0.1
+unless told otherwise; it has no login unless given one (``auth``), and warns when it listens on other hosts.
 """
 
 from __future__ import annotations
 
+import collections
+import os
+import re
+import shutil
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.layout import AUDIO, MODALITIES, VIDEO
+from avdit.layout import AUDIO, MODALITIES, VIDEO, ClipLayout
+from avdit.media.errors import MediaError
 from avdit.tasks import PRESETS as TASK_PRESETS
 from avdit.tasks import TaskError, get_task
 
+try:
+    from avdit.layout import BOUNCING_TONES
+except ImportError:
+    BOUNCING_TONES = ClipLayout()
+
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 BT_CLIPS = 16  # held-out Bouncing Tones clips offered in the page
+BT_SOURCE, UPLOAD_SOURCE = "Bouncing Tones clip", "upload"
+MAX_KEPT_REQUESTS = 32  # request folders kept on disk; older ones are deleted
+CACHE_SWEEP_S, CACHE_MAX_AGE_S = 3600, 86400  # Gradio's copies of uploads and results: hourly, older than a day
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"`]+)+/([^\s/'\"`]+)")  # an absolute path of two or more parts
+
+
+class NotAnUpload(ValueError):
+    """A request named a file that was not uploaded to the page."""
+
+
+def offers_bouncing_tones(layout) -> bool:
+    """Whether held-out Bouncing Tones clips fit ``layout`` (same fps, frames, frame size and sample rate)."""
+    return all(getattr(layout, name) == getattr(BOUNCING_TONES, name)
+               for name in ("fps", "frames", "height", "width", "sample_rate"))
+
+
+def page_message(err: Exception) -> str:
+    """``err`` as the page says it: files by their base name, no server paths."""
+    if isinstance(err, MediaError):
+        text = f"{Path(err.path).name}: {err.problem}"
+    elif isinstance(err, OSError):
+        text = err.strerror or type(err).__name__
+        if isinstance(err.filename, (str, os.PathLike)):
+            text = f"{Path(err.filename).name}: {text}"
+    elif isinstance(err, ValueError):
+        text = str(err)
+    else:
+        text = f"internal error ({type(err).__name__}); the server's log has the details"
+    return _PATH.sub(r"\1", text)
+
+
+def parse_auth(auth: str | tuple[str, str] | None) -> tuple[str, str] | None:
+    """'USER:PASSWORD' (or a pair) as the pair Gradio's ``launch(auth=...)`` takes."""
+    if auth is None:
+        return None
+    user, sep, password = auth.partition(":") if isinstance(auth, str) else (auth[0], ":", auth[1])
+    if not (sep and user and password):
+        raise ValueError("auth must be USER:PASSWORD, both non-empty")
+    return user, password
 
 
 def segment_labels(layout) -> list[str]:
@@ -45,14 +101,39 @@ def task_from_cells(video_cells: list[str], audio_cells: list[str], layout):
 
 
 class PageRequests:
-    """What the page calls: one request in, files out (mp4s and the contact sheet in a fresh folder)."""
+    """What the page calls: one request in, files out (mp4s and the contact sheet in a fresh folder).
 
-    def __init__(self, pipe, out_dir: str | Path | None = None):
+    Uploaded files are read only from ``upload_dir`` (symlinks resolved); the folders of the last
+    ``MAX_KEPT_REQUESTS`` requests are kept, older ones deleted.
+    """
+
+    def __init__(self, pipe, out_dir: str | Path | None = None, *, upload_dir: str | Path):
         """Without ``out_dir`` the files go to a temporary folder removed when the server's process ends."""
         self.pipe, self.layout = pipe, pipe.layout
+        self.upload_dir = Path(upload_dir).resolve()
+        self.bouncing_tones = offers_bouncing_tones(self.layout)
         self._temporary = None if out_dir else tempfile.TemporaryDirectory(prefix="avdit-serve-")
         self.out_dir = Path(out_dir or self._temporary.name)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.keep = MAX_KEPT_REQUESTS
+        self._folders: collections.deque[Path] = collections.deque()
+        self._lock = threading.Lock()
+
+    def uploaded(self, path: str | os.PathLike) -> str:
+        """``path`` resolved, if it lies in the upload folder; else ``NotAnUpload``."""
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.upload_dir):
+            raise NotAnUpload(f"{Path(path).name}: was not uploaded to this page")
+        return str(resolved)
+
+    def new_folder(self) -> Path:
+        """A fresh request folder; the oldest are deleted beyond ``self.keep``."""
+        with self._lock:
+            folder = Path(tempfile.mkdtemp(prefix="request-", dir=self.out_dir))
+            self._folders.append(folder)
+            while len(self._folders) > self.keep:
+                shutil.rmtree(self._folders.popleft(), ignore_errors=True)
+        return folder
 
     def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,
                  video_cells: list[str], audio_cells: list[str], steps: int, guidance_video: float,
@@ -64,10 +145,12 @@ class PageRequests:
 
         layout = self.layout
         task = task_from_cells(video_cells, audio_cells, layout)
-        folder = Path(tempfile.mkdtemp(prefix="request-", dir=self.out_dir))
-        if source == "upload":
+        if source == UPLOAD_SOURCE:
             if not video_file and not audio_file:
-                raise ValueError("upload a video or an audio file, or choose a Bouncing Tones clip")
+                raise ValueError("upload a video or an audio file" +
+                                 (", or choose a Bouncing Tones clip" if self.bouncing_tones else ""))
+            video_file = video_file and self.uploaded(video_file)
+            audio_file = audio_file and self.uploaded(audio_file)
             video = audio = None
             size = (layout.height, layout.width)
             if bool(task.given[VIDEO].any()):  # read only what the task gives
@@ -78,9 +161,15 @@ class PageRequests:
             if bool(task.given[AUDIO].any()):
                 audio = read_clip(audio_file or video_file, layout.fps, layout.sample_rate, size,
                                   duration=layout.duration, video=False).audio
+        elif not self.bouncing_tones:
+            raise ValueError(f"this model's clips ({layout.height}x{layout.width}, {layout.frames} frames at "
+                             f"{layout.fps} fps) are not Bouncing Tones clips: upload a video or an audio file")
+        elif not 0 <= int(bt_index) < BT_CLIPS:
+            raise ValueError(f"choose a Bouncing Tones clip from 0 to {BT_CLIPS - 1}")
         else:
             clip = bt.make_clip(0, int(bt_index), "test")
             video, audio = clip.video, clip.audio
+        folder = self.new_folder()
         shown_video = video if video is not None else np.full((layout.frames, layout.height, layout.width, 3), 16,
                                                                 np.uint8)
         shown_audio = audio if audio is not None else np.zeros(layout.num_samples, np.float32)
@@ -98,10 +187,12 @@ class PageRequests:
 def build_app(pipe, max_upload_mb: int = 50):
     """The Gradio Blocks page around ``pipe`` (a ``Pipeline``)."""
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
     layout = pipe.layout
     labels = segment_labels(layout)
-    requests = PageRequests(pipe)
+    requests = PageRequests(pipe, upload_dir=get_upload_folder())
+    sources = [BT_SOURCE, UPLOAD_SOURCE] if requests.bouncing_tones else [UPLOAD_SOURCE]
 
     def on_preset(name):
         video_cells, audio_cells = preset_cells(name, layout)
@@ -110,10 +201,13 @@ def build_app(pipe, max_upload_mb: int = 50):
     def on_generate(*args, progress=gr.Progress(track_tqdm=True)):
         try:
             return requests(*args)
-        except (ValueError, OSError) as err:  # bad file, impossible grid: said in the page, no stack trace
-            return None, None, None, None, f"**Could not generate:** {err}"
+        except Exception as err:  # bad file, impossible grid: said in the page, no stack trace
+            if not isinstance(err, (ValueError, OSError)):
+                traceback.print_exc()
+            return None, None, None, None, f"**Could not generate:** {page_message(err)}"
 
-    with gr.Blocks(title="avdit: one model, every audio-video task") as app:
+    with gr.Blocks(title="avdit: one model, every audio-video task",
+                   delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as app:
         gr.Markdown("# avdit: one model, every audio-video task\nPick an input, tick the **given** cells of "
                     "the task grid (or a preset), and generate the rest. "
                     f"Clips are {float(layout.duration):.3f} s: {layout.frames} frames at {layout.fps} fps, "
@@ -121,10 +215,9 @@ def build_app(pipe, max_upload_mb: int = 50):
                     f"to their start. Uploads up to {max_upload_mb} MB.")
         with gr.Row():
             with gr.Column():
-                source = gr.Radio(["Bouncing Tones clip", "upload"], value="Bouncing Tones clip", label="input",
-                                  elem_id="source")
+                source = gr.Radio(sources, value=sources[0], label="input", elem_id="source")
                 bt_index = gr.Dropdown(list(range(BT_CLIPS)), value=0, label="held-out Bouncing Tones clip",
-                                       elem_id="bt-index")
+                                       elem_id="bt-index", visible=requests.bouncing_tones)
                 video_file = gr.File(label="video file (mp4, mkv, webm, ...)", file_types=["video"],
                                      type="filepath", elem_id="video-file")
                 audio_file = gr.File(label="audio file (wav, mp3, flac, ...), or the video's own audio",
@@ -152,21 +245,33 @@ def build_app(pipe, max_upload_mb: int = 50):
         task_preset.change(on_preset, task_preset, [video_cells, audio_cells])
         run.click(on_generate, [source, bt_index, video_file, audio_file, video_cells, audio_cells, steps,
                                 guidance_video, guidance_audio, seed],
-                  [shown_input, shown_output, sheet, download, status])
+                  [shown_input, shown_output, sheet, download, status], api_name="generate")
     app.queue()
     return app
 
 
 def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 50,
-          block: bool = True, device: str | None = None):
-    """Start the app; returns it (with ``block=False``, the server runs in a background thread)."""
+          block: bool = True, device: str | None = None, auth: str | tuple[str, str] | None = None):
+    """Start the app; returns it (with ``block=False``, the server runs in a background thread).
+
+    ``auth``: 'USER:PASSWORD' (or a pair) the page asks for; without it anyone who reaches it can use it.
+    """
     from avdit.pipeline import Pipeline
 
+    login = parse_auth(auth)
     pipe = Pipeline.from_pretrained(checkpoint, device=device)
     app = build_app(pipe, max_upload_mb)
-    where = "only this machine can reach it" if host in ("127.0.0.1", "localhost") else \
-        f"reachable from other machines on {host}"
-    print(f"avdit serve: http://{host}:{port} ({where}; --host 0.0.0.0 to share it)", flush=True)
+    local = host in LOCAL_HOSTS
+    where = "only this machine can reach it" if local else f"reachable from other machines on {host}"
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"avdit serve: http://{url_host}:{port} ({where}; --host 0.0.0.0 to share it)", flush=True)
+    if not local and login is None:
+        print(f"WARNING: avdit serve has no login and listens on {host}: anyone who can reach port {port} can use "
+              "the page, upload files to this machine and run the model. Give --auth USER:PASSWORD, or keep the "
+              "default --host 127.0.0.1.", flush=True)
+    elif not local:
+        print(f"note: others can reach the page on {host}; it asks for a login, sent unencrypted over plain HTTP.",
+              flush=True)
     app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb", prevent_thread_lock=not block,
-               quiet=True, show_error=True)
+               quiet=True, show_error=True, auth=login)
     return app

@@ -1,14 +1,16 @@
-"""avdit serve end to end in a real headless Chromium (Debian's, driven by Playwright)."""
+"""avdit serve: its HTTP API and, end to end, a real headless Chromium (Debian's, driven by Playwright)."""
 
+import dataclasses
+import json
 import os
 import shutil
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from avdit.serve import preset_cells, segment_labels, task_from_cells
-from avdit.layout import ClipLayout
+from avdit.serve import BOUNCING_TONES, preset_cells, segment_labels, task_from_cells
 from avdit.tasks import TaskError, get_task
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -17,7 +19,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 
 
 def test_grid_cells_and_presets_round_trip():
-    layout = ClipLayout()
+    layout = BOUNCING_TONES
     labels = segment_labels(layout)
     assert labels[0] == "0 (0.00-0.12 s)" and len(labels) == layout.num_segments
     for name in ("joint", "a2v", "v2a", "av_continue", "av_inpaint"):
@@ -45,7 +47,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(checkpoint):
-    browser_or_skip()
+    pytest.importorskip("gradio")
     from avdit.serve import serve
 
     port = free_port()
@@ -101,6 +103,7 @@ def test_a_bad_upload_shows_an_error_in_the_page(page, tmp_path):
     status.get_by_text("not a readable media file", exact=False).wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
     assert "Could not generate" in status.inner_text() and "broken.mp4" in status.inner_text()
+    assert "/tmp" not in status.inner_text()  # the upload's server path is not shown
     assert "Traceback" not in page.content()
 
 
@@ -114,6 +117,103 @@ def test_an_impossible_grid_is_refused_in_the_page(page):
     page.locator("#status").get_by_text("nothing left to generate", exact=False).wait_for(timeout=60_000)
 
 
+def write_clip(path: Path) -> Path:
+    """A real mp4 (a Bouncing Tones clip) at ``path``."""
+    from avdit.data import bouncing_tones as bt
+    from avdit.media import write_mp4
+
+    clip = bt.make_clip(0, 5, "test")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, clip.video, clip.audio, bt.FPS, bt.SAMPLE_RATE)
+    return path
+
+
+def api_upload(server: str, path: Path) -> str:
+    """Upload ``path`` as the page does; the server's path of the upload."""
+    import httpx
+
+    response = httpx.post(f"{server}/gradio_api/upload", files=[("files", (path.name, path.read_bytes()))])
+    response.raise_for_status()
+    return response.json()[0]
+
+
+def api_generate(server: str, video: str | Path | None, audio: str | Path | None = None):
+    """The page's generate call over raw HTTP, naming files by path: (last event, its data)."""
+    import httpx
+
+    def file_data(path):
+        return None if path is None else {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+
+    data = ["upload", 0, file_data(video), file_data(audio), *preset_cells("av_continue", BOUNCING_TONES), 2,
+            0.0, 0.0, 0]
+    response = httpx.post(f"{server}/gradio_api/call/generate", json={"data": data}, timeout=30)
+    response.raise_for_status()
+    with httpx.stream("GET", f"{server}/gradio_api/call/generate/{response.json()['event_id']}",
+                      timeout=120) as stream:
+        text = stream.read().decode()
+    last = None
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if fields.get("event") in ("complete", "error"):
+            last = fields["event"], json.loads(fields["data"])
+    assert last, text
+    return last
+
+
+def assert_refused(event, data, name: str):
+    """No video in the answer, and it says ``name`` was not uploaded (Gradio's refusal or the page's)."""
+    if event == "error":  # Gradio refuses it before the page is called
+        assert "not uploaded" in json.dumps(data), data
+        return
+    shown, output, sheet, download, status = data
+    assert shown is None and output is None and sheet is None and download is None, data
+    assert f"{name}: was not uploaded to this page" in status and "/" not in status, status
+
+
+def test_the_api_reads_only_uploaded_files(server, tmp_path, monkeypatch):
+    private = write_clip(tmp_path / "secret" / "private.mp4")
+    write_clip(tmp_path / "cwd" / "here.mp4")
+    monkeypatch.chdir(tmp_path / "cwd")  # the server's working directory too
+    for named in (private, tmp_path / "cwd" / "here.mp4", "here.mp4", "../secret/private.mp4"):
+        assert_refused(*api_generate(server, named), Path(named).name)
+        assert_refused(*api_generate(server, None, named), Path(named).name)
+    event, (shown, output, sheet, download, status) = api_generate(server, api_upload(server, private))
+    assert event == "complete" and status.startswith("Generated"), status
+    assert "input.mp4" in json.dumps(shown) and "output.mp4" in json.dumps(output)
+
+
+def test_the_page_refuses_a_path_gradio_passes_through(server, tmp_path, monkeypatch):
+    from gradio.data_classes import _StaticFiles
+
+    private = write_clip(tmp_path / "private.mp4")
+    # files under static paths reach the handler as named, not copied to the upload folder: the page's check
+    monkeypatch.setattr(_StaticFiles, "all_paths", [tmp_path.resolve()])
+    event, data = api_generate(server, private)
+    assert event == "complete"
+    assert_refused(event, data, "private.mp4")
+
+
+def test_api_errors_name_the_upload_without_its_path(server, tmp_path):
+    from gradio.utils import get_upload_folder
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    event, (*files, status) = api_generate(server, api_upload(server, bad))
+    assert event == "complete" and files == [None] * 4
+    assert "Could not generate:** broken.mp4: not a readable media file" in status, status
+    assert get_upload_folder() not in status and "/" not in status, status
+
+
+def test_page_message_names_files_only():
+    from avdit.media import MediaError
+    from avdit.serve import page_message
+
+    assert page_message(MediaError("/srv/uploads/ab12/clip.mp4", "no video stream")) == "clip.mp4: no video stream"
+    assert page_message(FileNotFoundError(2, "No such file", "/root/x/y.wav")) == "y.wav: No such file"
+    assert page_message(ValueError("cannot open /root/secret/a.mp4 now")) == "cannot open a.mp4 now"
+    assert page_message(RuntimeError("/root/secret/a.mp4")).startswith("internal error (RuntimeError)")
+
+
 def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
     from avdit.data import bouncing_tones as bt
     from avdit.media import probe, write_wav
@@ -122,9 +222,10 @@ def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
 
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     layout = pipe.layout
-    wav = tmp_path / "tones.wav"
+    wav = tmp_path / "uploads" / "tones.wav"
+    wav.parent.mkdir()
     write_wav(wav, bt.make_clip(0, 3, "test").audio, 16000)
-    requests = PageRequests(pipe, tmp_path / "out")
+    requests = PageRequests(pipe, tmp_path / "out", upload_dir=tmp_path / "uploads")
     labels = segment_labels(layout)
     shown, output, sheet, download, status = requests("upload", 0, None, str(wav), [], labels, 2, 0.0, 0.0, 0)
     assert probe(output).has_audio and probe(output).has_video and output == download
@@ -133,29 +234,117 @@ def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
         requests("upload", 0, None, str(wav), labels, [], 2, 0.0, 0.0, 0)
 
 
+def test_page_requests_refuse_files_outside_the_upload_folder(checkpoint, tmp_path, monkeypatch):
+    from avdit.pipeline import Pipeline
+    from avdit.serve import NotAnUpload, PageRequests
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    private = write_clip(tmp_path / "private.mp4")
+    (uploads / "link.mp4").symlink_to(private)
+    monkeypatch.chdir(tmp_path)
+    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out", upload_dir=uploads)
+    cells = preset_cells("av_continue", requests.layout)
+    for named in (private, "private.mp4", uploads / ".." / "private.mp4", uploads / "link.mp4"):
+        for video, audio in ((named, None), (None, named), (uploads / "link.mp4", named)):
+            with pytest.raises(NotAnUpload, match=r"^[\w.]+: was not uploaded to this page$"):
+                requests("upload", 0, video and str(video), audio and str(audio), *cells, 2, 0.0, 0.0, 0)
+    assert not list((tmp_path / "out").iterdir())  # refused before anything was written
+    shutil.copy(private, uploads / "clip.mp4")
+    *_, status = requests("upload", 0, str(uploads / "clip.mp4"), None, *cells, 2, 0.0, 0.0, 0)
+    assert status.startswith("Generated")
+
+
 def test_a_bad_upload_is_a_clear_error_for_the_page(checkpoint, tmp_path):
     from avdit.media import MediaError
     from avdit.pipeline import Pipeline
-    from avdit.serve import PageRequests
+    from avdit.serve import PageRequests, page_message
 
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video")
-    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out")
-    cells = preset_cells("av_continue", ClipLayout())
-    with pytest.raises(MediaError, match="broken.mp4: not a readable media file"):
+    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out", upload_dir=tmp_path)
+    cells = preset_cells("av_continue", requests.layout)
+    with pytest.raises(MediaError, match="broken.mp4: not a readable media file") as caught:
         requests("upload", 0, str(bad), None, *cells, 2, 0.0, 0.0, 0)
+    assert page_message(caught.value).startswith("broken.mp4: not a readable media file")
+    assert str(tmp_path) not in page_message(caught.value)
 
 
-def test_the_default_output_folder_goes_with_the_server(checkpoint):
+def test_the_default_output_folder_goes_with_the_server(checkpoint, tmp_path):
     import gc
 
     from avdit.pipeline import Pipeline
-    from avdit.serve import PageRequests
+    from avdit.serve import BT_SOURCE, PageRequests
 
-    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"))
+    requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), upload_dir=tmp_path)
     folder = requests.out_dir
-    shown, *_ = requests("bouncing-tones", 0, None, None, *preset_cells("av_continue", ClipLayout()), 2, 0.0, 0.0, 0)
+    shown, *_ = requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", requests.layout), 2, 0.0, 0.0, 0)
     assert folder.is_dir() and Path(shown).parent.parent == folder
     del requests
     gc.collect()
     assert not folder.exists()  # nothing left in /tmp after each `avdit serve`
+
+
+def test_only_the_latest_request_folders_are_kept(checkpoint, tmp_path, monkeypatch):
+    from avdit import serve
+    from avdit.pipeline import Pipeline
+
+    assert serve.MAX_KEPT_REQUESTS >= 8
+    monkeypatch.setattr(serve, "MAX_KEPT_REQUESTS", 3)
+    requests = serve.PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out",
+                                  upload_dir=tmp_path)
+    cells = preset_cells("av_continue", requests.layout)
+    outputs = [requests(serve.BT_SOURCE, n, None, None, *cells, 1, 0.0, 0.0, n)[1] for n in range(5)]
+    assert [Path(o).exists() for o in outputs] == [False, False, True, True, True]
+    assert sorted((tmp_path / "out").iterdir()) == sorted(Path(o).parent for o in outputs[2:])
+
+
+def test_a_model_with_other_clips_is_offered_uploads_only(tmp_path):
+    pytest.importorskip("gradio")
+    from avdit.serve import BT_SOURCE, UPLOAD_SOURCE, PageRequests, build_app
+
+    def offered(app):
+        blocks = {getattr(b, "elem_id", None): b for b in app.blocks.values()}
+        return [value for _, value in blocks["source"].choices], blocks["source"].value, blocks["bt-index"].visible
+
+    assert offered(build_app(SimpleNamespace(layout=BOUNCING_TONES))) == ([BT_SOURCE, UPLOAD_SOURCE], BT_SOURCE, True)
+    other = SimpleNamespace(layout=dataclasses.replace(BOUNCING_TONES, height=32, width=32))
+    assert offered(build_app(other)) == ([UPLOAD_SOURCE], UPLOAD_SOURCE, False)
+    requests = PageRequests(other, tmp_path / "out", upload_dir=tmp_path)
+    with pytest.raises(ValueError, match="not Bouncing Tones clips: upload"):
+        requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", other.layout), 2, 0.0, 0.0, 0)
+
+
+def test_other_hosts_are_warned_about(checkpoint, capsys):
+    pytest.importorskip("gradio")
+    from avdit.serve import serve
+
+    app = serve(str(checkpoint / "run"), host="0.0.0.0", port=free_port(), block=False)
+    app.close()
+    out = capsys.readouterr().out
+    assert "WARNING: avdit serve has no login and listens on 0.0.0.0" in out and "--auth USER:PASSWORD" in out
+
+
+def test_auth_is_asked_for(checkpoint, capsys):
+    pytest.importorskip("gradio")
+    import httpx
+
+    from avdit.serve import parse_auth, serve
+
+    assert parse_auth("ann:s3:cret") == ("ann", "s3:cret")
+    for bad in ("ann", "ann:", ":s3cret"):
+        with pytest.raises(ValueError, match="USER:PASSWORD"):
+            serve(str(checkpoint / "run"), port=free_port(), block=False, auth=bad)
+    port = free_port()
+    app = serve(str(checkpoint / "run"), host="0.0.0.0", port=port, block=False, auth="ann:s3cret")
+    try:
+        out = capsys.readouterr().out
+        assert "asks for a login" in out and "WARNING" not in out
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/config").status_code == 401
+            assert client.post("/gradio_api/call/generate", json={"data": []}).status_code == 401
+            assert client.post("/login", data={"username": "ann", "password": "wrong"}).status_code >= 400
+            assert client.post("/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+            assert client.get("/config").status_code == 200
+    finally:
+        app.close()
