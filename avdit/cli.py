@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+from avdit.layout import GEOMETRIES
 from avdit.model.config import OVERRIDABLE
 
 
@@ -58,9 +59,20 @@ def _data_bouncing_tones(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from avdit.data.prepare import PrepareSettings, prepare_folder, summary
 
-    settings = PrepareSettings(fps=args.fps, sample_rate=args.sample_rate, size=tuple(args.size),
-                               duration=args.duration, hop=args.hop or args.duration,
-                               test_fraction=args.test_fraction)
+    given = {name: value for name, value in (("fps", args.fps), ("sample_rate", args.sample_rate),
+                                             ("duration", args.duration), ("hop", args.hop),
+                                             ("test_fraction", args.test_fraction)) if value is not None}
+    if args.size is not None:
+        given["size"] = tuple(args.size)
+    if args.preset:
+        settings = PrepareSettings.from_geometry(args.preset, **given)
+    else:
+        missing = [flag for flag, name in (("--fps", "fps"), ("--size", "size"), ("--duration", "duration"))
+                   if name not in given]
+        if missing:
+            raise ValueError(f"give --preset ({', '.join(GEOMETRIES)}) or the clip geometry: {', '.join(missing)} "
+                             "missing")
+        settings = PrepareSettings(**{"hop": given["duration"], **given})
     index = prepare_folder(args.src, args.out, settings)
     print(summary(index))
     return 0
@@ -103,8 +115,14 @@ def _codec_roundtrip(args: argparse.Namespace) -> int:
 def _encode(args: argparse.Namespace) -> int:
     from avdit.codecs.interface import bundled_codecs_dir, load_codecs
     from avdit.codecs.shards import encode_dataset
+    from avdit.data.datasets import is_bouncing_tones
 
-    codecs_dir = args.codecs or bundled_codecs_dir()
+    codecs_dir = args.codecs
+    if codecs_dir is None:
+        if not is_bouncing_tones(args.data):
+            raise ValueError(f"give --codecs: the codec folder trained on {args.data} (`avdit train-codec video --data "
+                             f"{args.data} --out CODECS`, the same for audio); the bundled codecs take Bouncing Tones only")
+        codecs_dir = bundled_codecs_dir()
     index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out, split=args.split, num=args.num,
                            shard_size=args.shard_size, workers=args.workers)
     print(f"{index['clips']} clips in {len(index['shards'])} shards under {args.out}")
@@ -116,7 +134,8 @@ def _train(args: argparse.Namespace) -> int:
     from avdit.train.loop import TrainingError, train
 
     config = TrainConfig(
-        preset=args.preset, model=args.model, data=args.data, codecs=args.codecs, num_clips=args.num_clips,
+        preset=args.preset, model=args.model, data=args.data, codecs=args.codecs, init=args.init,
+        num_clips=args.num_clips,
         noise_levels=args.noise_levels, noise_levels_final=args.noise_levels_final,
         loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
         batch_size=args.batch_size, accumulation=args.accumulation,
@@ -180,7 +199,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                             sampler=args.sampler, guidance=args.guidance, mode=args.mode, seed=args.seed,
                             batch_size=args.batch_size,
                             av_align=not args.no_av_align, bt_features=args.bt_features, i3d=args.i3d,
-                            vggish=args.vggish, checkpoint=args.checkpoint, device=args.device)
+                            vggish=args.vggish, checkpoint=args.checkpoint, codecs=args.codecs,
+                            device=args.device)
     results = evaluate(settings, args.out)
     print(markdown_table(results))
     print(f"written to {args.out}/results.md and {args.out}/results.json")
@@ -235,13 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = sub.add_parser("prepare", help="index a folder of videos as fixed-length clips with a train/test split")
     prepare.add_argument("src", help="folder of video files (scanned recursively)")
     prepare.add_argument("out", help="output folder for index.json")
-    prepare.add_argument("--fps", type=int, default=8, help="video frame rate of the clips (default 8)")
-    prepare.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate (default 16000)")
-    prepare.add_argument("--size", type=int, nargs=2, default=[64, 64], metavar=("H", "W"),
-                         help="frame size after centre crop and resize (default 64 64)")
-    prepare.add_argument("--duration", type=float, default=2.125, help="clip length in seconds (default 2.125)")
+    prepare.add_argument("--preset", choices=list(GEOMETRIES), default=None,
+                         help="a named clip geometry: " + "; ".join(
+                             f"{name}: {g.height}x{g.width}, {g.fps} fps, {g.frames} frames" for name, g in
+                             GEOMETRIES.items()) + " (flags below override its values)")
+    prepare.add_argument("--fps", type=int, default=None, help="video frame rate of the clips")
+    prepare.add_argument("--sample-rate", type=int, default=None, help="audio sample rate (default 16000)")
+    prepare.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                         help="frame size after centre crop and resize")
+    prepare.add_argument("--duration", type=float, default=None,
+                         help="clip length in seconds: 1 + 4k frames at --fps (e.g. 2.1 at 10 fps, 2.125 at 8)")
     prepare.add_argument("--hop", type=float, default=None, help="seconds between clip starts (default: --duration)")
-    prepare.add_argument("--test-fraction", type=float, default=0.1,
+    prepare.add_argument("--test-fraction", type=float, default=None,
                          help="fraction of files held out for test, chosen by a hash of their path (default 0.1)")
     prepare.set_defaults(func=_prepare)
 
@@ -293,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode = sub.add_parser("encode", help="write the latents of a dataset into safetensors shards")
     encode.add_argument("data", help="'bouncing-tones', a folder from `avdit data` or one from `avdit prepare`")
-    encode.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")
+    encode.add_argument("--codecs", default=None,
+                        help="codec folder (`avdit train-codec`); required but for Bouncing Tones, whose default is "
+                             "the bundled codecs")
     encode.add_argument("--out", required=True, help="output folder for the shards and index.json")
     encode.add_argument("--split", choices=["train", "test"], default="train", help="which split (default train)")
     encode.add_argument("--num", type=int, default=None,
@@ -310,7 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
                             + ", ".join(OVERRIDABLE) + "); kept in the run's config and its snapshot")
     train.add_argument("--data", default="bouncing-tones",
                        help="'bouncing-tones' (clips encoded once into OUT/latents) or a folder from `avdit encode`")
-    train.add_argument("--codecs", default=None, help="codec folder (default: the bundled Bouncing Tones codecs)")
+    train.add_argument("--codecs", default=None,
+                       help="codec folder (default: the one the latents were made with, recorded by `avdit encode`)")
+    train.add_argument("--init", default=None, metavar="CHECKPOINT",
+                       help="start from this checkpoint's weights (fine-tuning: e.g. the bundled model, avdit/assets/"
+                            "model, or a GPU run); it must be the same network at the same geometry and codecs")
     train.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones clips to train on (default 4096)")
     train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
     train.add_argument("--noise-levels", default="monl",
@@ -391,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="generate from held-out clips for each task and score them: a table")
     ev.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
+    ev.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     ev.add_argument("--tasks", default="all", help="'all' (joint,a2v,v2a,av_continue,av_inpaint) or a list")
     ev.add_argument("--data", default="bouncing-tones",
                     help="held-out clips: 'bouncing-tones' (test split, made in memory) or a folder from "

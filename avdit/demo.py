@@ -11,6 +11,7 @@ import numpy as np
 from avdit.atomic import atomic_path
 from avdit.data import bouncing_tones as bt
 from avdit.eval.measures import clip_measures, summarise
+from avdit.layout import BOUNCING_TONES, same_geometry
 from avdit.media import write_mp4
 from avdit.pipeline import Pipeline
 from avdit.render import contact_sheet, save_png
@@ -29,6 +30,11 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = 25, se
     start = time.perf_counter()
     pipe = Pipeline.from_pretrained(checkpoint, device=device)
     layout = pipe.layout
+    if not same_geometry(layout, BOUNCING_TONES):
+        raise ValueError(f"avdit demo shows Bouncing Tones clips; {checkpoint} takes {layout.frames} frames of "
+                         f"{layout.height}x{layout.width} at {layout.fps} fps. Try it with `avdit generate --checkpoint "
+                         f"{checkpoint} --task a2v --input FILE`, or score it with `avdit evaluate --checkpoint "
+                         f"{checkpoint} --data PREPARED_FOLDER`")
     inputs = [bt.make_clip(seed, i, "test") for i in range(clips)]
     video = np.stack([c.video for c in inputs])
     audio = np.stack([c.audio for c in inputs])

@@ -31,15 +31,16 @@ class LayoutError(ValueError):
 class ClipLayout:
     """Clip geometry (pixels, samples) and the codecs' strides; everything else is derived.
 
-    The defaults are Bouncing Tones: 17 frames at 8 fps, 64x64, 16 kHz audio, a causal video codec with
-    temporal stride 4 and spatial stride 8, an audio codec with hop 400 (40 latents per second).
+    The geometry comes from the data (``GEOMETRIES`` names the paper's and Bouncing Tones'); the strides default
+    to avdit's own codecs: a causal video codec with temporal stride 4 and spatial stride 8, an audio codec with
+    hop 400 (40 latents per second at 16 kHz).
     """
 
-    fps: int = 8
-    frames: int = 17
-    height: int = 64
-    width: int = 64
-    sample_rate: int = 16000
+    fps: int
+    frames: int
+    height: int
+    width: int
+    sample_rate: int
     video_temporal_stride: int = 4
     video_spatial_stride: int = 8
     audio_hop: int = 400
@@ -52,8 +53,9 @@ class ClipLayout:
                 raise LayoutError(f"ClipLayout.{field.name} must be a positive integer, got {value!r}")
         if (self.frames - 1) % self.video_temporal_stride:
             raise LayoutError(
-                f"a causal video codec needs 1 + k*{self.video_temporal_stride} frames; got {self.frames} "
-                f"(use {1 + (self.frames - 1) // self.video_temporal_stride * self.video_temporal_stride})"
+                f"a causal video codec with temporal stride {self.video_temporal_stride} needs 1 + "
+                f"{self.video_temporal_stride}k frames; {self.frames} frames at {self.fps} fps do not fit. Durations "
+                f"that work: {working_durations(self.fps, self.video_temporal_stride, float(self.duration))}"
             )
         if self.height % self.video_spatial_stride or self.width % self.video_spatial_stride:
             raise LayoutError(
@@ -66,7 +68,8 @@ class ClipLayout:
                 f"{self.latent_frames_per_segment} per segment"
             )
         if self.duration * self.sample_rate % 1:
-            raise LayoutError(f"{self.frames} frames at {self.fps} fps is not a whole number of audio samples")
+            raise LayoutError(f"{self.frames} frames at {self.fps} fps is not a whole number of audio samples "
+                              f"at {self.sample_rate} Hz")
         if self.num_samples % self.audio_hop:
             raise LayoutError(
                 f"{self.num_samples} audio samples is not a multiple of the audio codec's hop {self.audio_hop}"
@@ -192,3 +195,34 @@ class ClipLayout:
         if unknown:
             raise LayoutError(f"unknown ClipLayout fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**data)
+
+
+def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, count: int = 4) -> str:
+    """'1.7 s (17 frames), 2.1 s (21 frames), ...': the clip lengths near ``near`` seconds that a causal video
+    codec can cut into the task grid at ``fps`` (1 + stride * k frames: the first frame alone, then segments)."""
+    closest = max(1, round((near * fps - 1) / temporal_stride))
+    ks = [k for k in range(closest - count // 2, closest + count // 2 + 1) if k >= 1][:count + 1]
+    return ", ".join(f"{(1 + temporal_stride * k) / fps:g} s ({1 + temporal_stride * k} frames)" for k in ks)
+
+
+# Named clip geometries. The paper's (Sec. 5, App. D): Monologues at 8 fps, 128x128, 2.125 s (17 frames);
+# Landscape and AIST++ at 64x64 and 10 fps (as in MM-Diffusion), cut to 21 frames (2.1 s) for the causal codec.
+# Bouncing Tones is the project's built-in benchmark (shared/BOUNCING_TONES.md).
+GEOMETRIES: dict[str, ClipLayout] = {
+    "bouncing-tones": ClipLayout(fps=8, frames=17, height=64, width=64, sample_rate=16000),
+    "monologues": ClipLayout(fps=8, frames=17, height=128, width=128, sample_rate=16000),
+    "landscape": ClipLayout(fps=10, frames=21, height=64, width=64, sample_rate=16000),
+    "aist++": ClipLayout(fps=10, frames=21, height=64, width=64, sample_rate=16000),
+}
+BOUNCING_TONES = GEOMETRIES["bouncing-tones"]
+
+
+def get_geometry(name: str) -> ClipLayout:
+    if name not in GEOMETRIES:
+        raise LayoutError(f"unknown geometry {name!r}; known: {', '.join(GEOMETRIES)}")
+    return GEOMETRIES[name]
+
+
+def same_geometry(a: ClipLayout, b: ClipLayout) -> bool:
+    """Whether two layouts take the same clips (fps, frames, size, sample rate), whatever their codecs' strides."""
+    return (a.fps, a.frames, a.height, a.width, a.sample_rate) == (b.fps, b.frames, b.height, b.width, b.sample_rate)

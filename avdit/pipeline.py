@@ -165,10 +165,14 @@ class Pipeline:
 
 
 def _codecs_of(folder: Path, info: dict) -> Path:
-    """The codecs a checkpoint names; a bundled checkpoint uses the bundled codecs."""
+    """The codecs a checkpoint names (recorded by ``avdit train``), or codecs copied beside it; a checkpoint that
+    names none (exported with the bundled codecs) uses the bundled ones."""
     if info.get("codecs") and Path(info["codecs"]).is_dir():
         return Path(info["codecs"])
     if (folder / "video.json").exists():  # codecs copied beside the checkpoint
         return folder
+    if info.get("codecs"):
+        raise CodecError(f"{folder} was trained with the codecs in {info['codecs']}, which is not there now; give "
+                         "--codecs with that folder (or copy video.* and audio.* beside the checkpoint)")
     return bundled_codecs_dir()
 

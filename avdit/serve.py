@@ -25,15 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.layout import AUDIO, MODALITIES, VIDEO, ClipLayout
+from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
 from avdit.media.errors import MediaError
 from avdit.tasks import PRESETS as TASK_PRESETS
 from avdit.tasks import TaskError, get_task
-
-try:
-    from avdit.layout import BOUNCING_TONES
-except ImportError:
-    BOUNCING_TONES = ClipLayout()
 
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 BT_CLIPS = 16  # held-out Bouncing Tones clips offered in the page
@@ -50,8 +45,7 @@ class NotAnUpload(ValueError):
 
 def offers_bouncing_tones(layout) -> bool:
     """Whether held-out Bouncing Tones clips fit ``layout`` (same fps, frames, frame size and sample rate)."""
-    return all(getattr(layout, name) == getattr(BOUNCING_TONES, name)
-               for name in ("fps", "frames", "height", "width", "sample_rate"))
+    return same_geometry(layout, BOUNCING_TONES)
 
 
 def page_message(err: Exception) -> str:

@@ -7,17 +7,18 @@ the analytic conditional distribution of the generated cells given the given one
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
 
 from avdit.diffusion import generate_latents
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
-from avdit.layout import ClipLayout
+from avdit.layout import BOUNCING_TONES
 from avdit.tasks import PRESETS, get_task
 
 # Small latents so the exact denoiser (a linear solve per example and step) stays cheap.
-TOY_LAYOUT = ClipLayout(height=8, width=8, audio_hop=2000)
+TOY_LAYOUT = dataclasses.replace(BOUNCING_TONES, height=8, width=8, audio_hop=2000)
 
 
 def run_toy_demo(num: int = 1000, steps: int = 100, seed: int = 0) -> int:

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -5,7 +7,7 @@ from avdit.codecs.audio import AudioCodecConfig
 from avdit.codecs.interface import AudioCodec, CodecPair, VideoCodec
 from avdit.codecs.video import VideoCodecConfig
 from avdit.latents import AV
-from avdit.layout import ClipLayout
+from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT, get_preset
 
 
@@ -34,17 +36,18 @@ def tiny_model():
 
 
 # A small layout for exact Gaussian checks: 1x1 video latents, audio hop 2000 (8 latents/s, 17 in all).
-TOY_LAYOUT = ClipLayout(height=8, width=8, audio_hop=2000)
+TOY_LAYOUT = dataclasses.replace(BOUNCING_TONES, height=8, width=8, audio_hop=2000)
 
 
 TINY_VIDEO_CODEC = VideoCodecConfig(latent_channels=4, widths=(16, 32))
 TINY_AUDIO_CODEC = AudioCodecConfig(latent_channels=4, widths=(16, 16, 16))
 
 
-def tiny_codecs(seed: int = 0) -> CodecPair:
-    """Randomly initialised small codecs with the Bouncing Tones layout: wiring, not quality."""
+def tiny_codecs(seed: int = 0, layout=BOUNCING_TONES) -> CodecPair:
+    """Randomly initialised small codecs at a clip geometry (Bouncing Tones'): wiring, not quality."""
     torch.manual_seed(seed)
-    return CodecPair(VideoCodec(TINY_VIDEO_CODEC), AudioCodec(TINY_AUDIO_CODEC)).eval()
+    return CodecPair(VideoCodec(TINY_VIDEO_CODEC, fps=layout.fps), AudioCodec(TINY_AUDIO_CODEC, sample_rate=layout.sample_rate),
+                     frames=layout.frames, size=(layout.height, layout.width)).eval()
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def bt_batch(n=2, seed=0):
 
 @pytest.mark.parametrize("frames, seconds_per_segment", [(9, 0.5), (17, 0.5), (33, 0.5)])
 def test_latent_shapes_and_segments_follow_the_codecs(frames, seconds_per_segment):
-    pair = CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(TINY_AUDIO), frames=frames)
+    pair = CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(TINY_AUDIO), frames=frames, size=(64, 64))
     layout = pair.layout
     video = torch.zeros(1, frames, 64, 64, 3, dtype=torch.uint8)
     audio = torch.zeros(1, layout.num_samples)
@@ -103,7 +103,8 @@ def test_wrong_inputs_and_folders_are_refused(pair, tmp_path):
     with pytest.raises(CodecError, match="video.json not found"):
         load_codec(tmp_path, "video")
     with pytest.raises(CodecError, match="cannot cut"):
-        CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(AudioCodecConfig(fold=8, widths=(8, 8, 8), strides=(5, 12))))
+        CodecPair(VideoCodec(TINY_VIDEO), AudioCodec(AudioCodecConfig(fold=8, widths=(8, 8, 8), strides=(5, 12))),
+                  frames=17, size=(64, 64))
 
 
 def test_losses_are_zero_on_identical_inputs_and_grow_with_error():
@@ -122,10 +123,10 @@ def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, mo
     settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=2, checkpoint_every=1,
                                   stats_clips=4)
     train_codec(settings, tmp_path, progress=False)
-    state = torch.load(tmp_path / "state.pt", weights_only=True)
-    assert state["step"] == 2 and (tmp_path / "samples" / "step_000002.mp4").exists()
+    state = torch.load(tmp_path / "audio_state.pt", weights_only=True)
+    assert state["step"] == 2 and (tmp_path / "samples" / "audio_step_000002.mp4").exists()
     result = train_codec(CodecTrainSettings(**{**settings.__dict__, "steps": 3}), tmp_path, progress=False)
-    assert result["steps_done"] == 3 and torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 3
+    assert result["steps_done"] == 3 and torch.load(tmp_path / "audio_state.pt", weights_only=True)["step"] == 3
     codec = load_codec(tmp_path, "audio")
     assert codec.latent_std.min() > 0 and not torch.equal(codec.latent_std, torch.ones(16))
     with pytest.raises(ValueError, match="batch_size differ"):
@@ -250,7 +251,7 @@ def test_video_decoder_phase_adds_the_sharpen_head_and_exports_it(tmp_path, monk
     settings = CodecTrainSettings(kind="video", steps=1, batch_size=2, sample_every=10, checkpoint_every=10,
                                   stats_clips=2, decoder_steps=1, sharpen_width=4)
     train_codec(settings, tmp_path, progress=False)
-    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    state = torch.load(tmp_path / "video_state.pt", weights_only=True)
     assert state["decoder_phase"] and any(".sharpen." in name for name in state["codec"])
     codec = load_codec(tmp_path, "video")
     assert codec.config.sharpen_width == 4 and codec.net.decoder.sharpen.net[-1].weight.abs().sum() > 0

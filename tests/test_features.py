@@ -5,6 +5,7 @@ from safetensors.torch import save_file
 
 from avdit.data import bouncing_tones as bt
 from avdit.eval.features import FeatureError
+from avdit.layout import BOUNCING_TONES
 from avdit.eval.features.bt_nets import BTAudioNet, BTVideoNet, blank_given
 from avdit.eval.features.extractor import bt_extractors, i3d_extractor, vggish_extractor
 from avdit.eval.features.i3d import InceptionI3d
@@ -74,7 +75,7 @@ def test_blank_given_blanks_exactly_the_given_segments():
     clip = bt.make_clip(0, 0, "test")
     video, audio = clip.video[None], clip.audio[None]
     given = get_task("av_continue", 5).given.numpy()  # segments 0-1 of both: frames 0-4, samples 0-9999
-    v, a = blank_given(video, audio, given)
+    v, a = blank_given(video, audio, given, BOUNCING_TONES)
     assert (v[:, :5] == bt.BACKGROUND[0]).all() and (a[:, :10000] == 0).all()
     assert (v[:, 5:] == video[:, 5:]).all() and (a[:, 10000:] == audio[:, 10000:]).all()
     assert not (video[:, :5] == bt.BACKGROUND[0]).all()  # the input is left alone

@@ -3,11 +3,17 @@ from fractions import Fraction
 import pytest
 import torch
 
-from avdit.layout import ClipLayout, LayoutError
+import dataclasses
+
+from avdit.layout import BOUNCING_TONES, GEOMETRIES, ClipLayout, LayoutError, working_durations
+
+
+def bt(**changes) -> ClipLayout:
+    return dataclasses.replace(BOUNCING_TONES, **changes)
 
 
 def test_bouncing_tones_layout_matches_the_spec():
-    layout = ClipLayout()
+    layout = BOUNCING_TONES
     assert layout.duration == Fraction(17, 8)
     assert layout.num_samples == 34000
     assert layout.video_latent_frames == 5 and layout.video_latent_size == (8, 8)
@@ -21,7 +27,7 @@ def test_bouncing_tones_layout_matches_the_spec():
 
 
 def test_segments_are_contiguous_and_ordered_in_time():
-    layout = ClipLayout(frames=33, latent_frames_per_segment=2)
+    layout = bt(frames=33, latent_frames_per_segment=2)
     assert layout.num_segments == 5
     assert layout.video_segments == (0, 1, 1, 2, 2, 3, 3, 4, 4)
     assert list(layout.audio_segments) == sorted(layout.audio_segments)
@@ -31,7 +37,7 @@ def test_segments_are_contiguous_and_ordered_in_time():
 
 
 def test_cells_to_latents_broadcasts_each_cell_to_its_latents():
-    layout = ClipLayout()
+    layout = BOUNCING_TONES
     grid = torch.arange(10).view(1, 2, 5)
     video, audio = layout.cells_to_latents(grid)
     assert video.shape == (1, 1, 5, 1, 1) and audio.shape == (1, 1, 85)
@@ -44,7 +50,7 @@ def test_cells_to_latents_broadcasts_each_cell_to_its_latents():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(frames=16), "1 \\+ k\\*4 frames"),
+        (dict(frames=16), "needs 1 \\+ 4k frames; 16 frames at 8 fps do not fit. Durations that work: .*2.125 s"),
         (dict(height=60), "multiple of the video codec's spatial stride"),
         (dict(audio_hop=480), "not a multiple of the audio codec's hop"),
         (dict(audio_hop=4250), "falls inside an audio latent"),
@@ -53,11 +59,30 @@ def test_cells_to_latents_broadcasts_each_cell_to_its_latents():
 )
 def test_bad_geometry_is_refused_with_a_reason(kwargs, message):
     with pytest.raises(LayoutError, match=message):
-        ClipLayout(**kwargs)
+        bt(**kwargs)
 
 
 def test_layout_round_trips_through_a_dict():
-    layout = ClipLayout(height=128, width=96)
+    layout = bt(height=128, width=96)
     assert ClipLayout.from_dict(layout.to_dict()) == layout
     with pytest.raises(LayoutError, match="unknown ClipLayout fields"):
         ClipLayout.from_dict({"fps": 8, "colour": 1})
+
+
+def test_named_geometries_cut_into_the_paper_grid():
+    """The paper's rule: the first frame alone, then equal segments of one latent frame (4 frames) each."""
+    landscape = GEOMETRIES["landscape"]
+    assert (landscape.fps, landscape.frames, float(landscape.duration)) == (10, 21, 2.1)
+    assert [float(b) for b in landscape.segment_bounds] == [0, 0.1, 0.5, 0.9, 1.3, 1.7, 2.1]
+    assert [landscape.audio_segments.count(n) for n in range(6)] == [4, 16, 16, 16, 16, 16]
+    monologues = GEOMETRIES["monologues"]
+    assert (monologues.height, monologues.width, monologues.num_segments) == (128, 128, 5)
+    assert GEOMETRIES["bouncing-tones"] == BOUNCING_TONES
+
+
+def test_working_durations_are_all_valid_layouts():
+    text = working_durations(10, 4, 2.0)
+    frames = [int(part.split("(")[1].split()[0]) for part in text.split(", ")]
+    assert 21 in frames
+    for n in frames:
+        ClipLayout(fps=10, frames=n, height=64, width=64, sample_rate=16000)  # raises if the duration does not work

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from avdit.latents import AV
-from avdit.layout import ClipLayout
+from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT, ConfigError, ShapeError, get_preset
 from avdit.model.config import parse_model_overrides
 from avdit.model.embeddings import rotate, sinusoidal
@@ -190,7 +190,7 @@ def test_model_overrides_parse_to_typed_fields_and_refuse_the_rest():
 def test_preset_sizes_and_config_round_trip():
     assert AVDiT(get_preset("bt-tiny")).num_parameters() < 1_000_000
     assert 2_000_000 <= AVDiT(get_preset("bt-small")).num_parameters() <= 6_000_000
-    config = get_preset("bt-small", layout=ClipLayout(height=32, width=32))
+    config = get_preset("bt-small", layout=dataclasses.replace(BOUNCING_TONES, height=32, width=32))
     assert type(config).from_dict(config.to_dict()) == config
 
 

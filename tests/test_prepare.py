@@ -75,7 +75,7 @@ def test_rerun_probes_only_new_or_changed_files(folder, tmp_path, monkeypatch):
     assert "new.mp4" in probed and "a.mp4" not in probed and "b.mp4" not in probed
     assert "new.mp4" in index["files"]
     with pytest.raises(ValueError, match="other settings"):
-        prepare_folder(folder, out, PrepareSettings(fps=10), progress=False)
+        prepare_folder(folder, out, PrepareSettings(fps=10, duration=2.1, hop=2.1), progress=False)
 
 
 def test_clip_dataset_survives_a_file_damaged_after_prepare(folder, tmp_path, caplog):
@@ -102,13 +102,25 @@ def test_split_is_deterministic_and_per_file():
     splits = [split_of(n, 0.1) for n in names]
     assert splits == [split_of(n, 0.1) for n in names]
     assert 0.07 < splits.count("test") / 2000 < 0.13
-    assert clip_starts(10.0, PrepareSettings(duration=2.0, hop=1.0)) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert clip_starts(10.0, PrepareSettings(duration=2.125, hop=1.0)) == [0, 1, 2, 3, 4, 5, 6, 7]
 
 
 def test_cli_prepare_prints_a_summary_and_fails_cleanly(folder, tmp_path, capsys):
-    assert main(["prepare", str(folder), str(tmp_path / "out"), "--test-fraction", "0"]) == 0
+    assert main(["prepare", str(folder), str(tmp_path / "out"), "--preset", "bouncing-tones", "--test-fraction", "0"]) == 0
     out = capsys.readouterr().out
     assert "3 files indexed: 6 train clips, 0 test clips" in out and "junk.mp4" in out
-    assert main(["prepare", str(folder), str(tmp_path / "o2"), "--size", "63", "64"]) == 2
+    assert main(["prepare", str(folder), str(tmp_path / "o2"), "--preset", "landscape", "--size", "63", "64"]) == 2
     assert "even" in capsys.readouterr().err
-    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "o3")]) == 2
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "o3"), "--preset", "landscape"]) == 2
+    assert main(["prepare", str(folder), str(tmp_path / "o4"), "--fps", "10", "--size", "64", "64"]) == 2
+    assert "--duration missing" in capsys.readouterr().err
+    assert main(["prepare", str(folder), str(tmp_path / "o5"), "--preset", "landscape", "--duration", "2.0"]) == 2
+    assert "2.1 s (21 frames)" in capsys.readouterr().err  # a duration the task grid cannot take names those it can
+
+
+def test_presets_give_the_papers_geometries_and_are_recorded(folder, tmp_path):
+    settings = PrepareSettings.from_geometry("landscape", test_fraction=0.0)
+    assert (settings.fps, settings.size, settings.frames) == (10, (64, 64), 21)
+    index = prepare_folder(folder, tmp_path / "out", settings, progress=False)
+    assert index["geometry"]["frames"] == 21 and index["geometry"]["fps"] == 10
+    assert PrepareSettings.from_geometry("monologues").geometry().height == 128

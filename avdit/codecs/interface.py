@@ -182,10 +182,22 @@ def load_codec(folder: str | Path, kind: str) -> VideoCodec | AudioCodec:
     return codec.eval()
 
 
+def geometry_record(layout: ClipLayout) -> dict:
+    """The clip geometry a codec was trained on, as stored in its JSON."""
+    return {"fps": layout.fps, "frames": layout.frames, "size": [layout.height, layout.width],
+            "sample_rate": layout.sample_rate}
+
+
+def describe_geometry(record: dict) -> str:
+    size = record.get("size") or ["?", "?"]
+    return (f"{record.get('frames')} frames at {record.get('fps')} fps, {size[0]}x{size[1]}, "
+            f"{record.get('sample_rate')} Hz")
+
+
 class CodecPair(nn.Module):
     """A video and an audio codec and the clip they take: frames at the video codec's fps, size, samples."""
 
-    def __init__(self, video: VideoCodec, audio: AudioCodec, frames: int = 17, size: tuple[int, int] = (64, 64)):
+    def __init__(self, video: VideoCodec, audio: AudioCodec, frames: int, size: tuple[int, int]):
         super().__init__()
         self.video, self.audio = video, audio
         self.frames, self.size = frames, tuple(size)
@@ -225,18 +237,31 @@ class CodecPair(nn.Module):
         return self.video.decode(latents.video), self.audio.decode(latents.audio)
 
     def save(self, folder: str | Path) -> None:
-        save_codec(self.video, folder, {"frames": self.frames, "size": list(self.size)})
-        save_codec(self.audio, folder)
+        record = geometry_record(self.layout)
+        save_codec(self.video, folder, record)
+        save_codec(self.audio, folder, record)
 
 
 def load_codecs(folder: str | Path | None = None) -> CodecPair:
-    """The codec pair in ``folder`` (video.* and audio.*), or the bundled Bouncing Tones codecs."""
+    """The codec pair in ``folder`` (video.* and audio.*), or the bundled Bouncing Tones codecs, at the clip
+    geometry they were trained on (recorded in video.json; audio.json, when it records one, must agree)."""
     folder = Path(folder) if folder is not None else bundled_codecs_dir()
     if not folder.is_dir():
         raise CodecError(f"{folder}: codec folder not found")
     video, audio = load_codec(folder, "video"), load_codec(folder, "audio")
     meta = json.loads((folder / "video.json").read_text())
-    return CodecPair(video, audio, frames=meta.get("frames", 17), size=tuple(meta.get("size", (64, 64)))).eval()
+    if "frames" not in meta or "size" not in meta:
+        raise CodecError(f"{folder / 'video.json'} records no clip geometry (frames, size); retrain it with "
+                         "`avdit train-codec video`, or add the frames and size of its training clips")
+    pair = CodecPair(video, audio, frames=meta["frames"], size=tuple(meta["size"]))
+    audio_meta = json.loads((folder / "audio.json").read_text())
+    if "frames" in audio_meta:
+        video_geometry, audio_geometry = geometry_record(pair.layout), {
+            k: audio_meta.get(k) for k in ("fps", "frames", "size", "sample_rate")}
+        if video_geometry != audio_geometry:
+            raise CodecError(f"{folder}: the video codec was trained on clips of {describe_geometry(video_geometry)}, "
+                             f"the audio codec on {describe_geometry(audio_geometry)}; train both on the same data")
+    return pair.eval()
 
 
 def bundled_codecs_dir() -> Path:

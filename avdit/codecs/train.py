@@ -1,9 +1,10 @@
 """``avdit train-codec {video,audio}``: train a codec, keep held-out reconstructions, resume by rerunning.
 
-RUN_DIR holds ``state.pt`` (full training state, written atomically, loaded with ``weights_only=True``),
-``config.json`` (the resolved settings), ``samples/`` (held-out reconstructions as mp4 beside the originals)
-and, when training ends, the codec itself (``<kind>.safetensors`` + ``<kind>.json``) with latent statistics
-measured on training clips.
+RUN_DIR holds, per kind, ``<kind>_state.pt`` (full training state, written atomically, loaded with
+``weights_only=True``), ``<kind>_train.json`` (the resolved settings), ``samples/<kind>_step_N.mp4`` (held-out
+reconstructions beside the originals) and, when training ends, the codec itself (``<kind>.safetensors`` +
+``<kind>.json``, with latent statistics measured on training clips and the clip geometry of the data). The video
+and the audio codec trained with the same ``--out`` make one codec folder that every ``--codecs`` takes.
 
 Training has two phases: ``steps`` of the whole autoencoder on the codec's own loss (``losses.py``: for video a
 contrast-weighted L2 and SSIM, which is what makes the disc's colour survive), then ``decoder_steps`` of the
@@ -27,11 +28,11 @@ from tqdm.auto import tqdm
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.audio import AudioCodecConfig
-from avdit.codecs.interface import AudioCodec, VideoCodec, save_codec
+from avdit.codecs.interface import AudioCodec, VideoCodec, describe_geometry, geometry_record, save_codec
 from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
-from avdit.data import bouncing_tones as bt
-from avdit.data.datasets import open_dataset
+from avdit.layout import ClipLayout
+from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
 
@@ -111,6 +112,17 @@ def quality(codec, recon: torch.Tensor, target: torch.Tensor) -> float:
     return float(10 * torch.log10((target**2).sum() / ((recon.clamp(-1, 1) - target) ** 2).sum().clamp_min(1e-10)))
 
 
+def _check_partner(run_dir: Path, kind: str, geometry: ClipLayout) -> None:
+    """The other codec already in ``run_dir``, when it records its clips' geometry, must have been trained on
+    clips of the same geometry."""
+    other = run_dir / f"{'audio' if kind == 'video' else 'video'}.json"
+    recorded = json.loads(other.read_text()) if other.exists() else {}
+    wanted = geometry_record(geometry)
+    if "frames" in recorded and {k: recorded.get(k) for k in wanted} != wanted:
+        raise ValueError(f"{other} was trained on clips of {describe_geometry(recorded)}, this data has "
+                         f"{describe_geometry(wanted)}: one codec folder holds codecs of one geometry; use another --out")
+
+
 def _forever(loader):
     while True:
         yield from loader
@@ -155,7 +167,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     """Train (or resume) a codec in ``run_dir``; returns the final held-out quality figures."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path, state_path = run_dir / "config.json", run_dir / "state.pt"
+    config_path, state_path = run_dir / f"{settings.kind}_train.json", run_dir / f"{settings.kind}_state.pt"
     state = torch.load(state_path, weights_only=True) if state_path.exists() else None
     in_decoder_phase = state is not None and state.get("decoder_phase", False)
     if config_path.exists():  # resuming: everything but the number of steps must match
@@ -178,9 +190,9 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     train_data = open_dataset(settings.data, "train", seed=settings.seed)
     held_out = next(iter(make_loader(open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed),
                                      settings.batch_size)))
-    fps, sample_rate = bt.FPS, bt.SAMPLE_RATE
-    if hasattr(train_data, "settings"):  # a prepared folder
-        fps, sample_rate = train_data.settings.fps, train_data.settings.sample_rate
+    geometry = dataset_geometry(train_data)
+    fps, sample_rate = geometry.fps, geometry.sample_rate
+    _check_partner(run_dir, settings.kind, geometry)
     step = state["step"] if state is not None else 0
     codec = build_codec(settings, fps, sample_rate, decoder_phase=in_decoder_phase)
     optimizer = torch.optim.AdamW(codec.net.parameters(), lr=settings.lr, weight_decay=0.0)
@@ -220,7 +232,8 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
                 recon, target, _, _ = _forward(codec, held_out)
             figure = quality(codec, recon, target)
             bar.write(f"step {step}: held-out {'PSNR' if settings.kind == 'video' else 'SNR'} {figure:.2f} dB")
-            _write_samples(codec, held_out, recon, run_dir / "samples" / f"step_{step:06d}.mp4", fps, sample_rate)
+            _write_samples(codec, held_out, recon, run_dir / "samples" / f"{settings.kind}_step_{step:06d}.mp4", fps,
+                           sample_rate)
             codec.train()
         if step % settings.checkpoint_every == 0 or step in (settings.steps, settings.total_steps):
             with atomic_path(state_path, ".pt") as tmp:
@@ -243,5 +256,5 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
         recon, target, _, _ = _forward(codec, held_out)
     result = {"steps_done": step, "held_out_db": quality(codec, recon, target),
               "seconds_this_run": round(time.perf_counter() - start, 1)}
-    save_codec(codec, run_dir, {"training": {**asdict(settings), **result}})
+    save_codec(codec, run_dir, {**geometry_record(geometry), "training": {**asdict(settings), **result}})
     return result

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from avdit.data import bouncing_tones as bt
 from avdit.data.bt_files import METADATA
 from avdit.data.prepare import INDEX, index_clips
+from avdit.layout import GEOMETRIES, ClipLayout
 from avdit.media import MediaError, read_clip
 
 logger = logging.getLogger(__name__)
@@ -124,3 +125,14 @@ def open_dataset(data: str | Path, split: str = "train", size: int | None = None
         return ClipDataset(folder, split)
     raise FileNotFoundError(f"{folder}: not '{BOUNCING_TONES}', a Bouncing Tones folder ({METADATA}) or a "
                             f"prepared folder ({INDEX}); make one with `avdit data bouncing-tones` or `avdit prepare`")
+
+
+def dataset_geometry(dataset: Dataset) -> ClipLayout:
+    """The clip geometry of a dataset from ``open_dataset``: a prepared folder's own, else Bouncing Tones'."""
+    settings = getattr(dataset, "settings", None)  # a prepared folder
+    return settings.geometry() if settings is not None else GEOMETRIES[BOUNCING_TONES]
+
+
+def is_bouncing_tones(data: str | Path) -> bool:
+    """Whether ``data`` names Bouncing Tones: made in memory, or a folder from ``avdit data bouncing-tones``."""
+    return str(data) == BOUNCING_TONES or (Path(data) / METADATA).exists()

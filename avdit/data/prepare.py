@@ -20,6 +20,7 @@ import av
 from tqdm.auto import tqdm
 
 from avdit.atomic import write_json
+from avdit.layout import ClipLayout, LayoutError, get_geometry, working_durations
 from avdit.media import MediaError, MediaInfo, probe, read_clip
 
 INDEX = "index.json"
@@ -43,6 +44,32 @@ class PrepareSettings:
             raise ValueError("--duration and --hop must be positive")
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if abs(self.duration * self.fps - round(self.duration * self.fps)) > 1e-6:
+            raise ValueError(f"--duration {self.duration} s is not a whole number of frames at {self.fps} fps; "
+                             f"durations that work: {working_durations(self.fps, near=self.duration)}")
+        self.geometry()
+
+    @classmethod
+    def from_geometry(cls, name: str, **changes) -> "PrepareSettings":
+        """Settings at a named geometry (``avdit.layout.GEOMETRIES``: landscape, aist++, monologues, ...)."""
+        layout = get_geometry(name)
+        duration = layout.frames / layout.fps
+        return cls(**{"fps": layout.fps, "sample_rate": layout.sample_rate, "size": (layout.height, layout.width),
+                      "duration": duration, "hop": duration, **changes})
+
+    @property
+    def frames(self) -> int:
+        return round(self.duration * self.fps)
+
+    def geometry(self) -> ClipLayout:
+        """The clip layout of these clips with avdit's own codec strides; a clear error if the task grid
+        cannot be cut from them."""
+        try:
+            return ClipLayout(fps=self.fps, frames=self.frames, height=self.size[0], width=self.size[1],
+                              sample_rate=self.sample_rate)
+        except LayoutError as err:
+            raise ValueError(f"clips of {self.duration} s at {self.fps} fps, {self.size[0]}x{self.size[1]}, "
+                             f"{self.sample_rate} Hz cannot be cut into the task grid: {err}") from None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -164,7 +191,8 @@ def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings =
             continue
         files[rel] = {"bytes": stat.st_size, "mtime": stat.st_mtime, "duration": info.duration, "starts": starts,
                       "split": split_of(rel, settings.test_fraction)}
-    index = {"source": str(src.resolve()), "settings": settings.to_dict(), "files": files, "skipped": skipped}
+    index = {"source": str(src.resolve()), "settings": settings.to_dict(), "geometry": settings.geometry().to_dict(),
+             "files": files, "skipped": skipped}
     write_json(index_path, index)
     return index
 

@@ -26,7 +26,8 @@ from avdit.eval.features import FeatureExtractor, load_extractors
 from avdit.eval.features.bt_nets import blank_given
 from avdit.eval.measures import clip_measures, summarise
 from avdit.eval.metrics import StreamingStats, frechet_from_stats, polynomial_mmd2
-from avdit.layout import AUDIO, VIDEO, ClipLayout
+from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout, same_geometry
+from avdit.tasks import PRESETS as TASK_PRESETS
 from avdit.tasks import Task, get_task
 
 ALL_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
@@ -49,6 +50,7 @@ class EvalSettings:
     i3d: str | None = None  # local I3D weights -> FVD/KVD
     vggish: str | None = None  # local VGGish weights -> FAD
     checkpoint: str | None = None
+    codecs: str | None = None  # codec folder (None: the ones the checkpoint names)
     device: str | None = None  # where the model samples (None: a GPU when there is one)
 
 
@@ -57,7 +59,8 @@ def parse_tasks(text: str) -> tuple[str, ...]:
         return ALL_TASKS
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     for name in names:
-        get_task(name, ClipLayout().num_segments)  # a clear error for an unknown task
+        if name not in TASK_PRESETS and ":" not in name:  # grids are checked against the model's layout
+            get_task(name, 3)  # a clear error for an unknown task
     if not names:
         raise ValueError("--tasks is empty: give 'all' or a comma-separated list such as 'a2v,av_continue'")
     return names
@@ -77,11 +80,11 @@ def held_out(data: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def feature_scores(extractors: list[FeatureExtractor], given: np.ndarray, ref_video, ref_audio, video, audio,
-                   ref_cache: dict) -> dict[str, float]:
+                   ref_cache: dict, layout: ClipLayout) -> dict[str, float]:
     """Fréchet distance per extractor (and KVD on video features) over the generated parts only."""
     scores = {}
-    blanked_ref = blank_given(ref_video, ref_audio, given)
-    blanked = blank_given(video, audio, given)
+    blanked_ref = blank_given(ref_video, ref_audio, given, layout)
+    blanked = blank_given(video, audio, given, layout)
     for extractor in extractors:
         m = extractor.modality
         if given[m].all():
@@ -128,14 +131,19 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     if settings.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {settings.steps}")
     start = time.perf_counter()
-    pipe = Pipeline.from_pretrained(settings.checkpoint, device=settings.device)
+    pipe = Pipeline.from_pretrained(settings.checkpoint, codecs=settings.codecs, device=settings.device)
     layout = pipe.layout
-    bt_layout = layout == ClipLayout(video_temporal_stride=layout.video_temporal_stride,
-                                     video_spatial_stride=layout.video_spatial_stride, audio_hop=layout.audio_hop)
+    tasks = {name: get_task(name, layout.num_segments) for name in settings.tasks}  # bad grids fail before any work
+    bt_layout = same_geometry(layout, BOUNCING_TONES)
     extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish)
     if not bt_layout:  # the Bouncing Tones nets read 17 frames of 64x64 at 16 kHz only
         extractors = [e for e in extractors if not e.metric.startswith("BT-")]
     ref_video, ref_audio, classes = held_out(settings.data, settings.num, settings.seed)
+    if ref_video.shape[1:4] != (layout.frames, layout.height, layout.width) or ref_audio.shape[1] != layout.num_samples:
+        raise ValueError(f"{settings.data} holds clips of {ref_video.shape[1]} frames of {ref_video.shape[2]}x"
+                         f"{ref_video.shape[3]} and {ref_audio.shape[1]} samples; the model takes {layout.frames} "
+                         f"frames of {layout.height}x{layout.width} at {layout.fps} fps and {layout.num_samples} "
+                         f"samples: prepare the data with the model's geometry")
     rows, ref_cache = {}, {}
     jobs = [RECONSTRUCTION, *settings.tasks]
     for name in tqdm(jobs, desc="evaluate", disable=not progress):
@@ -143,10 +151,10 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
             task_given = np.zeros((2, layout.num_segments), dtype=bool)
             video, audio = reconstruct(pipe, ref_video, ref_audio, settings.batch_size)
         else:
-            task = get_task(name, layout.num_segments)
+            task = tasks[name]
             task_given = task.given.numpy()
             video, audio = generate(pipe, task, ref_video, ref_audio, settings)
-        row = feature_scores(extractors, task_given, ref_video, ref_audio, video, audio, ref_cache)
+        row = feature_scores(extractors, task_given, ref_video, ref_audio, video, audio, ref_cache, layout)
         if settings.av_align:
             row["AV-align"] = float(np.mean([av_align(v, a, layout.fps, layout.sample_rate)
                                              for v, a in zip(video, audio)]))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from avdit.layout import ClipLayout
+import math
+
+from avdit.layout import BOUNCING_TONES, GEOMETRIES, ClipLayout
 
 
 PREDICTIONS = ("eps", "v")
@@ -19,7 +21,7 @@ class ConfigError(ValueError):
 class AVDiTConfig:
     """The network over (video, audio) latent tokens. Latent shapes come from ``layout``."""
 
-    layout: ClipLayout = field(default_factory=ClipLayout)
+    layout: ClipLayout  # the clip geometry and codec strides (from the codecs / latents)
     video_channels: int = 8  # Cv of the video codec
     audio_channels: int = 16  # Ca of the audio codec
     video_patch: int = 2  # p: a video token is 1 x p x p latents
@@ -87,12 +89,12 @@ class AVDiTConfig:
 
 PRESETS: dict[str, AVDiTConfig] = {
     # tests: a few hundred thousand parameters
-    "bt-tiny": AVDiTConfig(width=64, depth=2, heads=2),
+    "bt-tiny": AVDiTConfig(BOUNCING_TONES, width=64, depth=2, heads=2),
     # the CPU benchmark model on Bouncing Tones: 80 video + 17 audio tokens
-    "bt-small": AVDiTConfig(width=256, depth=4, heads=4),
-    # the paper's AVDiT (App. B): 24 layers, width 1024, 16 heads; Monologues-sized 128x128 video,
-    # SoundStream-sized 1024-channel audio latents
-    "paper": AVDiTConfig(layout=ClipLayout(height=128, width=128), audio_channels=1024, audio_patch=1,
+    "bt-small": AVDiTConfig(BOUNCING_TONES, width=256, depth=4, heads=4),
+    # the paper's AVDiT (App. B): 24 layers, width 1024, 16 heads, at the Monologues geometry (128x128, 8 fps,
+    # 17 frames) with SoundStream-sized 1024-channel audio latents
+    "paper": AVDiTConfig(GEOMETRIES["monologues"], audio_channels=1024, audio_patch=1,
                          width=1024, depth=24, heads=16, self_condition=True, grad_checkpointing=True),
 }
 
@@ -120,7 +122,20 @@ def parse_model_overrides(spec: str) -> dict:
     return overrides
 
 
+def fitting_audio_patch(layout: ClipLayout, preferred: int) -> int:
+    """The largest audio patch <= ``preferred`` whose tokens never straddle a segment boundary of ``layout``
+    (a divisor of every segment's length in audio latents): 5 on Bouncing Tones (5 + 4 x 20 latents), 4 at
+    10 fps (4 + 5 x 16)."""
+    lengths = [sum(1 for s in layout.audio_segments if s == n) for n in range(layout.num_segments)]
+    common = math.gcd(*lengths)
+    return max(d for d in range(1, min(preferred, common) + 1) if common % d == 0)
+
+
 def get_preset(name: str, **overrides) -> AVDiTConfig:
+    """A preset's network; with another ``layout`` its audio patch shrinks to fit the segments unless given."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[name], **overrides)
+    preset = PRESETS[name]
+    if "layout" in overrides and "audio_patch" not in overrides:
+        overrides["audio_patch"] = fitting_audio_patch(overrides["layout"], preset.audio_patch)
+    return dataclasses.replace(preset, **overrides)

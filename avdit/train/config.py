@@ -13,7 +13,8 @@ class TrainConfig:
     preset: str = "bt-small"
     model: str = ""  # overrides of the preset's fields, e.g. 'video_patch=4,depth=6' (see model.config.OVERRIDABLE)
     data: str = "bouncing-tones"  # 'bouncing-tones' (encoded once into RUN_DIR/latents) or a shard folder
-    codecs: str | None = None  # codec folder; None = the bundled Bouncing Tones codecs
+    codecs: str | None = None  # codec folder; None = those the latents were made with (bundled for Bouncing Tones)
+    init: str | None = None  # a checkpoint folder whose weights the run starts from (same network, layout, codecs)
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
     noise_levels_final: str = ""  # a mixture the noise levels move to, linearly over the run ('' = they stay)
@@ -55,6 +56,6 @@ class TrainConfig:
         return asdict(self)
 
     # what a run made before a field existed used instead (its config.json lacks the field)
-    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": "", "noise_levels_final": ""}
+    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": "", "noise_levels_final": "", "init": None}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")

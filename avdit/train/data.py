@@ -6,6 +6,7 @@ its slice of the global batch, a resumed run continues the same stream, and the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -23,8 +24,22 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 16 + stream)
 
 
-def codecs_folder(config: TrainConfig) -> Path:
-    return Path(config.codecs) if config.codecs else bundled_codecs_dir()
+def codecs_folder(config: TrainConfig, index: dict | None = None) -> Path:
+    """The run's codecs: ``--codecs``; else those the latents were made with (their shard index names them);
+    else, for Bouncing Tones, the bundled ones."""
+    if config.codecs:
+        return Path(config.codecs)
+    if index is not None and index.get("codecs"):
+        folder = Path(index["codecs"])
+        if not folder.is_dir():
+            raise ValueError(f"the latents in {config.data} were made with the codecs in {folder}, which is not there "
+                             "now; give --codecs with that folder")
+        return folder
+    if config.data != "bouncing-tones":
+        shard_index = Path(config.data) / SHARD_INDEX
+        if shard_index.is_file():
+            return codecs_folder(config, json.loads(shard_index.read_text()))
+    return bundled_codecs_dir()
 
 
 def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> tuple[AV, ClipLayout, dict]:
@@ -39,7 +54,7 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
     else:
         shards = Path(config.data)
     latents, index = load_shards(shards)
-    if config.codecs is not None or config.data == "bouncing-tones":
+    if config.codecs is not None or config.data == "bouncing-tones" or index.get("codecs"):
         if not codec_digest_matches(index["codec_digest"], folder):
             digest = codec_digest(folder)
             fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"

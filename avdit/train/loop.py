@@ -35,7 +35,8 @@ from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
-from avdit.train.state import SNAPSHOT_CONFIG, clean_stale_temporaries, load_state, save_snapshot, save_state
+from avdit.train.state import (SNAPSHOT_CONFIG, clean_stale_temporaries, load_snapshot, load_state, save_snapshot,
+                               save_state)
 
 
 class TrainingError(RuntimeError):
@@ -109,6 +110,25 @@ def _check_settings(config: TrainConfig) -> None:
     _noise_levels(config, layout)
 
 
+def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict:
+    """The weights of checkpoint ``folder`` (``--init``) for a run of network ``built`` on latents ``index``:
+    a clear error naming what differs when the network, its clip layout or the latents' codecs are not the same."""
+    from avdit.codecs.shards import codec_digest_matches
+
+    model, info = load_snapshot(folder)
+    details = differences(model.config.to_dict(), built.to_dict(), ignore=("grad_checkpointing", "layout"))
+    if model.config.layout != built.layout:
+        details = ", ".join(filter(None, [f"layout: {model.config.layout} there, {built.layout} now", details]))
+    if details:
+        raise TrainingError(f"--init {folder} is another network or geometry ({details}); start from a checkpoint of "
+                            "this preset and --model at this data's geometry, or train without --init")
+    recorded = info.get("codec_digest")
+    if recorded and recorded != index["codec_digest"] and not codec_digest_matches(recorded, index["codecs"]):
+        raise TrainingError(f"--init {folder} was trained on latents of other codecs (digest {recorded}) than "
+                            f"{index['codecs']} (digest {index['codec_digest']}); encode the data with its codecs")
+    return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
 def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
     return AVDiT(_model_config(config, layout, video_channels=latents.video.shape[1],
                                audio_channels=latents.audio.shape[1]))
@@ -140,6 +160,12 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         step = state["step"]
+        if d.main:
+            print(f"avdit train: resuming {run_dir} from step {step} of {config.steps}", flush=True)
+    elif config.init:
+        initial = initial_weights(config.init, model.config, index)
+        model.load_state_dict(initial)
+        ema.load_state_dict(initial)
     sharded = config.fsdp and d.group
     if sharded:
         shard(model, d)
@@ -155,7 +181,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else nullcontext())
     writer = _tensorboard(run_dir) if d.main else None
-    info = {"codecs": str(codecs_folder(config).resolve()), "codec_digest": index["codec_digest"],
+    info = {"codecs": str(codecs_folder(config, index).resolve()), "codec_digest": index["codec_digest"],
             "train": config.to_dict()}
 
     per_rank = config.batch_size // d.world

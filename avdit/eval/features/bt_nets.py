@@ -121,15 +121,14 @@ class BTAudioNet(nn.Module):
         return self.body((mel.transpose(1, 2) - math.log(0.01)) / 4)
 
 
-def blank_given(video: np.ndarray | torch.Tensor, audio: np.ndarray | torch.Tensor, given: np.ndarray):
+def blank_given(video: np.ndarray | torch.Tensor, audio: np.ndarray | torch.Tensor, given: np.ndarray, layout):
     """Copies with the given segments' frames set to the background and their samples to silence.
 
-    ``given``: (2, N) bool grid over the Bouncing Tones segments (the task); video (B, 17, 64, 64, 3),
-    audio (B, 34000). Applied to reference and generated clips alike, it leaves only generated content.
+    ``given``: (2, N) bool grid over the segments of ``layout`` (the task); video (B, T, H, W, 3), audio (B, S).
+    Applied to reference and generated clips alike, it leaves only generated content.
     """
-    from avdit.layout import AUDIO, VIDEO, ClipLayout
+    from avdit.layout import AUDIO, VIDEO
 
-    layout = ClipLayout()
     video, audio = video.clone() if torch.is_tensor(video) else video.copy(), \
         audio.clone() if torch.is_tensor(audio) else audio.copy()
     for n in range(given.shape[1]):

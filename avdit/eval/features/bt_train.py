@@ -19,7 +19,7 @@ from tqdm import tqdm
 from avdit.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.features.bt_nets import IMPACT_BINS, BTAudioNet, BTVideoNet, Targets, blank_given
-from avdit.layout import AUDIO, VIDEO, ClipLayout
+from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout
 
 
 def make_clips(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, list[bt.BTParams]]:
@@ -52,7 +52,7 @@ def augment(video: np.ndarray, audio: np.ndarray, given: np.ndarray, generator: 
     v = (v + video_sd * torch.randn(*v.shape[:-1], 1, generator=generator)).round()  # grey noise.clamp(0, 255).to(torch.uint8)
     a = torch.from_numpy(audio) + audio_sd * torch.randn(audio.shape, generator=generator)
     for i in range(b):
-        v[i:i + 1], a[i:i + 1] = blank_given(v[i:i + 1], a[i:i + 1], given[i])
+        v[i:i + 1], a[i:i + 1] = blank_given(v[i:i + 1], a[i:i + 1], given[i], BOUNCING_TONES)
     return v, a
 
 
@@ -85,7 +85,7 @@ def train_features(out: str | Path, steps: int = 800, batch_size: int = 32, clip
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    layout = ClipLayout()
+    layout = BOUNCING_TONES
     start = time.perf_counter()
     video, audio, params = make_clips(clips, seed, "train")
     test_video, test_audio, test_params = make_clips(held_out_clips, seed, "test")
