@@ -1,7 +1,7 @@
-import os
 """Files like real folders hold: seeking that fails, MPEG program streams, formats found only by content."""
 
 import errno
+import os
 from pathlib import Path
 
 import av
