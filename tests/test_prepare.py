@@ -124,3 +124,21 @@ def test_presets_give_the_papers_geometries_and_are_recorded(folder, tmp_path):
     index = prepare_folder(folder, tmp_path / "out", settings, progress=False)
     assert index["geometry"]["frames"] == 21 and index["geometry"]["fps"] == 10
     assert PrepareSettings.from_geometry("monologues").geometry().height == 128
+
+
+def test_clip_dataset_decodes_each_clip_once_within_its_cache(folder, tmp_path, monkeypatch):
+    import avdit.data.datasets as datasets_module
+
+    prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
+    reads = []
+    real_read = datasets_module.read_clip
+    monkeypatch.setattr(datasets_module, "read_clip", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    cached = ClipDataset(tmp_path / "out", "train")
+    first = [cached[i] for i in range(len(cached))]
+    again = [cached[i] for i in range(len(cached))]
+    assert len(reads) == len(cached)  # the second pass came from memory, and gave the same clips
+    assert all(torch.equal(a["video"], b["video"]) and torch.equal(a["audio"], b["audio"]) for a, b in zip(first, again))
+    one_pass = ClipDataset(tmp_path / "out", "train", cache_mb=0)
+    reads.clear()
+    [one_pass[0] for _ in range(3)]
+    assert len(reads) == 3 and one_pass.cache_bytes == 0

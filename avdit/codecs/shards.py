@@ -85,7 +85,7 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     it refuses a folder with any other latents."""
     if str(data) == "bouncing-tones" and num is None:
         raise ValueError("give --num: how many Bouncing Tones clips to make and encode")
-    dataset = open_dataset(data, split, size=num)
+    dataset = open_dataset(data, split, size=num, cache_mb=0)  # one pass: nothing to cache
     layout = codecs.layout
     data_layout = dataset_geometry(dataset)
     if not same_geometry(data_layout, layout):
