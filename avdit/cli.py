@@ -8,6 +8,7 @@ import sys
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.layout import GEOMETRIES
 from avdit.model.config import OVERRIDABLE
+from avdit.train.config import RECIPES, TrainConfig
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -23,6 +24,13 @@ def _info(args: argparse.Namespace) -> int:
         print(f"{name:<10} {params:>12,} {config.num_video_tokens:>13} {config.num_audio_tokens:>13} "
               f"{'2x' + str(layout.num_segments):>6}  video {layout.video_latent_shape(config.video_channels)}, "
               f"audio {layout.audio_latent_shape(config.audio_channels)}")
+    print(f"\n{'geometry':<15} clip (`avdit prepare --preset`)")
+    for name, g in GEOMETRIES.items():
+        print(f"{name:<15} {g.height}x{g.width}, {g.fps} fps, {g.frames} frames ({float(g.duration):g} s), "
+              f"{g.sample_rate} Hz audio, {g.num_segments} segments")
+    print(f"\n{'recipe':<15} `avdit train --recipe`")
+    for name, (text, _) in RECIPES.items():
+        print(f"{name:<15} {text}")
     return 0
 
 
@@ -130,20 +138,10 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from avdit.train.config import TrainConfig
     from avdit.train.loop import TrainingError, train
 
-    config = TrainConfig(
-        preset=args.preset, model=args.model, data=args.data, codecs=args.codecs, init=args.init,
-        num_clips=args.num_clips,
-        noise_levels=args.noise_levels, noise_levels_final=args.noise_levels_final,
-        loss_weighting=args.loss_weighting, prediction=args.prediction, steps=args.steps,
-        batch_size=args.batch_size, accumulation=args.accumulation,
-        lr=args.lr, warmup=args.warmup, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
-        self_condition_rate=args.self_condition_rate, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
-        seed=args.seed,
-        log_every=args.log_every, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
-        sample_steps=args.sample_steps)
+    config = TrainConfig.from_recipe(args.recipe, **{name: value for name, value in vars(args).items()
+                                                     if name in TrainConfig.fields() and value is not None})
     try:
         last = train(config, args.out, device=args.device)
     except TrainingError as err:
@@ -227,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avdit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="list the model presets with their sizes and latent layouts")
+    info = sub.add_parser("info", help="list the model presets (sizes, latent layouts), clip geometries and recipes")
     info.set_defaults(func=_info)
 
     demo = sub.add_parser("demo", help="every task on held-out Bouncing Tones clips with the bundled model: an HTML page")
@@ -329,55 +327,63 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     encode.set_defaults(func=_encode)
 
+    d = TrainConfig()  # every default below is TrainConfig's; a --recipe replaces them, a flag replaces both
     train = sub.add_parser("train", help="train AVDiT with a mixture of noise levels (rerun the command to resume; "
                                          "works under torchrun)")
-    train.add_argument("--preset", default="bt-small", help="model preset: bt-tiny, bt-small, paper (default bt-small)")
-    train.add_argument("--model", default="", metavar="KEY=VALUE,...",
+    train.add_argument("--recipe", choices=list(RECIPES), default=None,
+                       help="a whole-run recipe whose settings replace the defaults below (flags still win): "
+                            + "; ".join(f"{name}: {text}" for name, (text, _) in RECIPES.items()))
+    train.add_argument("--preset", help=f"model preset: bt-tiny, bt-small, paper (default {d.preset})")
+    train.add_argument("--model", metavar="KEY=VALUE,...",
                        help="override the preset's network, e.g. 'video_patch=4,depth=6' (keys: "
                             + ", ".join(OVERRIDABLE) + "); kept in the run's config and its snapshot")
-    train.add_argument("--data", default="bouncing-tones",
-                       help="'bouncing-tones' (clips encoded once into OUT/latents) or a folder from `avdit encode`")
-    train.add_argument("--codecs", default=None,
-                       help="codec folder (default: the one the latents were made with, recorded by `avdit encode`)")
-    train.add_argument("--init", default=None, metavar="CHECKPOINT",
+    train.add_argument("--data", help="'bouncing-tones' (clips encoded once into OUT/latents; the default) or a "
+                                      "folder from `avdit encode`")
+    train.add_argument("--codecs", help="codec folder (default: the one the latents were made with, recorded by "
+                                        "`avdit encode`)")
+    train.add_argument("--init", metavar="CHECKPOINT",
                        help="start from this checkpoint's weights (fine-tuning: e.g. the bundled model, avdit/assets/"
                             "model, or a GPU run); it must be the same network at the same geometry and codecs")
-    train.add_argument("--num-clips", type=int, default=4096, help="Bouncing Tones clips to train on (default 4096)")
+    train.add_argument("--num-clips", type=int, help=f"Bouncing Tones clips to train on (default {d.num_clips})")
     train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
-    train.add_argument("--noise-levels", default="monl",
-                       help="monl (default), vanilla, per-modality, per-segment, per-cell, task:<task> (task-specific "
-                            "conditional training), or a weighted mixture of those such as 'vanilla=0.25,per-cell=0.75' "
-                            "or 'monl=0.5,tasks=0.5' (tasks: a2v, v2a, av_continue, av_inpaint, given cells clean)")
-    train.add_argument("--noise-levels-final", default="",
+    train.add_argument("--noise-levels",
+                       help=f"{d.noise_levels} (default), vanilla, per-modality, per-segment, per-cell, task:<task> "
+                            "(task-specific conditional training), or a weighted mixture of those such as "
+                            "'vanilla=0.25,per-cell=0.75' or 'monl=0.5,tasks=0.5' (tasks: a2v, v2a, av_continue, "
+                            "av_inpaint, given cells clean)")
+    train.add_argument("--noise-levels-final",
                        help="a mixture (as --noise-levels) that the shares move to, linearly over the run; e.g. "
                             "--noise-levels monl=0.7,task:a2v=0.3 --noise-levels-final monl (default: fixed shares)")
-    train.add_argument("--prediction", choices=["eps", "v"], default="v",
-                       help="what the network's head predicts: v = sqrt(a) eps - sqrt(1 - a) x0 (default; on Bouncing "
-                            "Tones it learns the cross-modal link several times faster) or eps (the paper's)")
-    train.add_argument("--loss-weighting", default="v",
-                       help="how each cell's epsilon MSE counts by its noise level: v (default): times 1 / alpha_bar, "
-                            "the v MSE of a model with --prediction v; eps: the paper's plain epsilon MSE; min-snr-G: "
-                            "times min(SNR, G) / SNR; trunc-snr-K: times clamp(1 / SNR, 1, K)")
-    train.add_argument("--steps", type=int, default=10000, help="optimizer steps (default 10000; may grow on resume)")
-    train.add_argument("--batch-size", type=int, default=32, help="global batch over ranks and accumulation (default 32)")
-    train.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (default 1)")
-    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3; the paper's is 5e-4)")
-    train.add_argument("--warmup", type=int, default=500, help="linear warm-up steps before cosine decay (default 500)")
-    train.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
-    train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the snapshot weights (default 0.999)")
-    train.add_argument("--self-condition-rate", type=float, default=0.0,
-                       help="fraction of examples trained with self-conditioning (the paper: 0.9; default 0)")
-    train.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default bf16)")
-    train.add_argument("--compile", action="store_true", help="torch.compile the model")
-    train.add_argument("--fsdp", action="store_true",
+    train.add_argument("--prediction", choices=["eps", "v"],
+                       help=f"what the network's head predicts (default {d.prediction}): v = sqrt(a) eps - sqrt(1 - a) "
+                            "x0 (on Bouncing Tones it learns the cross-modal link several times faster) or eps (the "
+                            "paper's)")
+    train.add_argument("--loss-weighting",
+                       help=f"how each cell's epsilon MSE counts by its noise level (default {d.loss_weighting}): v: "
+                            "times 1 / alpha_bar, the v MSE of a model with --prediction v; eps: the paper's plain "
+                            "epsilon MSE; min-snr-G: times min(SNR, G) / SNR; trunc-snr-K: times clamp(1 / SNR, 1, K)")
+    train.add_argument("--steps", type=int, help=f"optimizer steps (default {d.steps}; may grow on resume)")
+    train.add_argument("--batch-size", type=int,
+                       help=f"global batch over ranks and accumulation (default {d.batch_size})")
+    train.add_argument("--accumulation", type=int, help=f"gradient accumulation steps (default {d.accumulation})")
+    train.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr:g}; the paper's is 5e-4)")
+    train.add_argument("--warmup", type=int, help=f"linear warm-up steps before cosine decay (default {d.warmup})")
+    train.add_argument("--grad-clip", type=float, help=f"gradient norm clip (default {d.grad_clip})")
+    train.add_argument("--ema-decay", type=float, help=f"EMA decay of the snapshot weights (default {d.ema_decay})")
+    train.add_argument("--self-condition-rate", type=float,
+                       help=f"fraction of examples trained with self-conditioning (the paper: 0.9; default "
+                            f"{d.self_condition_rate:g})")
+    train.add_argument("--precision", choices=["bf16", "fp32"], help=f"autocast precision (default {d.precision})")
+    train.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    train.add_argument("--fsdp", action="store_true", default=None,
                        help="under torchrun: shard model, EMA and optimizer over the ranks (FSDP2) instead of "
                             "replicating them (DDP); for presets too big for one device, such as paper")
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--log-every", type=int, default=25, help="log scalars every N steps (default 25)")
-    train.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps (default 500)")
-    train.add_argument("--sample-every", type=int, default=0, help="write sample mp4s every N steps (default 0: never)")
-    train.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for those samples (default 25)")
+    train.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    train.add_argument("--log-every", type=int, help=f"log scalars every N steps (default {d.log_every})")
+    train.add_argument("--checkpoint-every", type=int, help=f"checkpoint every N steps (default {d.checkpoint_every})")
+    train.add_argument("--sample-every", type=int, help="write sample mp4s every N steps (default 0: never)")
+    train.add_argument("--sample-steps", type=int, help=f"DDIM steps for those samples (default {d.sample_steps})")
     train.set_defaults(func=_train)
 
     export = sub.add_parser("export", help="copy a run's EMA snapshot as a small checkpoint (fp16) to share")

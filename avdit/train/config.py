@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 from avdit.diffusion.loss import parse_loss_weighting
@@ -55,7 +56,30 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def fields(cls) -> set[str]:
+        return {field.name for field in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_recipe(cls, recipe: str | None = None, **settings) -> "TrainConfig":
+        """A recipe's settings (``RECIPES``; none: the defaults) with ``settings`` over them."""
+        if recipe is not None and recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+        return cls(**{**(RECIPES[recipe][1] if recipe else {}), **settings})
+
     # what a run made before a field existed used instead (its config.json lacks the field)
     BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": "", "noise_levels_final": "", "init": None}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")
+
+
+# Whole-run recipes as named data (``avdit train --recipe NAME``): what each is for, and its settings. Their
+# figures and how they were chosen: docs/studies.md.
+RECIPES: dict[str, tuple[str, dict]] = {
+    "bundled": ("the bundled model (bt-small, 768k samples; 4 min on an H200, about 2.5 h on a 2-core CPU)",
+                {"preset": "bt-small", "steps": 6000, "batch_size": 128}),
+    "30-minute": ("rotary time, 4x4 video patches and a 10 % a2v share: every bar of the bundled model in about "
+                  "30 minutes on a 2-core CPU (on Bouncing Tones latents from `avdit encode`)",
+                  {"preset": "bt-small", "model": "video_patch=4,time_rope=true", "batch_size": 64, "steps": 6400,
+                   "seed": 1, "noise_levels": "monl=0.9,task:a2v=0.1", "compile": True}),
+}
