@@ -18,7 +18,10 @@ from avdit.render import contact_sheet, save_png
 
 DEMO_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consistency", "one class", "{:.0%}"),
-            ("sync_error_ms", "AV sync error (ms, median)", "{:.0f}"), ("onset_f1", "onset F1", "{:.2f}"))
+            ("sync_error_ms", "sync: impact to onset (ms, median)", "{:.0f}"),
+            ("onset_sync_error_ms", "sync: onset to impact (ms, median)", "{:.0f}"),
+            ("onset_precision", "onset precision", "{:.2f}"), ("onset_recall", "onset recall", "{:.2f}"),
+            ("onset_f1", "onset F1", "{:.2f}"))
 
 
 def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = 25, seed: int = 0,

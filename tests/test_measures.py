@@ -3,7 +3,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.measures import clip_measures, onset_f1, summarise, sync_error_ms
+from avdit.eval.measures import clip_measures, onset_f1, onset_scores, onset_sync_error_ms, summarise, sync_error_ms
 
 CLIPS = [bt.make_clip(11, i, "test") for i in range(16)]
 
@@ -11,7 +11,8 @@ CLIPS = [bt.make_clip(11, i, "test") for i in range(16)]
 def test_ground_truth_clips_agree_and_are_in_sync():
     summary = summarise([clip_measures(c.video, c.audio) for c in CLIPS])
     assert summary["identity_agreement"] == 1.0 and summary["identity_consistency"] == 1.0
-    assert summary["sync_error_ms"] < 2.0 and summary["onset_f1"] == 1.0
+    assert summary["sync_error_ms"] < 2.0 and summary["onset_sync_error_ms"] < 2.0 and summary["onset_f1"] == 1.0
+    assert summary["onset_precision"] == 1.0 and summary["onset_recall"] == 1.0
 
 
 def test_shuffled_pairs_agree_at_chance_and_fall_out_of_sync():
@@ -27,3 +28,25 @@ def test_sync_error_and_f1_by_hand():
     assert math.isnan(sync_error_ms([], np.array([1.0])))
     assert onset_f1([1.0, 2.0], np.array([1.01])) == 2 * 1 * 0.5 / 1.5
     assert onset_f1([1.0], np.array([1.2])) == 0.0
+
+
+def test_an_extra_click_counts_in_the_onset_direction_and_the_precision():
+    """A click off every impact leaves the impact -> onset error unchanged; onset -> impact and precision see it."""
+    impacts, onsets = [0.5, 1.5], np.array([0.51, 1.0, 1.2, 1.51])
+    assert abs(sync_error_ms(impacts, onsets) - 10.0) < 1e-9  # blind to the clicks at 1.0 and 1.2 s
+    assert abs(onset_sync_error_ms(impacts, onsets) - np.median([10, 500, 300, 10])) < 1e-9
+    assert onset_scores(impacts, onsets) == (0.5, 1.0, 2 * 0.5 / 1.5)
+    assert onset_scores(impacts, np.array([0.5])) == (1.0, 0.5, 2 * 0.5 / 1.5)  # a missing click: the recall
+
+
+def test_a_generated_click_off_the_impacts_is_caught_on_a_real_clip():
+    clip = CLIPS[0]
+    clean = clip_measures(clip.video, clip.audio)
+    audio = clip.audio.copy()
+    burst = np.sin(np.arange(800) * 2 * np.pi * 440 / bt.SAMPLE_RATE).astype(np.float32) * 0.6
+    spot = int(0.6 * bt.SAMPLE_RATE)  # halfway between this clip's impacts at 0.19 and 1.0 s
+    audio[spot:spot + burst.size] += burst * np.exp(-np.arange(800) / 200).astype(np.float32)
+    noisy = clip_measures(clip.video, audio)
+    assert noisy["onset_precision"] < clean["onset_precision"] == 1.0
+    assert noisy["sync_error_ms"] == clean["sync_error_ms"]  # the old direction does not see the extra click
+    assert noisy["onset_sync_error_ms"] > clean["onset_sync_error_ms"]  # a median: one click in four moves it a little

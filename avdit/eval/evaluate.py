@@ -200,7 +200,9 @@ COLUMNS = (  # key, header, format; lower is better for distances
     ("FVD", "FVD ↓", "{:.1f}"), ("KVD", "KVD ↓", "{:.2f}"), ("FAD", "FAD ↓", "{:.2f}"),
     ("AV-align", "AV-align ↑", "{:.3f}"), ("identity_agreement", "colour = pitch ↑", "{:.0%}"),
     ("class_kept", "class kept ↑", "{:.0%}"), ("identity_consistency", "one class ↑", "{:.0%}"),
-    ("sync_error_ms", "sync error ms ↓", "{:.0f}"), ("onset_f1", "onset F1 ↑", "{:.2f}"),
+    ("sync_error_ms", "sync impact→onset ms ↓", "{:.0f}"), ("onset_sync_error_ms", "sync onset→impact ms ↓", "{:.0f}"),
+    ("onset_precision", "onset precision ↑", "{:.2f}"), ("onset_recall", "onset recall ↑", "{:.2f}"),
+    ("onset_f1", "onset F1 ↑", "{:.2f}"),
     ("trajectory_rms_px", "trajectory rms px ↓", "{:.2f}"),
 )
 

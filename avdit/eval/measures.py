@@ -12,16 +12,32 @@ ONSET_TOLERANCE = 0.05  # s: an onset within 50 ms of an impact counts as a hit 
 
 
 def sync_error_ms(impacts: list[float], onsets: np.ndarray) -> float:
-    """Median distance (ms) from each video impact to the nearest audio onset; nan if either is missing."""
+    """Median distance (ms) from each video impact to the nearest audio onset; nan if either is missing.
+    An extra click with no impact does not count here: ``onset_sync_error_ms`` is the other direction."""
     if not impacts or onsets.size == 0:
         return math.nan
     return float(np.median([np.abs(onsets - t).min() for t in impacts]) * 1000)
 
 
+def onset_sync_error_ms(impacts: list[float], onsets: np.ndarray) -> float:
+    """Median distance (ms) from each audio onset to the nearest video impact: every click counts, one off the
+    impacts or between them included; nan if either is missing."""
+    if not impacts or onsets.size == 0:
+        return math.nan
+    return float(np.median([np.abs(np.asarray(impacts) - o).min() for o in onsets]) * 1000)
+
+
 def onset_f1(impacts: list[float], onsets: np.ndarray, tolerance: float = ONSET_TOLERANCE) -> float:
     """F1 of audio onsets against video impacts, one-to-one within ``tolerance`` seconds."""
+    return onset_scores(impacts, onsets, tolerance)[2]
+
+
+def onset_scores(impacts: list[float], onsets: np.ndarray,
+                 tolerance: float = ONSET_TOLERANCE) -> tuple[float, float, float]:
+    """Precision (onsets that hit an impact), recall (impacts that got an onset) and F1, matched one-to-one
+    within ``tolerance`` seconds: an extra click lowers the precision, a missing one the recall."""
     if not impacts and onsets.size == 0:
-        return 1.0
+        return 1.0, 1.0, 1.0
     unused = list(onsets)
     hits = 0
     for t in impacts:
@@ -30,9 +46,9 @@ def onset_f1(impacts: list[float], onsets: np.ndarray, tolerance: float = ONSET_
             if abs(unused[k] - t) <= tolerance:
                 hits += 1
                 unused.pop(k)
-    precision = hits / max(1, onsets.size)
-    recall = hits / max(1, len(impacts))
-    return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+    precision = hits / onsets.size if onsets.size else 0.0
+    recall = hits / len(impacts) if impacts else 0.0
+    return precision, recall, 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
 def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
@@ -44,27 +60,34 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     trajectory = fit_trajectory(video) if seen.size >= 3 else None
     impacts = trajectory.impacts() if trajectory else []
     onsets = audio_onsets(audio)
+    precision, recall, f1 = onset_scores(impacts, onsets)
     return {
         "colour": colour,
         "pitch": pitch,
         "identity_agreement": float(colour == pitch),
         "identity_consistency": float(np.mean(per_frame == colour)) if seen.size else 0.0,
         "sync_error_ms": sync_error_ms(impacts, onsets),
-        "onset_f1": onset_f1(impacts, onsets),
+        "onset_sync_error_ms": onset_sync_error_ms(impacts, onsets),
+        "onset_precision": precision,
+        "onset_recall": recall,
+        "onset_f1": f1,
         # one bounce fitted through every frame: a jump at a given/generated boundary shows as a large residual
         "trajectory_rms_px": trajectory.rms_error if trajectory else math.nan,
     }
 
 
 def summarise(measures: list[dict]) -> dict:
-    """Means over clips (medians for the sync error and the trajectory residual, over clips where defined)."""
-    sync = [m["sync_error_ms"] for m in measures if not math.isnan(m["sync_error_ms"])]
-    residual = [m["trajectory_rms_px"] for m in measures if not math.isnan(m.get("trajectory_rms_px", math.nan))]
+    """Means over clips (medians for the sync errors and the trajectory residual, over clips where defined)."""
+    def median(key: str) -> float:
+        defined = [m[key] for m in measures if not math.isnan(m.get(key, math.nan))]
+        return float(np.median(defined)) if defined else math.nan
+
     return {
         "identity_agreement": float(np.mean([m["identity_agreement"] for m in measures])),
         "identity_consistency": float(np.mean([m["identity_consistency"] for m in measures])),
-        "sync_error_ms": float(np.median(sync)) if sync else math.nan,
-        "onset_f1": float(np.mean([m["onset_f1"] for m in measures])),
-        "trajectory_rms_px": float(np.median(residual)) if residual else math.nan,
+        "sync_error_ms": median("sync_error_ms"),
+        "onset_sync_error_ms": median("onset_sync_error_ms"),
+        **{key: float(np.mean([m[key] for m in measures])) for key in ("onset_precision", "onset_recall", "onset_f1")},
+        "trajectory_rms_px": median("trajectory_rms_px"),
         "clips": len(measures),
     }
