@@ -214,9 +214,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from avdit.train.state import export_snapshot
+    from avdit.pipeline import export_checkpoint
 
-    out = export_snapshot(args.run, args.out, half=not args.fp32)
+    out = export_checkpoint(args.run, args.out, half=not args.fp32)
     print(f"{out}: model.safetensors ({'fp32' if args.fp32 else 'fp16'}) + model.json; use it with --checkpoint {out}")
     return 0
 

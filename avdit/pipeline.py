@@ -25,7 +25,6 @@ from avdit.layout import AUDIO, VIDEO
 from avdit.media import read_clip
 from avdit.model import AVDiT
 from avdit.tasks import Task, TaskError, get_task
-from avdit.train.state import load_snapshot
 
 
 def bundled_model_dir() -> Path:
@@ -62,7 +61,7 @@ class Pipeline:
         folder = Path(folder) if folder is not None else bundled_model_dir()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: checkpoint folder not found")
-        model, info = load_snapshot(folder)
+        model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
         codecs_dir = Path(codecs) if codecs else _codecs_of(folder, info)
         pair = load_codecs(codecs_dir)
         if info.get("codec_digest") and not codec_digest_matches(info["codec_digest"], codecs_dir):
@@ -176,3 +175,14 @@ def _codecs_of(folder: Path, info: dict) -> Path:
                          "--codecs with that folder (or copy video.* and audio.* beside the checkpoint)")
     return bundled_codecs_dir()
 
+
+def export_checkpoint(folder: str | Path, out: str | Path, half: bool = True) -> Path:
+    """Copy the model of a checkpoint or run folder to ``out`` (fp16 weights unless ``half=False``): a small
+    checkpoint to share or bundle. Its JSON keeps the codec digest, so it still refuses other codecs; the path of
+    the bundled codecs is dropped, so the checkpoint finds them wherever avdit is installed."""
+    folder = Path(folder)
+    model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
+    if info.get("codecs") and Path(info["codecs"]).resolve() == bundled_codecs_dir().resolve():
+        info = {**info, "codecs": None}
+    dtype = "float16" if half else "float32"
+    return model.save_pretrained(out, {**info, "exported_from": str(folder), "dtype": dtype}, half=half)

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from avdit.diffusion import STRATEGIES
+from avdit.model import AVDiT
 from avdit.train import loop as loop_module
 from avdit.train.config import TrainConfig
 from tests.conftest import tiny_codecs
 from avdit.train.loop import TrainingError, train
-from avdit.train.state import load_snapshot, load_state
+from avdit.train.state import load_state
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_a_run_writes_config_state_snapshot_and_logs(codecs_dir, shards, tmp_pat
     logged = {k for k in last if k.startswith("loss/")}  # the strategies drawn in the last logged step
     assert logged and logged <= {f"loss/{s}" for s in STRATEGIES}
     assert load_state(tmp_path)["step"] == 6
-    model, info = load_snapshot(tmp_path)
+    model, info = AVDiT.from_pretrained(tmp_path), AVDiT.load_info(tmp_path)
     assert info["step"] == 6 and info["train"]["noise_levels"] == "monl"
     assert model.config.self_condition and model.config.video_channels == 4
     assert (tmp_path / "config.json").exists()
@@ -260,7 +261,7 @@ def test_latents_of_other_codecs_are_refused(codecs_dir, shards, tmp_path):
 def test_model_overrides_shape_the_network_and_a_bad_one_writes_nothing(codecs_dir, shards, tmp_path):
     train(tiny(codecs_dir, data=str(shards), model="video_patch=4,depth=1", steps=1), tmp_path / "p4",
           progress=False)
-    model, info = load_snapshot(tmp_path / "p4")
+    model, info = AVDiT.from_pretrained(tmp_path / "p4"), AVDiT.load_info(tmp_path / "p4")
     assert model.config.video_patch == 4 and model.config.depth == 1 and info["train"]["model"] == "video_patch=4,depth=1"
     with pytest.raises(TrainingError, match="model: 'video_patch=4,depth=1' there, 'depth=1' now"):
         train(tiny(codecs_dir, data=str(shards), model="depth=1", steps=2), tmp_path / "p4", progress=False)

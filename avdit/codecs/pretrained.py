@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from avdit.codecs.interface import AudioCodec, CodecError, VideoCodec
+from avdit.codecs.codec import AudioCodec, CodecError, VideoCodec
 
 VIDEO_CLASSES = ("AutoencoderKLCogVideoX", "AutoencoderKLWan")
 AUDIO_CLASSES = ("EncodecModel",)

@@ -11,6 +11,8 @@ the tokens; a level given per example takes the plain DiT path.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -20,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from avdit.diffusion.schedule import NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, M
+from avdit.model import pretrained
 from avdit.model.config import AVDiTConfig
 from avdit.model.embeddings import NoiseLevelEmbedding, rotate, sinusoidal
 
@@ -206,3 +209,24 @@ class AVDiT(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    # -- checkpoints (see ``avdit.model.pretrained``) ---------------------------------------------------------
+    def save_pretrained(self, folder: str | Path, info: dict | None = None, half: bool = False,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write ``model.safetensors`` + ``model.json`` (this config and ``info``) into ``folder``, atomically;
+        fp16 weights when ``half``. ``state_dict`` replaces this module's own (a full state gathered from shards)."""
+        return pretrained.write(folder, self.config, self.state_dict() if state_dict is None else state_dict, info,
+                                half)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "AVDiT":
+        """The model saved in ``folder`` (fp32 parameters, also from fp16 weights), in eval mode."""
+        config, state = pretrained.read(folder)
+        model = cls(config)
+        model.load_state_dict(state)
+        return model.eval()
+
+    @staticmethod
+    def load_info(folder: str | Path) -> dict:
+        """The ``model.json`` of a checkpoint folder: the config under "model" and what its writer recorded."""
+        return pretrained.read_info(folder)

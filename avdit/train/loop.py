@@ -31,12 +31,12 @@ from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
+from avdit.model.pretrained import CONFIG_NAME
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
-from avdit.train.state import (SNAPSHOT_CONFIG, clean_stale_temporaries, load_snapshot, load_state, save_snapshot,
-                               save_state)
+from avdit.train.state import clean_stale_temporaries, load_state, save_state
 
 
 class TrainingError(RuntimeError):
@@ -79,7 +79,7 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     """A resumed run must build the network it trained (its snapshot's). Same settings can give another network when
     a preset's definition changed since; some changes (heads, time_rope) keep every parameter's shape, so the
     weights would load into the other network without a word."""
-    path = run_dir / SNAPSHOT_CONFIG
+    path = run_dir / CONFIG_NAME
     if not path.exists():
         return
     saved = AVDiTConfig.from_dict(json.loads(path.read_text())["model"])  # fields older than it get defaults
@@ -115,7 +115,7 @@ def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict
     a clear error naming what differs when the network, its clip layout or the latents' codecs are not the same."""
     from avdit.codecs.shards import codec_digest_matches
 
-    model, info = load_snapshot(folder)
+    model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
     details = differences(model.config.to_dict(), built.to_dict(), ignore=("grad_checkpointing", "layout"))
     if model.config.layout != built.layout:
         details = ", ".join(filter(None, [f"layout: {model.config.layout} there, {built.layout} now", details]))
@@ -262,7 +262,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
             optimizer_state = full_optimizer_state(model, optimizer, sharded)
             if d.main:
                 save_state(run_dir, model_state, ema_state, optimizer_state, step, config.to_dict())
-                save_snapshot(run_dir, ema_state, model.config, {**info, "step": step})
+                ema.save_pretrained(run_dir, {**info, "step": step}, state_dict=ema_state)
         if d.main and sample:
             from avdit.train.samples import write_samples
 
