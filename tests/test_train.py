@@ -89,6 +89,48 @@ def test_interrupted_and_resumed_equals_uninterrupted(codecs_dir, shards, tmp_pa
     assert_same(load_state(tmp_path / "straight")["ema"], load_state(tmp_path / "resumed")["ema"])
 
 
+def test_a_resumed_run_logs_each_step_once_in_whole_lines(codecs_dir, shards, tmp_path, monkeypatch):
+    """Killed after logging steps 4 and 5 past its checkpoint at 3, mid-way through a line: the resumed run's
+    metrics.jsonl holds steps 1..6 in order, each once, every line JSON."""
+    import json
+
+    config = tiny(codecs_dir, data=str(shards))  # 6 steps, a checkpoint every 3, a line every step
+    real = loop_module.update_ema
+    calls = {"n": 0}
+
+    def crash_at_six(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt("killed")
+        real(*args)
+
+    monkeypatch.setattr(loop_module, "update_ema", crash_at_six)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, progress=False)
+    metrics = tmp_path / "metrics.jsonl"
+    before = metrics.read_text().splitlines(keepends=True)
+    assert [json.loads(line)["step"] for line in before] == [1, 2, 3, 4, 5] and load_state(tmp_path)["step"] == 3
+    with open(metrics, "a") as log:
+        log.write('{"step": 6, "loss": 0.')  # the append the kill cut short
+    monkeypatch.setattr(loop_module, "update_ema", real)
+    train(config, tmp_path, progress=False)
+    after = metrics.read_text().splitlines(keepends=True)
+    assert after[:3] == before[:3]  # the lines up to the checkpoint are kept as written
+    assert all(line.endswith("\n") for line in after)
+    steps = [json.loads(line)["step"] for line in after]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_trim_metrics_keeps_whole_lines_up_to_the_step_each_once(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\nnot json\n{"step": 2}\n{"step": 3}\n{"step": 4}\n{"step": 3, "lo')
+    loop_module.trim_metrics(path, 3)
+    assert path.read_text() == '{"step": 1}\n{"step": 2}\n{"step": 3}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]  # written through a temporary, none left
+    loop_module.trim_metrics(path, 0)  # a run killed before its first checkpoint starts its log again
+    assert path.read_text() == ""
+
+
 def test_accumulation_matches_one_big_batch(codecs_dir, shards, tmp_path):
     train(tiny(codecs_dir, data=str(shards), self_condition_rate=0.0), tmp_path / "one", progress=False)
     train(tiny(codecs_dir, data=str(shards), self_condition_rate=0.0, accumulation=2), tmp_path / "two",

@@ -1,7 +1,8 @@
 """``avdit train``: MoNL training that resumes by rerunning the same command, on one CPU or under torchrun.
 
-RUN_DIR gets config.json, state.pt (resume), model.safetensors + model.json (EMA snapshot), metrics.jsonl and
-TensorBoard scalars in tb/ (loss, loss per strategy, lr, grad norm, samples/s), and samples/ when asked.
+RUN_DIR gets config.json, state.pt (resume), model.safetensors + model.json (EMA snapshot), metrics.jsonl (cut
+back to the resumed step when a run resumes) and TensorBoard scalars in tb/ (loss, loss per strategy, lr, grad
+norm, samples/s), and samples/ when asked.
 
 Every step draws its global batch (clip indices, noise levels, noise, self-conditioning choices) from a
 generator seeded by (seed, step); each rank takes its slice. So a resumed run continues the same stream, and
@@ -22,7 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from avdit.atomic import write_json
+from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.shards import SHARD_INDEX
 from avdit.diffusion import (NoiseLevelSampler, diffusion_loss, parse_loss_weighting, parse_noise_level_schedule,
@@ -37,6 +38,9 @@ from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
 from avdit.train.state import clean_stale_temporaries, load_state, save_state
+
+
+METRICS = "metrics.jsonl"
 
 
 class TrainingError(RuntimeError):
@@ -87,6 +91,26 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     if details:
         raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
                             "made. Resume it with the avdit version that made it, or choose a new --out")
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Rewrite ``path`` (metrics.jsonl) atomically with only its complete lines of steps <= ``step``, where training
+    goes on, each step once: a killed run can leave half a line, and the steps it logged after its last checkpoint
+    are trained (and logged) again."""
+    if not path.exists():
+        return
+    *lines, _unfinished = path.read_text().split("\n")  # the text after the last newline is never a whole line
+    kept, last = [], 0
+    for line in lines:
+        try:
+            logged = json.loads(line).get("step")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(logged, int) and last < logged <= step:
+            kept.append(line + "\n")
+            last = logged
+    with atomic_path(path, ".jsonl") as tmp, open(tmp, "w") as f:
+        f.writelines(kept)
 
 
 def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) -> AVDiTConfig:
@@ -166,6 +190,8 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
         initial = initial_weights(config.init, model.config, index)
         model.load_state_dict(initial)
         ema.load_state_dict(initial)
+    if d.main:
+        trim_metrics(run_dir / METRICS, step)
     sharded = config.fsdp and d.group
     if sharded:
         shard(model, d)
@@ -246,7 +272,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                     **{f"loss/{n}": (s / c).item() for n, s, c in zip(names, sums, counts) if c > 0}}
             bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
             if d.main:
-                with open(run_dir / "metrics.jsonl", "a") as log:
+                with open(run_dir / METRICS, "a") as log:
                     log.write(json.dumps(last) + "\n")
             if writer is not None:
                 for key, value in last.items():
