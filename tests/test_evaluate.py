@@ -53,3 +53,28 @@ def test_task_lists_and_bad_input(checkpoint, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", run, "--i3d", str(tmp_path / "none.pt"), "--num", "2",
                  "--out", str(tmp_path / "e")]) == 2
     assert "pytorch-i3d" in capsys.readouterr().err
+
+
+def test_an_interrupted_evaluation_resumes_with_the_same_numbers(results, tmp_path, monkeypatch, capsys):
+    """A kill after the first task keeps its row; the rerun does only the rest and gives the same table."""
+    import avdit.eval.evaluate as evaluate_module
+
+    _, settings, first = results
+    real_generate, calls = evaluate_module.generate, []
+
+    def dies_on_the_second_task(pipe, task, *args):
+        calls.append(task.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_generate(pipe, task, *args)
+
+    monkeypatch.setattr(evaluate_module, "generate", dies_on_the_second_task)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(settings, tmp_path, progress=False)
+    assert set(json.loads((tmp_path / "progress.json").read_text())["rows"]) == {"reconstruction", "a2v"}
+    calls.clear()
+    again = evaluate(settings, tmp_path, progress=True)
+    assert calls == ["av_continue"] and "resuming" in capsys.readouterr().out
+    assert list(again["rows"]) == list(first["rows"]) and not (tmp_path / "progress.json").exists()
+    assert again["rows"]["a2v"]["BT-FVD"] == first["rows"]["a2v"]["BT-FVD"]
+    assert again["rows"]["av_continue"]["BT-FVD"] == first["rows"]["av_continue"]["BT-FVD"]

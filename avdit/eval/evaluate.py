@@ -10,6 +10,7 @@ references. Fixed seeds: a rerun gives the same numbers.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -144,8 +145,9 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
                          f"{ref_video.shape[3]} and {ref_audio.shape[1]} samples; the model takes {layout.frames} "
                          f"frames of {layout.height}x{layout.width} at {layout.fps} fps and {layout.num_samples} "
                          f"samples: prepare the data with the model's geometry")
-    rows, ref_cache = {}, {}
-    jobs = [RECONSTRUCTION, *settings.tasks]
+    rows, earlier_seconds = _finished_rows(out, settings, progress)
+    ref_cache = {}
+    jobs = [name for name in (RECONSTRUCTION, *settings.tasks) if name not in rows]
     for name in tqdm(jobs, desc="evaluate", disable=not progress):
         if name == RECONSTRUCTION:
             task_given = np.zeros((2, layout.num_segments), dtype=bool)
@@ -161,15 +163,38 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
         if bt_layout and classes is not None:
             row.update(bt_scores(video, audio, task_given, classes))
         rows[name] = row
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / PROGRESS, {"settings": asdict(settings), "rows": rows,
+                                    "seconds": earlier_seconds + time.perf_counter() - start})
+    rows = {name: rows[name] for name in (RECONSTRUCTION, *settings.tasks)}  # the table's order
     reference = {"AV-align": float(np.mean([av_align(v, a, layout.fps, layout.sample_rate)
                                             for v, a in zip(ref_video, ref_audio)]))} if settings.av_align else {}
     results = {"settings": asdict(settings), "rows": rows, "ground_truth": reference,
-               "seconds": round(time.perf_counter() - start, 1)}
+               "seconds": round(earlier_seconds + time.perf_counter() - start, 1)}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
     with atomic_path(out / "results.md", ".md") as tmp:
         Path(tmp).write_text(markdown_table(results))
+    (out / PROGRESS).unlink(missing_ok=True)
     return results
+
+
+PROGRESS = "progress.json"  # the rows finished so far, so an interrupted evaluation resumes
+
+
+def _finished_rows(out: Path, settings: EvalSettings, progress: bool) -> tuple[dict, float]:
+    """Rows an interrupted run of these very settings finished (and its seconds); says whether it resumes."""
+    path = out / PROGRESS
+    if not path.exists():
+        return {}, 0.0
+    saved = json.loads(path.read_text())
+    if saved["settings"] != json.loads(json.dumps(asdict(settings))):
+        if progress:
+            print(f"avdit evaluate: {path} was made with other settings; starting over", flush=True)
+        return {}, 0.0
+    if progress:
+        print(f"avdit evaluate: resuming in {out}: {', '.join(saved['rows'])} already done", flush=True)
+    return saved["rows"], saved["seconds"]
 
 
 @torch.no_grad()
