@@ -420,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None, help=DEVICE_HELP)
     gen.add_argument("--offset", type=float, default=0.0, help="start of the clip in the input file, seconds")
     gen.add_argument("--duration", type=float, default=None,
-                     help="seconds to generate; past one window, windows roll on (each given the last 0.625 s)")
+                     help="seconds to generate; past one window, windows roll on, each given the last two segments of "
+                          "the one before (what the task gives whole, such as a2v's audio, slides along its input)")
     gen.add_argument("--pyramid-lag", type=int, default=0,
                      help="diffusion-forcing schedule: each later generated segment starts this many steps later")
     gen.add_argument("--out", required=True, help="output folder")

@@ -21,8 +21,8 @@ from avdit.devices import resolve_device
 from avdit.diffusion import generate_latents
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
-from avdit.layout import AUDIO, VIDEO
-from avdit.media import read_clip
+from avdit.layout import AUDIO, MODALITIES, VIDEO
+from avdit.media import probe, read_clip
 from avdit.model import AVDiT
 from avdit.tasks import Task, TaskError, get_task
 
@@ -99,6 +99,20 @@ class Pipeline:
                              "or one of either for all")
         return self.codecs.encode(v.expand(batch, *v.shape[1:]), a.float().expand(batch, *a.shape[1:]))
 
+    def _check_input_lasts(self, source, modality: int, offset: float, span: float, hop: float) -> None:
+        """A given modality that slides along its input past one window needs a file that covers the ``span``
+        seconds of the windows (one window, then ``hop`` per window after it) from ``offset``."""
+        name, window = MODALITIES[modality], float(self.layout.duration)
+        if not isinstance(source, (str, Path)):
+            raise ValueError(f"past one window ({window:g} s) the given {name} slides along its input: give it as a "
+                             "file, not an array")
+        lasts = probe(source).duration
+        if lasts + 1e-3 < offset + span:
+            longest = window + max(0, int((lasts - offset - window + 1e-3) // hop)) * hop
+            raise ValueError(f"{source} lasts {lasts:.2f} s: the given {name} slides along it in windows of "
+                             f"{window:g} s, {offset + span:.2f} s in all from --offset {offset:g}; ask for at most "
+                             f"--duration {longest:.2f}, or give a longer input")
+
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
@@ -131,25 +145,28 @@ class Pipeline:
         video_out, audio_out = self.codecs.decode(out)
         videos, audios = [video_out], [audio_out]
         window = float(layout.duration)
+        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]  # a2v's audio, v2a's video
         if duration is not None and duration > window:
-            hop = float(layout.segment_bounds[-1] - layout.segment_bounds[2])  # 1.5 s: segments 2..N-1
+            hop = float(layout.segment_bounds[-1] - layout.segment_bounds[2])  # segments 2..N-1 are new each window
             carry = 2  # segments 0-1 of each window come from the one before
             windows = int(np.ceil((duration - window) / hop - 1e-9))
+            for m in sliding:
+                self._check_input_lasts((video, audio)[m], m, offset, window + windows * hop, hop)
             for w in range(1, windows + 1):
                 rolled = task.given.clone()
                 rolled[:, :carry] = True
                 follow = Task(f"{task.name}+rolling", rolled)
                 prev_v, prev_a = video_out, audio_out
-                frames = layout.segment_frames(1).stop  # 5
-                samples = layout.segment_samples(1).stop  # 10000
+                frames = layout.segment_frames(1).stop  # frames of segments 0-1
+                samples = layout.segment_samples(1).stop  # samples of segments 0-1
                 v = torch.zeros_like(prev_v)
                 a = torch.zeros_like(prev_a)
                 v[:, :frames] = prev_v[:, -frames:]
                 a[:, :samples] = prev_a[:, -samples:]
                 window_offset = offset + w * hop
-                for m, source, target in ((VIDEO, video, v), (AUDIO, audio, a)):
-                    if bool(task.given[m].any()):  # the input modality slides along
-                        target.copy_(self._read(source, m, window_offset).expand_as(target))
+                for m in sliding:  # a modality the task gives whole slides along its input; the rest continue
+                    target, source = (v, video) if m == VIDEO else (a, audio)
+                    target.copy_(self._read(source, m, window_offset).expand_as(target))
                 clean = self.codecs.encode(v, a)
                 out = self._sample(follow, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag,
                                    progress)

@@ -67,6 +67,22 @@ def test_long_clips_roll_on_and_keep_the_input_for_a2v(checkpoint, clip_file, tm
     assert a2v.video.shape == (1, 29, 64, 64, 3)
 
 
+def test_a_one_window_clip_continues_its_own_output_for_8_seconds(checkpoint, tmp_path):
+    """av_continue gives part of each window: past the first it continues what it made, not the input (which
+    lasts one window); a2v's whole audio slides along its input, so a short input is refused with the longest
+    duration it allows."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    clip = bt.make_clip(0, 3, "test")
+    short = tmp_path / "one_window.mp4"
+    write_mp4(short, clip.video, clip.audio, 8, 16000)
+    result = pipe(task="av_continue", video=short, audio=short, steps=2, duration=8.0)
+    assert result.video.shape == (1, 64, 64, 64, 3) and result.audio.shape == (1, 128000)
+    first = pipe(task="av_continue", video=short, audio=short, steps=2)
+    assert np.array_equal(result.video[:, :17], first.video)  # the first window is the one-window result
+    with pytest.raises(ValueError, match=r"lasts 2.1\d s.*at most --duration 2.12"):
+        pipe(task="a2v", audio=short, steps=2, duration=4.0)
+
+
 def test_pyramid_schedule_makes_later_segments_noisier():
     matrix = pyramid_schedule(get_task("av_continue", 5).given, steps=4, lag=2)
     assert matrix.shape == (9, 2, 5)
