@@ -280,6 +280,54 @@ def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypa
     assert "held-out PSNR 30.00 dB after 1500 steps" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_a_resumed_codec_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, kind):
+    """Audio: 4 steps in one go == 2 steps, a kill, then the same command resumed (with 2 loader workers), bit for
+    bit. Video: 1 + 1, entering its decoder phase (a new head, a new optimizer) right after resuming."""
+    import avdit.codecs.train as train_module
+
+    monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
+    monkeypatch.setattr(train_module, "VideoCodecConfig",
+                        lambda **kw: VideoCodecConfig(**{"widths": (16, 32), "latent_channels": 4, **kw}))
+    half = 1 if kind == "video" else 2
+    phases = dict(steps=1, decoder_steps=1, sharpen_width=4) if kind == "video" else dict(steps=4)
+    settings = CodecTrainSettings(kind=kind, batch_size=2, sample_every=10, checkpoint_every=half, stats_clips=2,
+                                  **phases)
+    train_codec(settings, tmp_path / "straight", progress=False)
+
+    real_lr = train_module._lr
+
+    def killed_after_half(step, settings):
+        if step == half:
+            raise KeyboardInterrupt("killed")
+        return real_lr(step, settings)
+
+    monkeypatch.setattr(train_module, "_lr", killed_after_half)
+    with pytest.raises(KeyboardInterrupt):
+        train_codec(settings, tmp_path / "resumed", progress=False)
+    assert torch.load(tmp_path / "resumed" / f"{kind}_state.pt", weights_only=True)["step"] == half
+    monkeypatch.setattr(train_module, "_lr", real_lr)
+    train_codec(CodecTrainSettings(**{**settings.__dict__, "workers": 2}), tmp_path / "resumed", progress=False)
+
+    straight, resumed = (torch.load(tmp_path / run / f"{kind}_state.pt", weights_only=True)
+                         for run in ("straight", "resumed"))
+    assert straight["step"] == resumed["step"] == 2 * half and straight["codec"].keys() == resumed["codec"].keys()
+    for name, weight in straight["codec"].items():
+        assert torch.equal(weight, resumed["codec"][name]), name
+    weights = f"{kind}.safetensors"
+    assert (tmp_path / "straight" / weights).read_bytes() == (tmp_path / "resumed" / weights).read_bytes()
+
+
+def test_step_batches_depend_on_the_step_alone():
+    from avdit.codecs.train import StepBatches
+
+    clips = list(range(100))
+    whole, tail = StepBatches(clips, 3, 0, 0, 4), StepBatches(clips, 3, 0, 2, 4)
+    assert len(whole) == 12 and len(tail) == 6
+    assert [whole[k] for k in range(6, 12)] == [tail[k] for k in range(6)]  # steps 2-3 from either start
+    assert [whole[k] for k in range(3)] != [whole[k] for k in range(3, 6)]  # another batch each step
+
+
 def test_codec_run_refuses_to_shrink_its_steps(tmp_path, monkeypatch):
     import avdit.codecs.train as train_module
 

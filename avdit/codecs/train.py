@@ -4,7 +4,9 @@ RUN_DIR holds, per kind, ``<kind>_state.pt`` (full training state, written atomi
 ``weights_only=True``), ``<kind>_train.json`` (the resolved settings), ``samples/<kind>_step_N.mp4`` (held-out
 reconstructions beside the originals) and, when training ends, the codec itself (``<kind>.safetensors`` +
 ``<kind>.json``, with latent statistics measured on training clips and the clip geometry of the data). The video
-and the audio codec trained with the same ``--out`` make one codec folder that every ``--codecs`` takes.
+and the audio codec trained with the same ``--out`` make one codec folder that every ``--codecs`` takes. Each step's
+batch is drawn by index from a generator seeded by (seed, step), so a resumed run trains on the same stream as an
+uninterrupted one, bit for bit.
 
 Training has two phases: ``steps`` of the whole autoencoder on the codec's own loss (``losses.py``: for video a
 contrast-weighted L2 and SSIM, which is what makes the disc's colour survive), then ``decoder_steps`` of the
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from avdit.atomic import atomic_path, write_json
@@ -35,6 +38,7 @@ from avdit.layout import ClipLayout
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
+from avdit.seeding import step_generator
 
 
 # What `avdit train-codec KIND` does unless told otherwise: the recipes of the bundled codecs, each of which
@@ -123,9 +127,28 @@ def _check_partner(run_dir: Path, kind: str, geometry: ClipLayout) -> None:
                          f"{describe_geometry(wanted)}: one codec folder holds codecs of one geometry; use another --out")
 
 
-def _forever(loader):
-    while True:
-        yield from loader
+class StepBatches(Dataset):
+    """The training stream of steps ``first``..``last - 1`` as one flat dataset: item ``i * batch_size + j`` is clip
+    j of step ``first + i``'s batch, whose clip indices a generator seeded by (seed, step) draws. A batch depends on
+    its step alone, so a resumed run continues the stream of an uninterrupted one, with any number of workers."""
+
+    def __init__(self, clips: Dataset, batch_size: int, seed: int, first: int, last: int):
+        self.clips, self.batch_size, self.seed, self.first, self.last = clips, batch_size, seed, first, last
+        self._drawn: tuple[int, torch.Tensor] | None = None  # the last step's indices: one draw per batch
+
+    def __len__(self) -> int:
+        return (self.last - self.first) * self.batch_size
+
+    def indices(self, step: int) -> torch.Tensor:
+        """(batch_size,) clip indices of ``step``'s batch."""
+        if self._drawn is None or self._drawn[0] != step:
+            drawn = torch.randint(0, len(self.clips), (self.batch_size,), generator=step_generator(self.seed, step))
+            self._drawn = (step, drawn)
+        return self._drawn[1]
+
+    def __getitem__(self, item: int) -> dict:
+        i, j = divmod(item, self.batch_size)
+        return self.clips[int(self.indices(self.first + i)[j])]
 
 
 def _lr(step: int, settings: CodecTrainSettings) -> float:
@@ -172,7 +195,7 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     in_decoder_phase = state is not None and state.get("decoder_phase", False)
     if config_path.exists():  # resuming: everything but the number of steps must match
         previous = json.loads(config_path.read_text())
-        free = {"steps", "decoder_steps", "sample_every", "checkpoint_every"}
+        free = {"steps", "decoder_steps", "sample_every", "checkpoint_every", "workers"}
         if not in_decoder_phase:  # a decoder phase may still be planned differently, or added to a finished run
             free |= {"decoder_lr", "sharpen_width"}
         changed = sorted(k for k in previous if k not in free and previous.get(k) != asdict(settings).get(k))
@@ -203,9 +226,8 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
         if in_decoder_phase:
             codec.net.encoder.requires_grad_(False)
 
-    loader = make_loader(train_data, settings.batch_size, settings.workers, shuffle=True, seed=settings.seed + step,
-                         drop_last=True)
-    batches = _forever(loader)
+    stream = StepBatches(train_data, settings.batch_size, settings.seed, step, settings.total_steps)
+    batches = iter(make_loader(stream, settings.batch_size, settings.workers, seed=settings.seed))  # in step order
     bar = tqdm(total=settings.total_steps, initial=step, desc=f"train-codec {settings.kind}", disable=not progress)
     start = time.perf_counter()
     codec.train()

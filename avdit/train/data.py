@@ -1,7 +1,8 @@
 """Training latents: shards from ``avdit encode``, or Bouncing Tones encoded once into RUN_DIR/latents.
 
-Batches are drawn by index from a generator seeded by (seed, step), the same on every rank: each rank takes
-its slice of the global batch, a resumed run continues the same stream, and the data position is the step.
+Batches are drawn by index from a generator seeded by (seed, step) (``avdit.seeding``), the same on every rank:
+each rank takes its slice of the global batch, a resumed run continues the same stream, and the data position is
+the step.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
-
-
-def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
-    """The random stream of one step (and one purpose), independent of rank and of where a run was resumed."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 16 + stream)
 
 
 def codecs_folder(config: TrainConfig, index: dict | None = None) -> Path:

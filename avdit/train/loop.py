@@ -33,9 +33,10 @@ from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
 from avdit.model.pretrained import CONFIG_NAME
+from avdit.seeding import step_generator
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
-from avdit.train.data import codecs_folder, draw_indices, step_generator, training_latents
+from avdit.train.data import codecs_folder, draw_indices, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
 from avdit.train.state import clean_stale_temporaries, load_state, save_state
 
