@@ -8,6 +8,8 @@ import sys
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.layout import GEOMETRIES
 from avdit.model.config import OVERRIDABLE
+from avdit.codecs.train import RECIPES as CODEC_RECIPES
+from avdit.codecs.train import CodecTrainSettings
 from avdit.train.config import RECIPES, TrainConfig
 
 
@@ -87,15 +89,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train_codec(args: argparse.Namespace) -> int:
-    from avdit.codecs.train import RECIPES, CodecTrainSettings, train_codec
+    from avdit.codecs.train import train_codec
 
-    recipe = {name: value if (value := getattr(args, name)) is not None else default
-              for name, default in RECIPES[args.kind].items()}
-    settings = CodecTrainSettings(kind=args.kind, data=args.data, batch_size=args.batch_size,
-                                  latent_channels=args.latent_channels, seed=args.seed,
-                                  sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                                  workers=args.workers, decoder_lr=args.decoder_lr,
-                                  sharpen_width=args.sharpen_width, **recipe)
+    settings = CodecTrainSettings(**{name: value for name, value in vars(args).items()
+                                     if name in CodecTrainSettings.__dataclass_fields__ and value is not None})
     result = train_codec(settings, args.out)
     figure = "PSNR" if args.kind == "video" else "SNR"
     print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after {result['steps_done']} steps")
@@ -268,33 +265,37 @@ def build_parser() -> argparse.ArgumentParser:
                          help="fraction of files held out for test, chosen by a hash of their path (default 0.1)")
     prepare.set_defaults(func=_prepare)
 
-    train_codec = sub.add_parser("train-codec", help="train the video or the audio codec (rerun to resume)")
+    c, video, audio = CodecTrainSettings, CODEC_RECIPES["video"], CODEC_RECIPES["audio"]  # the defaults, written there
+    train_codec = sub.add_parser("train-codec", help="train the video or the audio codec (rerun to resume); both with "
+                                                     "the same --out make one codec folder")
     train_codec.add_argument("kind", choices=["video", "audio"], help="which codec")
-    train_codec.add_argument("--data", default="bouncing-tones",
-                             help="'bouncing-tones' (made on the fly), a folder from `avdit data` or `avdit prepare`")
-    train_codec.add_argument("--out", required=True, help="run folder: checkpoints, samples, the trained codec")
-    train_codec.add_argument("--steps", type=int, default=None,
-                             help="steps of the whole autoencoder (default: video 1500, audio 2000)")
-    train_codec.add_argument("--batch-size", type=int, default=8, help="clips per step (default 8)")
-    train_codec.add_argument("--lr", type=float, default=None,
-                             help="peak learning rate of those steps, cosine decay (default: video 2e-3, audio 1e-3)")
-    train_codec.add_argument("--latent-channels", type=int, default=0,
-                             help="latent channels (default 16)")
-    train_codec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train_codec.add_argument("--sample-every", type=int, default=500,
-                             help="write a held-out reconstruction every N steps (default 500)")
-    train_codec.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps (default 200)")
-    train_codec.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
-    train_codec.add_argument("--precision", choices=["fp32", "bf16"], default=None,
-                             help="autocast precision of the codec's forward pass (default: video bf16, audio fp32)")
-    train_codec.add_argument("--decoder-steps", type=int, default=None,
+    train_codec.add_argument("--data", help="'bouncing-tones' (made on the fly; the default), a folder from "
+                                            "`avdit data` or `avdit prepare` (the codec takes its clip geometry)")
+    train_codec.add_argument("--out", required=True, help="codec folder: checkpoints, samples, the trained codec")
+    train_codec.add_argument("--steps", type=int, help=f"steps of the whole autoencoder (default: video "
+                                                       f"{video['steps']}, audio {audio['steps']})")
+    train_codec.add_argument("--batch-size", type=int, help=f"clips per step (default {c.batch_size})")
+    train_codec.add_argument("--lr", type=float, help=f"peak learning rate of those steps, cosine decay (default: "
+                                                      f"video {video['lr']:g}, audio {audio['lr']:g})")
+    train_codec.add_argument("--latent-channels", type=int, help="latent channels (default 16)")
+    train_codec.add_argument("--seed", type=int, help=f"random seed (default {c.seed})")
+    train_codec.add_argument("--sample-every", type=int,
+                             help=f"write a held-out reconstruction every N steps (default {c.sample_every})")
+    train_codec.add_argument("--checkpoint-every", type=int, help=f"checkpoint every N steps (default "
+                                                                  f"{c.checkpoint_every})")
+    train_codec.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {c.workers})")
+    train_codec.add_argument("--precision", choices=["fp32", "bf16"],
+                             help=f"autocast precision of the codec's forward pass (default: video {video['precision']}, "
+                                  f"audio {audio['precision']})")
+    train_codec.add_argument("--decoder-steps", type=int,
                              help="after --steps, train the decoder alone on plain MSE for N steps; the encoder and "
-                                  "so the latents stay as they are (default: video 600, audio 0)")
-    train_codec.add_argument("--decoder-lr", type=float, default=1e-3,
-                             help="peak learning rate of the decoder steps, cosine decay (default 1e-3)")
-    train_codec.add_argument("--sharpen-width", type=int, default=16,
+                                  f"so the latents stay as they are (default: video {video['decoder_steps']}, audio "
+                                  f"{audio['decoder_steps']})")
+    train_codec.add_argument("--decoder-lr", type=float,
+                             help=f"peak learning rate of the decoder steps, cosine decay (default {c.decoder_lr:g})")
+    train_codec.add_argument("--sharpen-width", type=int,
                              help="video: channels of the full-resolution sharpening head the decoder steps add "
-                                  "(0: none; default 16)")
+                                  f"(0: none; default {c.sharpen_width})")
     train_codec.set_defaults(func=_train_codec)
 
     features = sub.add_parser("train-features", help="train the Bouncing Tones feature nets behind BT-FVD and BT-FAD")
@@ -403,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     gen.add_argument("--num", type=int, default=1, help="clips to generate (default 1)")
     gen.add_argument("--steps", type=int, default=50, help="sampler steps (default 50)")
-    gen.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
+    gen.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp2m"], default="ddim",
+                     help="sampler (default ddim); dpmpp2m: DPM-Solver++(2M) on levels evenly spaced in log-SNR, "
+                          "for 12 steps or fewer (docs/sampling.md)")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
     gen.add_argument("--guidance", type=float, default=None,
                      help=f"guidance scale s for every generated modality (default {DEFAULT_GUIDANCE}; 0: none)")
@@ -436,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "`avdit data` / `avdit prepare` (its test split)")
     ev.add_argument("--num", type=int, default=200, help="clips per task (default 200)")
     ev.add_argument("--steps", type=int, default=25, help="sampler steps (default 25)")
-    ev.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler (default ddim)")
+    ev.add_argument("--sampler", choices=["ddim", "ddpm", "dpmpp2m"], default="ddim",
+                    help="sampler (default ddim); dpmpp2m: DPM-Solver++(2M) on levels evenly spaced in log-SNR, "
+                         "for 12 steps or fewer (docs/sampling.md)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                     help=f"guidance scale (default {DEFAULT_GUIDANCE}; 0: none)")
     ev.add_argument("--mode", choices=["clean", "replace"], default="clean",

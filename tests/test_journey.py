@@ -111,3 +111,22 @@ def test_encode_and_generate_refuse_mismatches_with_a_reason(journey, capsys):
     assert "21 frames at 10 fps" in capsys.readouterr().err
     assert main(["demo", "--checkpoint", str(journey["run"]), "--out", str(journey["root"] / "demo")]) == 2
     assert "Bouncing Tones" in capsys.readouterr().err
+
+
+def test_the_journey_at_128x128_gives_clips_at_that_size(tmp_path, awkward_files):
+    """The paper's Monologues geometry (128x128, 8 fps, 17 frames) through every command, in the fewest steps."""
+    src, prepared, codecs = tmp_path / "videos", tmp_path / "prepared", tmp_path / "codecs"
+    src.mkdir()
+    for path in [*real_videos()[:3], awkward_files["nocues.mkv"], awkward_files["program.mpeg"]]:
+        shutil.copy(path, src / path.name)
+    assert main(["prepare", str(src), str(prepared), "--preset", "monologues", "--test-fraction", "0"]) == 0
+    one_step = ["--steps", "1", "--batch-size", "2", "--decoder-steps", "0", "--latent-channels", "4"]
+    for kind in ("video", "audio"):
+        assert main(["train-codec", kind, "--data", str(prepared), "--out", str(codecs), *one_step]) == 0
+    assert main(["encode", str(prepared), "--codecs", str(codecs), "--out", str(tmp_path / "latents")]) == 0
+    assert main(["train", "--preset", "bt-tiny", "--data", str(tmp_path / "latents"), "--out", str(tmp_path / "run"),
+                 "--steps", "1", "--batch-size", "2", "--precision", "fp32"]) == 0
+    assert main(["generate", "--task", "v2a", "--input", str(src / "nocues.mkv"), "--checkpoint",
+                 str(tmp_path / "run"), "--steps", "1", "--out", str(tmp_path / "out")]) == 0
+    width, height, fps, seconds = _clip_of(tmp_path / "out")
+    assert (width, height, fps) == (128, 128, 8) and abs(seconds - 2.125) < 0.15

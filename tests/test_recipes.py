@@ -31,3 +31,16 @@ def test_every_recipe_builds_and_an_unknown_one_is_named():
         TrainConfig.from_recipe(name)
     with pytest.raises(ValueError, match="unknown recipe 'fast'; recipes: bundled, 30-minute"):
         TrainConfig.from_recipe("fast")
+
+
+def test_codec_settings_take_their_kinds_recipe_in_python_as_on_the_command_line():
+    from avdit.codecs.train import RECIPES as CODEC_RECIPES
+    from avdit.codecs.train import CodecTrainSettings
+
+    for kind in ("video", "audio"):
+        settings = CodecTrainSettings(kind=kind)
+        assert {name: getattr(settings, name) for name in CODEC_RECIPES[kind]} == CODEC_RECIPES[kind]
+        args = build_parser().parse_args(["train-codec", kind, "--out", "c"])
+        assert CodecTrainSettings(**{k: v for k, v in vars(args).items()
+                                     if k in CodecTrainSettings.__dataclass_fields__ and v is not None}) == settings
+    assert CodecTrainSettings(kind="video", steps=5).steps == 5

@@ -49,11 +49,14 @@ RECIPES = {"video": {"steps": 1500, "lr": 2e-3, "precision": "bf16", "decoder_st
 
 @dataclass(frozen=True)
 class CodecTrainSettings:
+    """A codec training run. ``steps``, ``lr``, ``precision`` and ``decoder_steps`` left as None take the kind's
+    recipe (``RECIPES``), in Python as on the command line."""
+
     kind: str  # "video" or "audio"
     data: str = "bouncing-tones"
-    steps: int = 2000
+    steps: int | None = None
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float | None = None
     warmup: int = 100
     latent_channels: int = 0  # 0: the codec's default
     seed: int = 0
@@ -61,14 +64,17 @@ class CodecTrainSettings:
     checkpoint_every: int = 200
     workers: int = 0
     stats_clips: int = 256
-    precision: str = "fp32"  # autocast of the forward pass: "fp32" or "bf16" (the loss stays fp32)
-    decoder_steps: int = 0  # after ``steps``: this many steps train the decoder alone on plain MSE
+    precision: str | None = None  # autocast of the forward pass: "fp32" or "bf16" (the loss stays fp32)
+    decoder_steps: int | None = None  # after ``steps``: this many steps train the decoder alone on plain MSE
     decoder_lr: float = 1e-3  # peak learning rate of those steps (cosine from there, no warm-up)
     sharpen_width: int = 16  # video: the decoder phase adds a full-resolution sharpening head this wide (0: none)
 
     def __post_init__(self) -> None:
         if self.kind not in ("video", "audio"):
             raise ValueError(f"codec kind must be video or audio, got {self.kind!r}")
+        for name, value in RECIPES[self.kind].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.decoder_steps < 0 or self.sharpen_width < 0:
@@ -211,8 +217,15 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
 
     torch.manual_seed(settings.seed)
     train_data = open_dataset(settings.data, "train", seed=settings.seed)
-    held_out = next(iter(make_loader(open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed),
-                                     settings.batch_size)))
+    if len(train_data) == 0:
+        raise ValueError(f"{settings.data} has no training clips: prepare it with more files or a smaller "
+                         "--test-fraction")
+    test_data = open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed)
+    if len(test_data) == 0:
+        print(f"avdit train-codec: {settings.data} has no test clips; reconstructions and their figures come from "
+              "training clips (prepare with --test-fraction > 0 to hold some out)", flush=True)
+        test_data = train_data
+    held_out = next(iter(make_loader(test_data, settings.batch_size)))
     geometry = dataset_geometry(train_data)
     fps, sample_rate = geometry.fps, geometry.sample_rate
     _check_partner(run_dir, settings.kind, geometry)
