@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
-from avdit.codecs.shards import codec_digest, codec_digest_matches
+from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.devices import resolve_device
 from avdit.diffusion import generate_latents
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE

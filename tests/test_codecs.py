@@ -188,7 +188,7 @@ def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair)
 
 def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_digest(tmp_path, monkeypatch):
     import avdit.codecs.train as train_module
-    from avdit.codecs.shards import codec_digest, codec_digest_matches
+    from avdit.codecs.digest import codec_digest, codec_digest_matches
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
     settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=10, checkpoint_every=10,

@@ -184,7 +184,7 @@ def test_the_bundled_model_loads_with_the_bundled_codecs_and_generates():
 
 def test_models_made_with_the_earlier_bundled_codecs_still_match_them():
     from avdit.codecs.interface import bundled_codecs_dir
-    from avdit.codecs.shards import codec_digest_matches
+    from avdit.codecs.digest import codec_digest_matches
 
     # the file digest the bundled codecs had before their decoder phase (the encoders are unchanged)
     assert codec_digest_matches("32dc0a81348a1c9d", bundled_codecs_dir())

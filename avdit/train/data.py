@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
-from avdit.codecs.shards import SHARD_INDEX, codec_digest, codec_digest_matches, encode_dataset, load_shards
+from avdit.codecs.digest import codec_digest, codec_digest_matches
+from avdit.codecs.shards import SHARD_INDEX, encode_dataset, load_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.train import distributed

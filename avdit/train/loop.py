@@ -138,7 +138,7 @@ def _check_settings(config: TrainConfig) -> None:
 def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict:
     """The weights of checkpoint ``folder`` (``--init``) for a run of network ``built`` on latents ``index``:
     a clear error naming what differs when the network, its clip layout or the latents' codecs are not the same."""
-    from avdit.codecs.shards import codec_digest_matches
+    from avdit.codecs.digest import codec_digest_matches
 
     model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
     details = differences(model.config.to_dict(), built.to_dict(), ignore=("grad_checkpointing", "layout"))
