@@ -5,12 +5,13 @@ from avdit.diffusion.generate import generate_latents
 from avdit.diffusion.loss import Denoiser, LossWeighting, diffusion_loss, parse_loss_weighting, reduce_loss
 from avdit.diffusion.noise_levels import (STRATEGIES, NoiseLevelError, NoiseLevelSampler, parse_noise_level_schedule,
                                           parse_noise_levels)
-from avdit.diffusion.samplers import SAMPLERS, initial_latents, sample_ddim, sample_ddpm, task_schedule
+from avdit.diffusion.samplers import (SAMPLERS, initial_latents, pyramid_schedule, sample_ddim, sample_ddpm,
+                                     sample_dpmpp_2m, step_levels, task_schedule)
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0, q_sample
 
 __all__ = [
     "DEFAULT_SCHEDULE", "Denoiser", "NoiseLevelError", "NoiseLevelSampler", "NoiseSchedule", "SAMPLERS",
     "LossWeighting", "STRATEGIES", "conditioned_denoiser", "diffusion_loss", "generate_latents", "initial_latents",
     "parse_loss_weighting", "parse_noise_level_schedule", "parse_noise_levels", "predict_x0", "q_sample",
-    "reduce_loss", "sample_ddim", "sample_ddpm", "task_schedule",
+    "pyramid_schedule", "reduce_loss", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "step_levels", "task_schedule",
 ]

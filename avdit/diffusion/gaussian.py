@@ -51,6 +51,19 @@ class GaussianOracle:
         return mean, self.cov[u][:, u] - gain @ cov_ug.T
 
 
+    def ode_map(self, x_T: torch.Tensor, given_elements: torch.Tensor, x_given: torch.Tensor | None = None,
+                a_T: float | None = None) -> torch.Tensor:
+        """Where the probability-flow ODE takes x_T (B, D) at level T to level 0: x0 of the generated elements
+        (B, D_u), float64. For N(m, C) with C = U diag(l) U^T it is m + U diag(sqrt(l / (a_T l + 1 - a_T))) U^T
+        (x_T - sqrt(a_T) m), with (m, C) the conditional given ``x_given`` (D_g,) at ``given_elements`` (D,)."""
+        a_T = self.schedule.alphas_cumprod[-1].item() if a_T is None else a_T
+        mean, cov = (self.conditional(given_elements, x_given) if bool(given_elements.any())
+                     else (self.mean, self.cov))  # (D_u,), (D_u, D_u)
+        l, u = torch.linalg.eigh(cov)
+        gain = u @ torch.diag((l / (a_T * l + 1 - a_T)).sqrt()) @ u.T  # (D_u, D_u)
+        return mean + (x_T[:, ~given_elements].double() - a_T**0.5 * mean) @ gain.T
+
+
 def random_gaussian(layout: ClipLayout, video_channels: int, audio_channels: int, rank: int = 4,
                     generator: torch.Generator | None = None) -> tuple[AV, torch.Tensor]:
     """A mean (1, ...) and a covariance with low-rank structure shared across modalities and time."""

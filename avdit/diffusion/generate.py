@@ -8,28 +8,33 @@ import torch
 
 from avdit.diffusion.conditioning import ConditioningMode, conditioned_denoiser
 from avdit.diffusion.loss import Denoiser
-from avdit.diffusion.samplers import SAMPLERS, initial_latents, pyramid_schedule, task_schedule
+from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_schedule, task_schedule
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import ClipLayout
+
+# The level spacing each sampler uses unless told otherwise (``step_levels``); see docs/sampling.md.
+DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dpmpp2m": "lambda"}
 
 
 def generate_latents(
     model: Denoiser, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int = 50, sampler: str = "ddim",
     eta: float = 0.0, mode: ConditioningMode = "clean", guidance: float | Sequence[float] = 0.0,
     schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
-    self_condition: bool = False, progress: bool = False, pyramid_lag: int = 0,
+    self_condition: bool = False, progress: bool = False, pyramid_lag: int = 0, spacing: Spacing | None = None,
 ) -> AV:
     """Sample the generated cells of a task; given cells of ``clean`` come back unchanged.
 
     ``clean`` is (video, audio) latents of the batch; what it holds at generated cells is never used.
     ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing schedule
-    (``pyramid_schedule``, one grid only) instead of descending every generated cell together.
+    (``pyramid_schedule``, one grid only) instead of descending every generated cell together. ``spacing``
+    chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-    matrix = (pyramid_schedule(given, steps, pyramid_lag, schedule.T) if pyramid_lag
-              else task_schedule(given, steps, schedule.T))  # (S + 1, [B,] M, N)
+    spacing = DEFAULT_SPACING[sampler] if spacing is None else spacing
+    matrix = (pyramid_schedule(given, steps, pyramid_lag, schedule.T, spacing, schedule) if pyramid_lag
+              else task_schedule(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
     denoiser = conditioned_denoiser(model, given, clean, layout, mode, guidance, schedule, generator)
