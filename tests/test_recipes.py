@@ -44,3 +44,19 @@ def test_codec_settings_take_their_kinds_recipe_in_python_as_on_the_command_line
         assert CodecTrainSettings(**{k: v for k, v in vars(args).items()
                                      if k in CodecTrainSettings.__dataclass_fields__ and v is not None}) == settings
     assert CodecTrainSettings(kind="video", steps=5).steps == 5
+
+
+def test_both_trainers_share_one_learning_rate_schedule():
+    import math
+
+    from avdit.codecs.train import CodecTrainSettings, _lr
+    from avdit.lr import warmup_cosine
+    from avdit.train.loop import learning_rate
+
+    assert [warmup_cosine(s, 1.0, 4, 12) for s in (0, 3)] == [0.25, 1.0]  # warm-up ends at the peak
+    assert warmup_cosine(8, 1.0, 4, 12) == 0.5 * (1 + math.cos(math.pi * 0.5)) and warmup_cosine(20, 1.0, 4, 12) == 0
+    config = TrainConfig(lr=2e-3, warmup=10, steps=100)
+    assert all(learning_rate(s, config) == warmup_cosine(s, 2e-3, 10, 100) for s in range(120))
+    codec = CodecTrainSettings(kind="video", steps=50, warmup=5, decoder_steps=20, lr=1e-3, decoder_lr=4e-4)
+    assert all(_lr(s, codec) == warmup_cosine(s, 1e-3, 5, 50) for s in range(50))
+    assert [_lr(50 + s, codec) for s in range(20)] == [warmup_cosine(s, 4e-4, 0, 20) for s in range(20)]

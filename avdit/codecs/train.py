@@ -19,7 +19,6 @@ the bundled video codec from 28.2 to 30.7 dB PSNR (without the head, 1000 such s
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from avdit.codecs.interface import AudioCodec, VideoCodec, describe_geometry, ge
 from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
 from avdit.layout import ClipLayout
+from avdit.lr import warmup_cosine
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
@@ -160,11 +160,8 @@ class StepBatches(Dataset):
 def _lr(step: int, settings: CodecTrainSettings) -> float:
     """Warm-up and cosine over ``steps``; then, in the decoder phase, a fresh cosine from ``decoder_lr``."""
     if step >= settings.steps:
-        return settings.decoder_lr * 0.5 * (1 + math.cos(math.pi * (step - settings.steps) / settings.decoder_steps))
-    if step < settings.warmup:
-        return settings.lr * (step + 1) / settings.warmup
-    progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
-    return settings.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return warmup_cosine(step - settings.steps, settings.decoder_lr, 0, settings.decoder_steps)
+    return warmup_cosine(step, settings.lr, settings.warmup, settings.steps)
 
 
 def _write_samples(codec, batch: dict, recon: torch.Tensor, path: Path, fps: int, sample_rate: int) -> None:

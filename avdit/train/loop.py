@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -29,6 +28,7 @@ from avdit.codecs.shards import SHARD_INDEX
 from avdit.diffusion import (NoiseLevelSampler, diffusion_loss, parse_loss_weighting, parse_noise_level_schedule,
                              reduce_loss)
 from avdit.latents import AV
+from avdit.lr import warmup_cosine
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
@@ -49,11 +49,7 @@ class TrainingError(RuntimeError):
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to zero (the paper: 5k warm-up, cosine)."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
-    return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return warmup_cosine(step, config.lr, config.warmup, config.steps)
 
 
 @torch.no_grad()
