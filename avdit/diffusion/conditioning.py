@@ -20,13 +20,7 @@ from avdit.layout import M, ClipLayout
 
 ConditioningMode = Literal["clean", "replace"]
 
-# The guidance scale that generation and evaluation use unless told otherwise, chosen on 64 held-out clips that
-# are not the evaluation clips (`avdit evaluate --seed 1 --num 64 --guidance S --tasks a2v,v2a,av_continue`).
-# The bundled model (6000 steps at batch 128), s = 1 -> 2: the same identity and sync (a2v colour = pitch 97 %,
-# sync 21 -> 18 ms; v2a 100 %, 31 -> 32 ms; av_continue class kept 100 %), worse distributions (a2v BT-FVD
-# 58 -> 90, v2a BT-FAD 1998 -> 2462, av_continue BT-FAD 1306 -> 1490). Unguided (s = 0) its a2v colour = pitch
-# falls to 72 % (evaluation clips). The earlier, shorter-trained model needed s = 2 (a2v 64 % at s = 0, 97 % at
-# s = 2). A task with no given cells (joint) is not affected and costs nothing extra.
+# The guidance scale generation and evaluation use unless told otherwise; how it was chosen: docs/studies.md.
 DEFAULT_GUIDANCE = 1.0
 
 
