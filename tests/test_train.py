@@ -351,3 +351,15 @@ def test_a_noise_level_schedule_moves_over_the_run_and_a_bad_one_writes_nothing(
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         train(tiny(codecs_dir, data=str(shards), noise_levels_final="task:nope"), tmp_path / "bad", progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_loss_of_a_v_prediction_run_keeps_its_values(codecs_dir, shards, tmp_path):
+    """Golden values of the first steps' loss (the defaults: prediction v, weighting v, self-conditioning on)."""
+    import json
+
+    train(tiny(codecs_dir, data=str(shards), steps=2), tmp_path, progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx(GOLDEN_RUN_LOSSES, rel=1e-5)
+
+
+GOLDEN_RUN_LOSSES = [0.19961556792259216, 0.32763582468032837]  # written by the code before the denoiser wrapper
