@@ -18,7 +18,7 @@ import torch
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.devices import resolve_device
-from avdit.diffusion import generate_latents
+from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -117,11 +117,13 @@ class Pipeline:
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
                 generator: torch.Generator, pyramid_lag: int, progress: bool) -> AV:
-        """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device)."""
+        """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
+        The sampler turns the network's output into eps with its own schedule, the one the model was trained with."""
         out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout,
                                steps=steps, sampler=sampler, eta=eta, mode=mode, guidance=guidance,
-                               generator=generator, self_condition=self.model.config.self_condition,
-                               progress=progress, pyramid_lag=pyramid_lag)
+                               schedule=DEFAULT_SCHEDULE, generator=generator,
+                               self_condition=self.model.config.self_condition, progress=progress,
+                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction)
         return out.map(lambda p: p.float().cpu())
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,

@@ -110,13 +110,13 @@ def test_self_conditioning_feeds_an_x0_estimate_to_the_chosen_fraction(tiny_mode
 
 
 def test_a_v_predicting_model_trained_with_v_weighting_minimises_the_v_error(generator):
-    """prediction="v": the head's output is v = sqrt(a) eps - sqrt(1 - a) x0, turned into eps; the "v"
-    weighting then makes the loss exactly the MSE between the head's output and v."""
+    """prediction="v": the head's output is v = sqrt(a) eps - sqrt(1 - a) x0, turned into eps by the wrapper; the
+    "v" weighting then makes the loss exactly the MSE between the head's output and v."""
+    from avdit.diffusion import EpsDenoiser
     from avdit.model import AVDiT, get_preset
     from tests.conftest import randomize
 
-    v_model = randomize(AVDiT(get_preset("bt-tiny", prediction="v")))
-    head = randomize(AVDiT(get_preset("bt-tiny")))  # same weights, eps path: returns the raw head output
+    v_model = randomize(AVDiT(get_preset("bt-tiny", prediction="v")))  # returns the raw head output, v
     layout = v_model.config.layout
     x0 = random_latents(v_model, 2, generator)
     t = torch.randint(1, 1001, (2, 2, 5), generator=generator)
@@ -125,7 +125,7 @@ def test_a_v_predicting_model_trained_with_v_weighting_minimises_the_v_error(gen
     a = layout.cells_to_latents(t).map(lambda lv: DEFAULT_SCHEDULE.alpha_bar(lv))
     z = x0.map(lambda xi, ai, ei: ai.sqrt() * xi + (1 - ai).sqrt() * ei, a, noise)
     with torch.no_grad():
-        eps, v = v_model(z, t), head(z, t)
+        v, eps = v_model(z, t), EpsDenoiser(v_model, "v", DEFAULT_SCHEDULE, layout)(z, t)
         for e, vi, zi, ai in zip(eps, v, z, a):
             torch.testing.assert_close(e, ai.sqrt() * vi + (1 - ai).sqrt() * zi, rtol=1e-5, atol=1e-6)
         per_element = diffusion_loss(v_model, x0, t, layout, noise=noise)

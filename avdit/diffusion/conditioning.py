@@ -35,7 +35,8 @@ def conditioned_denoiser(
     guidance: float | Sequence[float] = 0.0, schedule: NoiseSchedule = DEFAULT_SCHEDULE,
     generator: torch.Generator | None = None,
 ) -> Denoiser:
-    """Wrap ``model`` so a sampler can call it with the raw state ``x`` and schedule levels ``t``.
+    """Wrap ``model``, an eps denoiser (``EpsDenoiser``), so a sampler can call it with the raw state ``x`` and
+    schedule levels ``t``; guidance combines eps predictions.
 
     ``given`` (M, N) or (B, M, N) bool; ``clean`` holds the given latents (generated cells are ignored);
     ``guidance`` is one scale or one per modality (video, audio), applied to that modality's prediction.

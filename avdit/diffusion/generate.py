@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from avdit.diffusion.conditioning import ConditioningMode, conditioned_denoiser
-from avdit.diffusion.loss import Denoiser
+from avdit.diffusion.denoiser import Network, eps_denoiser
 from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_schedule, task_schedule
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
@@ -18,12 +18,16 @@ DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dp
 
 
 def generate_latents(
-    model: Denoiser, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int = 50, sampler: str = "ddim",
+    model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int = 50, sampler: str = "ddim",
     eta: float = 0.0, mode: ConditioningMode = "clean", guidance: float | Sequence[float] = 0.0,
     schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, progress: bool = False, pyramid_lag: int = 0, spacing: Spacing | None = None,
+    prediction: str | None = None,
 ) -> AV:
     """Sample the generated cells of a task; given cells of ``clean`` come back unchanged.
+
+    ``model`` is the network, whose head predicts ``prediction`` (None: its config's; "eps" for any plain eps
+    denoiser); ``EpsDenoiser`` turns its output into eps with ``schedule``, the one the levels and steps use.
 
     ``clean`` is (video, audio) latents of the batch; what it holds at generated cells is never used.
     ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing schedule
@@ -37,7 +41,8 @@ def generate_latents(
               else task_schedule(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
-    denoiser = conditioned_denoiser(model, given, clean, layout, mode, guidance, schedule, generator)
+    eps = eps_denoiser(model, layout, schedule, prediction)
+    denoiser = conditioned_denoiser(eps, given, clean, layout, mode, guidance, schedule, generator)
     kwargs = dict(generator=generator, self_condition=self_condition, progress=progress)
     if sampler == "ddim":
         kwargs["eta"] = eta

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 import torch
 
+from avdit.diffusion.denoiser import Network, eps_denoiser
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0_av, q_sample_av
 from avdit.latents import AV, randn_like
 from avdit.layout import ClipLayout
@@ -17,7 +18,7 @@ Denoiser = Callable[[AV, torch.Tensor, Optional[AV]], AV]
 
 
 def diffusion_loss(
-    model: Denoiser,
+    model: Network,
     x0: AV,
     t: torch.Tensor,
     layout: ClipLayout,
@@ -26,14 +27,19 @@ def diffusion_loss(
     self_condition_rate: float = 0.0,
     noise: AV | None = None,
     self_condition: torch.Tensor | None = None,
+    prediction: str | None = None,
 ) -> AV:
     """Unreduced squared error ||eps - eps_theta(z_t, t)||^2 per latent element; cells at t = 0 carry zero.
+
+    ``model`` is the network, whose head predicts ``prediction`` (None: its config's; "eps" for any plain eps
+    denoiser); ``EpsDenoiser`` turns its output into eps_theta with ``schedule``, the one that noises x0.
 
     With ``self_condition_rate`` > 0, that fraction of examples first gets an x0 estimate from a no-grad
     pass and is conditioned on it (Chen et al.'s self-conditioning, as W.A.L.T. and the paper use);
     the rest get zeros. ``noise`` and ``self_condition`` (B,) bool may be given instead of drawn from
     ``generator`` (a distributed trainer draws them for the global batch and passes each rank its slice).
     """
+    denoise = eps_denoiser(model, layout, schedule, prediction)
     noise = randn_like(x0, generator) if noise is None else noise
     t_elements = layout.cells_to_latents(t)
     z_t = q_sample_av(x0, t_elements, noise, schedule)
@@ -47,11 +53,11 @@ def diffusion_loss(
         # the no-grad pass runs even when no example here uses it: under FSDP every rank must run the same
         # forward passes (each gathers parameters), whatever its slice of the batch drew
         with torch.no_grad():
-            x0_hat = predict_x0_av(z_t, t_elements, model(z_t, t, self_cond), schedule)
+            x0_hat = predict_x0_av(z_t, t_elements, denoise(z_t, t, self_cond), schedule)
         self_cond = self_cond.map(
             lambda zero, est: torch.where(use.view(-1, *[1] * (zero.dim() - 1)), est.detach(), zero), x0_hat
         )
-    eps = model(z_t, t, self_cond)
+    eps = denoise(z_t, t, self_cond)
     return eps.map(lambda pred, target, level: (pred.float() - target) ** 2 * (level > 0), noise, t_elements)
 
 

@@ -5,6 +5,9 @@ level does not change between two steps is held exactly (given cells sit at 0 th
 bit-for-bit); the others take a DDIM, DDPM or DPM-Solver++(2M) step from their current level to their next
 one. Joint generation, cross-modal generation, continuation, inpainting and rolling (diffusion-forcing)
 schedules are then different matrices for the same loop.
+
+The denoiser returns eps; a network reaches a sampler through ``EpsDenoiser`` built with the sampler's
+``noise_schedule`` (``generate_latents`` does that), as k-diffusion's samplers only call a wrapped model.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from avdit.diffusion.schedule import NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, M
 from avdit.model import pretrained
@@ -79,8 +78,9 @@ class Block(nn.Module):
 
 
 class AVDiT(nn.Module):
-    """eps_theta(z_t, t): latents AV + noise levels (B, M, N) or (B,) -> noise prediction AV of the same shape
-    (with ``prediction="v"`` the head predicts v and forward turns it into the noise prediction)."""
+    """(z_t, t) -> the head's output: latents AV + noise levels (B, M, N) or (B,) -> AV of the same shape, the
+    prediction of ``config.prediction`` (eps or v). ``avdit.diffusion.denoiser.EpsDenoiser`` turns it into eps
+    with the schedule of the loss or sampler that uses it."""
 
     def __init__(self, config: AVDiTConfig):
         super().__init__()
@@ -105,9 +105,6 @@ class AVDiT(nn.Module):
         rope = sinusoidal(times, c.width // c.heads // 2) if c.time_rope else None
         self.register_buffer("rope", rope, persistent=False)
         self.register_buffer("token_cell", cell, persistent=False)  # (L,) index m * N + n
-        if c.prediction == "v":  # the linear-beta schedule of T levels that the samplers and the loss use
-            alpha_bar = NoiseSchedule.linear(c.timesteps).alphas_cumprod.float()  # (T + 1,)
-            self.register_buffer("alpha_bar", alpha_bar, persistent=False)
         self._init_weights()
 
     def _token_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -195,17 +192,7 @@ class AVDiT(nn.Module):
         video = rearrange(self.video_head(tokens[:, :n_video]), "b (t h w) (c p1 p2) -> b c t (h p1) (w p2)",
                           t=tv, h=h // p, w=w // p, p1=p, p2=p)  # (B, Cv, Tv, h, w)
         audio = rearrange(self.audio_head(tokens[:, n_video:]), "b n (c q) -> b c (n q)", q=q)  # (B, Ca, Ta)
-        if c.prediction == "v":
-            return self._v_to_eps(AV(video, audio), x, t)
         return AV(video, audio)
-
-    def _v_to_eps(self, v: AV, x: AV, t: torch.Tensor) -> AV:
-        """eps = sqrt(a_t) v + sqrt(1 - a_t) x_t, for v = sqrt(a_t) eps - sqrt(1 - a_t) x0 (Salimans & Ho 2022,
-        Sec. 4): the head predicts v, everything downstream (loss, samplers, guidance) sees eps."""
-        layout = self.config.layout
-        grid = t if t.dim() == 3 else t[:, None, None].expand(-1, M, layout.num_segments)  # (B, M, N)
-        a = layout.cells_to_latents(grid).map(lambda level: self.alpha_bar[level])  # broadcast to the latents
-        return v.map(lambda vi, xi, ai: ai.sqrt() * vi.float() + (1 - ai).sqrt() * xi.float(), x, a)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 import math
 
+from avdit.diffusion.denoiser import PREDICTIONS
 from avdit.layout import BOUNCING_TONES, GEOMETRIES, ClipLayout
-
-
-PREDICTIONS = ("eps", "v")
 
 
 class ConfigError(ValueError):
@@ -31,7 +29,7 @@ class AVDiTConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     timesteps: int = 1000  # T of the noise levels the model is conditioned on
-    prediction: str = "eps"  # what the head predicts: "eps", or "v" (turned into eps inside forward)
+    prediction: str = "eps"  # what the head predicts: "eps", or "v" (turned into eps by diffusion.denoiser)
     self_condition: bool = False  # input doubles with the previous x0 estimate
     time_rope: bool = False  # also rotate queries and keys by token time (RoPE on half of each head's dims)
     grad_checkpointing: bool = False

@@ -239,7 +239,8 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                 with autocast:
                     per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
                                                  self_condition=None if self_cond is None else self_cond[part],
-                                                 self_condition_rate=config.self_condition_rate)
+                                                 self_condition_rate=config.self_condition_rate,
+                                                 prediction=model.config.prediction)
                 per_example = reduce_loss(per_element, t[part].to(d.device), layout, weighting)  # (micro,)
                 (per_example.mean() / config.accumulation).backward()
             step_loss += per_example.detach().mean() / config.accumulation
