@@ -149,6 +149,28 @@ def test_encode_writes_shards_that_load_back(pair, tmp_path):
         encode_dataset("bouncing-tones", pair, tmp_path / "codecs", tmp_path / "s2", progress=False)
 
 
+def test_encode_resumes_its_own_shards_and_refuses_any_others(pair, tmp_path):
+    """A rerun of the same encode keeps its shards; other codecs, data or counts into that folder are refused, so
+    latents of two codecs never sit under one index (and the trainer's digest check cannot be fooled)."""
+    pair.save(tmp_path / "codecs")
+    tiny_codecs(seed=1).save(tmp_path / "other")
+    shards = tmp_path / "shards"
+    encode_dataset("bouncing-tones", pair, tmp_path / "codecs", shards, num=4, shard_size=2, progress=False)
+    first = (shards / "shard_00000.safetensors").stat().st_mtime_ns
+    (shards / "shard_00001.safetensors").unlink()  # as if killed before the second shard
+    encode_dataset("bouncing-tones", pair, tmp_path / "codecs", shards, num=4, shard_size=2, progress=False)
+    assert (shards / "shard_00000.safetensors").stat().st_mtime_ns == first  # kept, not re-encoded
+    assert load_shards(shards)[0].video.shape[0] == 4
+    with pytest.raises(ValueError, match="made otherwise.*codec_digest"):
+        encode_dataset("bouncing-tones", tiny_codecs(seed=1), tmp_path / "other", shards, num=4, shard_size=2,
+                       progress=False)
+    with pytest.raises(ValueError, match="made otherwise.*clips: 4 there, 6 now"):
+        encode_dataset("bouncing-tones", pair, tmp_path / "codecs", shards, num=6, shard_size=2, progress=False)
+    (shards / "index.json").unlink()
+    with pytest.raises(ValueError, match="without an index.json"):
+        encode_dataset("bouncing-tones", pair, tmp_path / "codecs", shards, num=4, shard_size=2, progress=False)
+
+
 def test_cli_roundtrip_and_encode(pair, tmp_path, capsys):
     from avdit.cli import main
     from avdit.media import probe, write_mp4

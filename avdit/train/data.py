@@ -51,13 +51,11 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
     else:
         shards = Path(config.data)
     latents, index = load_shards(shards)
-    if config.codecs is not None or config.data == "bouncing-tones" or index.get("codecs"):
-        if not codec_digest_matches(index["codec_digest"], folder):
-            digest = codec_digest(folder)
-            fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"
-                   else f"encode again with `avdit encode ... --codecs {folder}`")
-            raise ValueError(f"{shards} holds latents of other codecs (digest {index['codec_digest']}, "
-                             f"{folder} has {digest}); {fix}")
+    if not codec_digest_matches(index["codec_digest"], folder):
+        fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"
+               else f"encode again with `avdit encode ... --codecs {folder}`")
+        raise ValueError(f"{shards} holds latents of other codecs (digest {index['codec_digest']}, "
+                         f"{folder} has {codec_digest(folder)}); {fix}")
     return latents, ClipLayout.from_dict(index["layout"]), index
 
 
