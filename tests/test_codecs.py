@@ -129,7 +129,7 @@ def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, mo
     assert result["steps_done"] == 3 and torch.load(tmp_path / "audio_state.pt", weights_only=True)["step"] == 3
     codec = load_codec(tmp_path, "audio")
     assert codec.latent_std.min() > 0 and not torch.equal(codec.latent_std, torch.ones(16))
-    with pytest.raises(ValueError, match="batch_size differ"):
+    with pytest.raises(ValueError, match="other settings \(batch_size: 2 there, 4 now\)"):
         train_codec(CodecTrainSettings(**{**settings.__dict__, "batch_size": 4}), tmp_path, progress=False)
 
 

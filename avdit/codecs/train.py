@@ -35,6 +35,7 @@ from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
 from avdit.layout import ClipLayout
 from avdit.lr import warmup_cosine
+from avdit.resume import check_same_settings
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
@@ -196,15 +197,10 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     config_path, state_path = run_dir / f"{settings.kind}_train.json", run_dir / f"{settings.kind}_state.pt"
     state = torch.load(state_path, weights_only=True) if state_path.exists() else None
     in_decoder_phase = state is not None and state.get("decoder_phase", False)
-    if config_path.exists():  # resuming: everything but the number of steps must match
-        previous = json.loads(config_path.read_text())
-        free = {"steps", "decoder_steps", "sample_every", "checkpoint_every", "workers"}
-        if not in_decoder_phase:  # a decoder phase may still be planned differently, or added to a finished run
-            free |= {"decoder_lr", "sharpen_width"}
-        changed = sorted(k for k in previous if k not in free and previous.get(k) != asdict(settings).get(k))
-        if changed:
-            raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
-                             "rerun with the same flags to resume (--steps may grow), or use a new folder")
+    free = {"steps", "decoder_steps", "sample_every", "checkpoint_every", "workers"}
+    if not in_decoder_phase:  # a decoder phase may still be planned differently, or added to a finished run
+        free |= {"decoder_lr", "sharpen_width"}
+    check_same_settings(config_path, asdict(settings), free=free)
     if in_decoder_phase and state["joint_steps"] != settings.steps:
         raise ValueError(f"{run_dir} is in its decoder phase after {state['joint_steps']} steps; "
                          f"resume with --steps {state['joint_steps']}")

@@ -29,6 +29,7 @@ from avdit.diffusion import (NoiseLevelSampler, diffusion_loss, parse_loss_weigh
                              reduce_loss)
 from avdit.latents import AV
 from avdit.lr import warmup_cosine
+from avdit.resume import check_same_settings, differences
 from avdit.layout import ClipLayout
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
@@ -57,23 +58,6 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     """ema <- ema + (1 - decay) (model - ema) for all parameters in one fused call (on a GPU a few kernel launches,
     not one per parameter)."""
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
-
-
-def differences(there: dict, now: dict, ignore=()) -> str:
-    """'key: old there, new now, ...' for every key of ``now`` whose value differs from ``there``'s; '' if none."""
-    return ", ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in sorted(now.items())
-                     if k not in ignore and there.get(k) != v)
-
-
-def _check_resume(run_dir: Path, config: TrainConfig) -> None:
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    previous = {**TrainConfig.BEFORE_ADDED, **json.loads(path.read_text())}  # a run older than a field
-    details = differences(previous, config.to_dict(), ignore=TrainConfig.RESUMABLE)
-    if details:
-        raise TrainingError(f"{run_dir} holds a run made with other settings ({details}); rerun with the same "
-                            "settings to resume, or choose a new --out")
 
 
 def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
@@ -162,7 +146,8 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     _check_settings(config)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _check_resume(run_dir, config)
+        check_same_settings(run_dir / "config.json", config.to_dict(), free=TrainConfig.RESUMABLE,
+                            older=TrainConfig.BEFORE_ADDED, error=TrainingError)
         clean_stale_temporaries(run_dir)
         write_json(run_dir / "config.json", config.to_dict())
     distributed.barrier(d)

@@ -36,7 +36,8 @@ from avdit.codecs.shards import SHARD_INDEX, encode_dataset
 from avdit.eval.evaluate import ALL_TASKS, EvalSettings, evaluate
 from avdit.model.config import PREDICTIONS
 from avdit.train.config import TrainConfig
-from avdit.train.loop import differences, train
+from avdit.resume import differences
+from avdit.train.loop import train
 
 # name in the table -> (noise levels, tasks it is evaluated on, conditioning at sampling)
 SETTINGS = {
