@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from avdit.codecs.train import RECIPES as CODEC_RECIPES
+from avdit.codecs.train import CodecTrainSettings
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.layout import GEOMETRIES
 from avdit.model.config import OVERRIDABLE
-from avdit.codecs.train import RECIPES as CODEC_RECIPES
-from avdit.codecs.train import CodecTrainSettings
 from avdit.train.config import RECIPES, TrainConfig
 
 
@@ -69,11 +69,8 @@ def _data_bouncing_tones(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from avdit.data.prepare import PrepareSettings, prepare_folder, summary
 
-    given = {name: value for name, value in (("fps", args.fps), ("sample_rate", args.sample_rate),
-                                             ("duration", args.duration), ("hop", args.hop),
-                                             ("test_fraction", args.test_fraction)) if value is not None}
-    if args.size is not None:
-        given["size"] = tuple(args.size)
+    given = {name: tuple(value) if name == "size" else value for name, value in vars(args).items()
+             if name in PrepareSettings.__dataclass_fields__ and value is not None}
     if args.preset:
         settings = PrepareSettings.from_geometry(args.preset, **given)
     else:
