@@ -17,11 +17,12 @@ from tqdm.auto import tqdm
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
-from avdit.codecs.interface import CodecPair
+from avdit.codecs.interface import CodecPair, describe_geometry, geometry_record
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.latents import AV
 from avdit.layout import same_geometry
+from avdit.resume import differences
 
 SHARD_INDEX = "index.json"
 def _check_shard_folder(out: Path, plan: dict) -> None:
@@ -34,12 +35,10 @@ def _check_shard_folder(out: Path, plan: dict) -> None:
             raise ValueError(f"{out} holds shards ({', '.join(existing[:3])}, ...) without an {SHARD_INDEX}: not made by "
                              "`avdit encode`, or by an interrupted older version; delete them or choose another --out")
         return
-    recorded = json.loads(index_path.read_text())
-    changed = [f"{key}: {recorded.get(key)!r} there, {value!r} now" for key, value in plan.items()
-               if recorded.get(key) != value]
+    changed = differences(json.loads(index_path.read_text()), plan)
     if changed and existing:
-        raise ValueError(f"{out} holds latents made otherwise ({'; '.join(changed)}); delete the folder to encode "
-                         "again, or choose another --out")
+        raise ValueError(f"{out} holds latents made otherwise ({changed}); delete the folder to encode again, or "
+                         "choose another --out")
 
 
 def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, out: str | Path, split: str = "train",
@@ -55,10 +54,9 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     layout = codecs.layout
     data_layout = dataset_geometry(dataset)
     if not same_geometry(data_layout, layout):
-        raise ValueError(f"{data} holds clips of {data_layout.frames} frames at {data_layout.fps} fps, "
-                         f"{data_layout.height}x{data_layout.width}, {data_layout.sample_rate} Hz; the codecs in "
-                         f"{codecs_dir} take {layout.frames} frames at {layout.fps} fps, {layout.height}x{layout.width}, "
-                         f"{layout.sample_rate} Hz: train codecs on this data (`avdit train-codec video --data {data}`)")
+        raise ValueError(f"{data} holds clips of {describe_geometry(geometry_record(data_layout))}; the codecs in "
+                         f"{codecs_dir} take {describe_geometry(geometry_record(layout))}: train codecs on this data "
+                         f"(`avdit train-codec video --data {data}`)")
     total = len(dataset) if num is None else min(num, len(dataset))
     if total == 0:
         raise ValueError(f"{data} has no {split} clips to encode")
