@@ -69,6 +69,11 @@ def geometry_record(layout: ClipLayout) -> dict:
             "sample_rate": layout.sample_rate}
 
 
+def recorded_geometry(meta: dict) -> dict | None:
+    """The clip geometry a codec's JSON records (``geometry_record``'s keys), or None where it records none."""
+    return {key: meta.get(key) for key in ("fps", "frames", "size", "sample_rate")} if "frames" in meta else None
+
+
 def describe_geometry(record: dict) -> str:
     size = record.get("size") or ["?", "?"]
     return (f"{record.get('frames')} frames at {record.get('fps')} fps, {size[0]}x{size[1]}, "
@@ -135,13 +140,11 @@ def load_codecs(folder: str | Path | None = None) -> CodecPair:
         raise CodecError(f"{folder / 'video.json'} records no clip geometry (frames, size); retrain it with "
                          "`avdit train-codec video`, or add the frames and size of its training clips")
     pair = CodecPair(video, audio, frames=meta["frames"], size=tuple(meta["size"]))
-    audio_meta = json.loads((folder / "audio.json").read_text())
-    if "frames" in audio_meta:
-        video_geometry, audio_geometry = geometry_record(pair.layout), {
-            k: audio_meta.get(k) for k in ("fps", "frames", "size", "sample_rate")}
-        if video_geometry != audio_geometry:
-            raise CodecError(f"{folder}: the video codec was trained on clips of {describe_geometry(video_geometry)}, "
-                             f"the audio codec on {describe_geometry(audio_geometry)}; train both on the same data")
+    video_geometry = geometry_record(pair.layout)
+    audio_geometry = recorded_geometry(json.loads((folder / "audio.json").read_text()))
+    if audio_geometry is not None and audio_geometry != video_geometry:
+        raise CodecError(f"{folder}: the video codec was trained on clips of {describe_geometry(video_geometry)}, "
+                         f"the audio codec on {describe_geometry(audio_geometry)}; train both on the same data")
     return pair.eval()
 
 

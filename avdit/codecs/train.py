@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.audio import AudioCodecConfig
-from avdit.codecs.interface import AudioCodec, VideoCodec, describe_geometry, geometry_record, save_codec
+from avdit.codecs.interface import (AudioCodec, VideoCodec, describe_geometry, geometry_record, recorded_geometry,
+                                    save_codec)
 from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
 from avdit.layout import ClipLayout
@@ -127,9 +128,9 @@ def _check_partner(run_dir: Path, kind: str, geometry: ClipLayout) -> None:
     """The other codec already in ``run_dir``, when it records its clips' geometry, must have been trained on
     clips of the same geometry."""
     other = run_dir / f"{'audio' if kind == 'video' else 'video'}.json"
-    recorded = json.loads(other.read_text()) if other.exists() else {}
+    recorded = recorded_geometry(json.loads(other.read_text())) if other.exists() else None
     wanted = geometry_record(geometry)
-    if "frames" in recorded and {k: recorded.get(k) for k in wanted} != wanted:
+    if recorded is not None and recorded != wanted:
         raise ValueError(f"{other} was trained on clips of {describe_geometry(recorded)}, this data has "
                          f"{describe_geometry(wanted)}: one codec folder holds codecs of one geometry; use another --out")
 
