@@ -3,7 +3,8 @@
 OUT/index.json lists the shards, the clip count, the latent shapes, the layout and the codecs (with a
 digest of their encoders' weights, so a trainer can refuse latents made by other codecs). Each shard holds ``video``
 (N, Cv, Tv, h, w) and ``audio`` (N, Ca, Ta) float32 latents, normalised. Shards are written atomically and a
-rerun skips the shards already on disk.
+rerun skips the shards already on disk. The trainer reads them a batch at a time (:func:`open_shards`), so the data
+may be larger than memory; :func:`load_shards` holds them all in memory.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     return index
 
 
-def load_shards(folder: str | Path) -> tuple[AV, dict]:
-    """All latents of a shard folder in memory (Bouncing Tones latents are small) and its index."""
+def read_index(folder: str | Path) -> dict:
+    """The index of a finished shard folder; a clear error for a missing or unfinished one."""
     folder = Path(folder)
     index_path = folder / SHARD_INDEX
     if not index_path.exists():
@@ -105,5 +106,111 @@ def load_shards(folder: str | Path) -> tuple[AV, dict]:
     if not index.get("complete", True):
         raise ValueError(f"{folder} is still being encoded, or its encoding was interrupted: rerun the same "
                          "`avdit encode` command to finish it")
+    return index
+
+
+def load_shards(folder: str | Path) -> tuple[AV, dict]:
+    """All latents of a shard folder in memory (Bouncing Tones latents are small) and its index."""
+    folder = Path(folder)
+    index = read_index(folder)
     parts = [load_file(folder / shard["file"]) for shard in index["shards"]]
     return AV(torch.cat([p["video"] for p in parts]), torch.cat([p["audio"] for p in parts])), index
+
+
+class LatentShards:
+    """The latents of a shard folder, read from its files a batch at a time: memory holds the batch, not the data.
+
+    ``take(idx)`` equals ``AV(all.video[idx], all.audio[idx])`` of :func:`load_shards` bit for bit: the rows are
+    read as bytes at their offsets in the safetensors files (where each file's header puts them), with plain reads
+    and no memory map, so nothing stays resident between batches but the operating system's page cache. The
+    store keeps each shard's header (a few numbers) and no data.
+    """
+
+    def __init__(self, folder: str | Path, index: dict):
+        self.folder = Path(folder)
+        self.files = [self.folder / shard["file"] for shard in index["shards"]]
+        counts = [shard["clips"] for shard in index["shards"]]
+        self.starts = torch.tensor([0, *counts]).cumsum(0)  # (shards + 1,) first clip of each shard, then the total
+        self._headers = [_safetensors_header(path) for path in self.files]  # [{name: (offset, shape, dtype)}]
+        first = self._headers[0]
+        for path, count, header in zip(self.files, counts, self._headers):
+            if any(header[k][0][0] != count or header[k][0][1:] != first[k][0][1:] or header[k][1] != first[k][1]
+                   for k in ("video", "audio")):
+                raise ValueError(f"{path} holds {describe_tensors(header)} where its {SHARD_INDEX} expects "
+                                 f"{describe_tensors(first, count)}: encode again")
+        self.video_shape = first["video"][0][1:]  # (Cv, Tv, h, w) of one clip
+        self.audio_shape = first["audio"][0][1:]  # (Ca, Ta)
+        self.dtype = first["video"][1], first["audio"][1]
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def batch_size(self) -> int:
+        """The clip count (as :attr:`AV.batch_size` of all latents in memory)."""
+        return len(self)
+
+    def take(self, idx: torch.Tensor) -> AV:
+        """Latents of clips ``idx`` (B,): video (B, Cv, Tv, h, w), audio (B, Ca, Ta)."""
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        if idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < len(self)):
+            raise IndexError(f"clip indices {idx.min().item()}..{idx.max().item()} outside the {len(self)} clips "
+                             f"in {self.folder}")
+        wanted, where = torch.unique(idx, sorted=True, return_inverse=True)  # each clip read once, in file order
+        shard_of = torch.searchsorted(self.starts, wanted, right=True) - 1  # (U,)
+        out = AV(torch.empty(len(wanted), *self.video_shape, dtype=self.dtype[0]),  # (U, Cv, Tv, h, w)
+                 torch.empty(len(wanted), *self.audio_shape, dtype=self.dtype[1]))  # (U, Ca, Ta)
+        rows_out = [part.flatten(1).view(torch.uint8).numpy() for part in out]  # (U, bytes a clip)
+        done = 0
+        for s in shard_of.unique().tolist():
+            rows = (wanted[shard_of == s] - self.starts[s]).tolist()
+            with open(self.files[s], "rb", buffering=0) as f:
+                for a, b in _runs(rows):
+                    for name, buffer in zip(("video", "audio"), rows_out):
+                        f.seek(self._headers[s][name][2] + a * buffer.shape[1])
+                        target = buffer[done:done + b - a]
+                        if f.readinto(target) != target.nbytes:
+                            raise ValueError(f"{self.files[s]} is shorter than its header says: encode again")
+                    done += b - a
+        return out.map(lambda part: part[where])
+
+
+def _safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype, int]]:
+    """{name: (shape, dtype, byte offset of its data in the file)} of a safetensors file, from its header (8 bytes
+    of little-endian length, then JSON)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: rerun the same `avdit encode` command to write it again")
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    tensors = {name: (tuple(t["shape"]), _DTYPES[t["dtype"]], 8 + length + t["data_offsets"][0])
+               for name, t in header.items() if name != "__metadata__"}
+    if not {"video", "audio"} <= tensors.keys():
+        raise ValueError(f"{path} holds {sorted(tensors)}, not video and audio latents: not made by `avdit encode`")
+    return tensors
+
+
+def describe_tensors(header: dict, count: int | None = None) -> str:
+    """'video (3, 4, 5, 8, 8) float32 and audio (3, 4, 85) float32' (with the clip count ``count`` if given)."""
+    return " and ".join(f"{k} {(header[k][0][0] if count is None else count, *header[k][0][1:])} "
+                        f"{str(header[k][1]).removeprefix('torch.')}" for k in ("video", "audio"))
+
+
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted distinct rows as [start, stop) runs of consecutive rows: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    runs: list[tuple[int, int]] = []
+    for r in rows:
+        if runs and runs[-1][1] == r:
+            runs[-1] = (runs[-1][0], r + 1)
+        else:
+            runs.append((r, r + 1))
+    return runs
+
+
+def open_shards(folder: str | Path) -> tuple[LatentShards, dict]:
+    """The latents of a shard folder, read as they are needed (:class:`LatentShards`), and its index."""
+    index = read_index(folder)
+    return LatentShards(folder, index), index
