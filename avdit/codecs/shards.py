@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -131,16 +132,16 @@ class LatentShards:
         self.files = [self.folder / shard["file"] for shard in index["shards"]]
         counts = [shard["clips"] for shard in index["shards"]]
         self.starts = torch.tensor([0, *counts]).cumsum(0)  # (shards + 1,) first clip of each shard, then the total
-        self._headers = [_safetensors_header(path) for path in self.files]  # [{name: (offset, shape, dtype)}]
+        self._headers = [_safetensors_header(path) for path in self.files]  # per shard {"video": _Stored, "audio": ...}
         first = self._headers[0]
         for path, count, header in zip(self.files, counts, self._headers):
-            if any(header[k][0][0] != count or header[k][0][1:] != first[k][0][1:] or header[k][1] != first[k][1]
+            if any(header[k].shape != (count, *first[k].shape[1:]) or header[k].dtype != first[k].dtype
                    for k in ("video", "audio")):
-                raise ValueError(f"{path} holds {describe_tensors(header)} where its {SHARD_INDEX} expects "
-                                 f"{describe_tensors(first, count)}: encode again")
-        self.video_shape = first["video"][0][1:]  # (Cv, Tv, h, w) of one clip
-        self.audio_shape = first["audio"][0][1:]  # (Ca, Ta)
-        self.dtype = first["video"][1], first["audio"][1]
+                raise ValueError(f"{path} holds {_describe(header)} where its {SHARD_INDEX} expects "
+                                 f"{_describe(first, count)}: encode again")
+        self.video_shape = first["video"].shape[1:]  # (Cv, Tv, h, w) of one clip
+        self.audio_shape = first["audio"].shape[1:]  # (Ca, Ta)
+        self._dtypes = first["video"].dtype, first["audio"].dtype
 
     def __len__(self) -> int:
         return int(self.starts[-1])
@@ -158,8 +159,8 @@ class LatentShards:
                              f"in {self.folder}")
         wanted, where = torch.unique(idx, sorted=True, return_inverse=True)  # each clip read once, in file order
         shard_of = torch.searchsorted(self.starts, wanted, right=True) - 1  # (U,)
-        out = AV(torch.empty(len(wanted), *self.video_shape, dtype=self.dtype[0]),  # (U, Cv, Tv, h, w)
-                 torch.empty(len(wanted), *self.audio_shape, dtype=self.dtype[1]))  # (U, Ca, Ta)
+        out = AV(torch.empty(len(wanted), *self.video_shape, dtype=self._dtypes[0]),  # (U, Cv, Tv, h, w)
+                 torch.empty(len(wanted), *self.audio_shape, dtype=self._dtypes[1]))  # (U, Ca, Ta)
         rows_out = [part.flatten(1).view(torch.uint8).numpy() for part in out]  # (U, bytes a clip)
         done = 0
         for s in shard_of.unique().tolist():
@@ -167,7 +168,7 @@ class LatentShards:
             with open(self.files[s], "rb", buffering=0) as f:
                 for a, b in _runs(rows):
                     for name, buffer in zip(("video", "audio"), rows_out):
-                        f.seek(self._headers[s][name][2] + a * buffer.shape[1])
+                        f.seek(self._headers[s][name].offset + a * buffer.shape[1])
                         target = buffer[done:done + b - a]
                         if f.readinto(target) != target.nbytes:
                             raise ValueError(f"{self.files[s]} is shorter than its header says: encode again")
@@ -175,25 +176,32 @@ class LatentShards:
         return out.map(lambda part: part[where])
 
 
-def _safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype, int]]:
-    """{name: (shape, dtype, byte offset of its data in the file)} of a safetensors file, from its header (8 bytes
-    of little-endian length, then JSON)."""
+class _Stored(NamedTuple):
+    """A tensor in a safetensors file."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    offset: int  # of its data from the start of the file, in bytes
+
+
+def _safetensors_header(path: Path) -> dict[str, _Stored]:
+    """The tensors of a safetensors file, from its header (8 bytes of little-endian length, then JSON)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: rerun the same `avdit encode` command to write it again")
     with open(path, "rb") as f:
         length = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(length))
-    tensors = {name: (tuple(t["shape"]), _DTYPES[t["dtype"]], 8 + length + t["data_offsets"][0])
+    tensors = {name: _Stored(tuple(t["shape"]), _DTYPES[t["dtype"]], 8 + length + t["data_offsets"][0])
                for name, t in header.items() if name != "__metadata__"}
     if not {"video", "audio"} <= tensors.keys():
         raise ValueError(f"{path} holds {sorted(tensors)}, not video and audio latents: not made by `avdit encode`")
     return tensors
 
 
-def describe_tensors(header: dict, count: int | None = None) -> str:
+def _describe(header: dict[str, _Stored], count: int | None = None) -> str:
     """'video (3, 4, 5, 8, 8) float32 and audio (3, 4, 85) float32' (with the clip count ``count`` if given)."""
-    return " and ".join(f"{k} {(header[k][0][0] if count is None else count, *header[k][0][1:])} "
-                        f"{str(header[k][1]).removeprefix('torch.')}" for k in ("video", "audio"))
+    return " and ".join(f"{k} {(header[k].shape[0] if count is None else count, *header[k].shape[1:])} "
+                        f"{str(header[k].dtype).removeprefix('torch.')}" for k in ("video", "audio"))
 
 
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
