@@ -12,12 +12,12 @@ def differences(there: dict, now: dict, ignore=()) -> str:
                      if k not in ignore and there.get(k) != v)
 
 
-def check_same_settings(path: Path, now: dict, free=(), older: dict | None = None, error: type = ValueError) -> None:
+def check_same_settings(path: Path, now: dict, free=(), error: type = ValueError) -> None:
     """Refuse to resume the run whose settings are saved in ``path`` (JSON) with other settings ``now``; the keys in
-    ``free`` may change, and ``older`` gives what a run saved before a setting existed used instead."""
+    ``free`` may change."""
     if not path.exists():
         return
-    details = differences({**(older or {}), **json.loads(path.read_text())}, now, ignore=free)
+    details = differences(json.loads(path.read_text()), now, ignore=free)
     if details:
         raise error(f"{path.parent} holds a run made with other settings ({details}); rerun with the same settings "
                     "to resume (--steps may grow), or choose a new --out")

@@ -1,4 +1,3 @@
-import hashlib
 import json
 
 import numpy as np
@@ -129,7 +128,7 @@ def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, mo
     assert result["steps_done"] == 3 and torch.load(tmp_path / "audio_state.pt", weights_only=True)["step"] == 3
     codec = load_codec(tmp_path, "audio")
     assert codec.latent_std.min() > 0 and not torch.equal(codec.latent_std, torch.ones(16))
-    with pytest.raises(ValueError, match="other settings \(batch_size: 2 there, 4 now\)"):
+    with pytest.raises(ValueError, match=r"other settings \(batch_size: 2 there, 4 now\)"):
         train_codec(CodecTrainSettings(**{**settings.__dict__, "batch_size": 4}), tmp_path, progress=False)
 
 
@@ -231,9 +230,6 @@ def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_
         torch.testing.assert_close(after.encode(audio), before.encode(audio))
     assert codec_digest(tmp_path / "run") == digest  # latents and models made with the codec stay valid
     assert codec_digest_matches(digest, tmp_path / "run") and not codec_digest_matches("0" * 16, tmp_path / "run")
-    legacy = hashlib.sha256(b"".join((tmp_path / "run" / f"{kind}.safetensors").read_bytes()
-                                     for kind in ("video", "audio"))).hexdigest()[:16]
-    assert codec_digest_matches(legacy, tmp_path / "run")  # what older latents and models recorded
     with pytest.raises(ValueError, match="resume with --steps 2"):
         train_codec(CodecTrainSettings(**{**phased.__dict__, "steps": 3}), tmp_path / "run", progress=False)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from avdit.diffusion import NoiseLevelError, parse_noise_level_schedule, parse_noise_levels
+from avdit.diffusion import NoiseLevelError, parse_noise_level_curriculum, parse_noise_levels
 from avdit.tasks import get_task
 
 
@@ -99,7 +99,7 @@ def test_bad_specs_are_refused(spec, message):
 
 
 def test_a_schedule_moves_the_shares_from_the_start_mixture_to_the_final_one():
-    sampler = parse_noise_level_schedule("monl=0.7,task:a2v=0.3", "monl", 5)
+    sampler = parse_noise_level_curriculum("monl=0.7,task:a2v=0.3", "monl", 5)
     assert sampler.strategies == ("vanilla", "per-modality", "per-segment", "per-cell", "task:a2v")
     a2v = sampler.strategies.index("task:a2v")
     for progress, share in [(0.0, 0.3), (0.5, 0.15), (1.0, 0.0)]:
@@ -108,7 +108,7 @@ def test_a_schedule_moves_the_shares_from_the_start_mixture_to_the_final_one():
         _, component = sampler(16000, torch.Generator().manual_seed(4), progress=progress)
         assert abs((component == a2v).float().mean().item() - share) < 0.015
     # a component only the final mixture has starts at zero share
-    grow = parse_noise_level_schedule("vanilla", "per-cell", 5)
+    grow = parse_noise_level_curriculum("vanilla", "per-cell", 5)
     assert grow.strategies == ("vanilla", "per-cell")
     assert torch.equal(grow.probabilities(0.0), torch.tensor([1.0, 0.0], dtype=torch.float64))
     assert torch.equal(grow.probabilities(1.0), torch.tensor([0.0, 1.0], dtype=torch.float64))
@@ -116,11 +116,11 @@ def test_a_schedule_moves_the_shares_from_the_start_mixture_to_the_final_one():
 
 def test_without_a_final_mixture_the_draws_are_unchanged():
     fixed = parse_noise_levels("monl=0.5,tasks=0.5", 5)
-    same = parse_noise_level_schedule("monl=0.5,tasks=0.5", None, 5)
+    same = parse_noise_level_curriculum("monl=0.5,tasks=0.5", None, 5)
     assert torch.equal(fixed(256, torch.Generator().manual_seed(5))[0],
                        same(256, torch.Generator().manual_seed(5), progress=0.7)[0])
 
 
 def test_a_bad_final_mixture_is_refused():
     with pytest.raises(NoiseLevelError, match="unknown task 'nope'"):
-        parse_noise_level_schedule("monl", "task:nope", 5)
+        parse_noise_level_curriculum("monl", "task:nope", 5)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_latents, initial_latents, predict_x0,
-                             pyramid_schedule, sample_ddim, sample_dpmpp_2m, step_levels, task_schedule)
+                             pyramid_level_matrix, sample_ddim, sample_dpmpp_2m, step_levels, task_level_matrix)
 from avdit.diffusion.samplers import SPACINGS
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.latents import AV
@@ -69,7 +69,7 @@ def test_ddim_with_an_exact_denoiser_lands_on_the_analytic_answer(generator, ste
     var = torch.rand(mean.flatten().shape[1], generator=generator, dtype=torch.float64) * 2 + 0.05
     oracle = GaussianOracle(mean, torch.diag(var), TOY_LAYOUT)
     given = get_task("joint", TOY_LAYOUT.num_segments).given
-    matrix = task_schedule(given, steps)
+    matrix = task_level_matrix(given, steps)
     x_T = expand(mean, 3).map(lambda p: torch.randn(p.shape, generator=generator))
     out = sample_ddim(oracle, x_T, matrix, TOY_LAYOUT).flatten().double()
     levels = matrix[:, 0, 0].tolist()
@@ -189,20 +189,20 @@ def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator
         seen.append(self_cond)
         return tiny_model(x, t)
 
-    matrix = task_schedule(get_task("joint", 5).given, 3)
+    matrix = task_level_matrix(get_task("joint", 5).given, 3)
     sample_ddim(model, clean, matrix, layout, self_condition=True)
     assert seen[0] is None and all(s is not None for s in seen[1:])
 
 
 def test_schedules(generator):
     given = get_task("v2a", 5).given
-    matrix = task_schedule(given, 4)
+    matrix = task_level_matrix(given, 4)
     assert matrix.shape == (5, 2, 5)
     assert matrix[:, 1, 0].tolist() == [1000, 750, 500, 250, 0] and bool((matrix[:, 0] == 0).all())
-    per_example = task_schedule(torch.stack([given, ~given]), 4)
+    per_example = task_level_matrix(torch.stack([given, ~given]), 4)
     assert per_example.shape == (5, 2, 2, 5) and bool((per_example[:, 1, 1] == 0).all())
     with pytest.raises(ValueError, match="steps must be in"):
-        task_schedule(given, 0)
+        task_level_matrix(given, 0)
 
 
 def test_a_rising_schedule_is_refused(tiny_model, generator):
@@ -327,7 +327,7 @@ def test_dpmpp2m_self_conditioning_and_a_rising_schedule(tiny_model, generator):
         seen.append(self_cond)
         return tiny_model(x, t)
 
-    sample_dpmpp_2m(model, clean, task_schedule(get_task("joint", 5).given, 3), layout, self_condition=True)
+    sample_dpmpp_2m(model, clean, task_level_matrix(get_task("joint", 5).given, 3), layout, self_condition=True)
     assert seen[0] is None and all(s is not None for s in seen[1:])
     with pytest.raises(ValueError, match="non-increasing"):
         sample_dpmpp_2m(tiny_model, clean, torch.tensor([0, 500, 0]).view(3, 1, 1).expand(3, 2, 5), layout)
@@ -340,7 +340,7 @@ def test_step_levels_descend_strictly_from_T_to_0(spacing):
         assert levels.shape == (steps + 1,) and levels[0] == 1000 and levels[-1] == 0
         assert bool((levels[1:] < levels[:-1]).all())
     given = get_task("a2v", 5).given
-    assert torch.equal(pyramid_schedule(given, 10, 0, spacing=spacing), task_schedule(given, 10, spacing=spacing))
+    assert torch.equal(pyramid_level_matrix(given, 10, 0, spacing=spacing), task_level_matrix(given, 10, spacing=spacing))
     if spacing != "uniform":  # more of the steps at low noise than DDIM's levels
         assert int((step_levels(10, spacing) < 100).sum()) > int((step_levels(10) < 100).sum())
     with pytest.raises(ValueError, match="steps must be in"):

@@ -24,18 +24,6 @@ def codec_digest(folder: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-# Digests recorded before ``codec_digest`` left the decoders out, of codecs whose encoders are still shipped: the
-# bundled codecs before their video decoder phase (same encoders and statistics, bit for bit).
-_EARLIER_DIGESTS = {"32dc0a81348a1c9d": "3b0d7e06341cf272"}
-
-
 def codec_digest_matches(recorded: str, folder: str | Path) -> bool:
-    """Whether latents or a model recorded with ``recorded`` were made by the codecs in ``folder``. Digests
-    written before ``codec_digest`` left the decoders out (sha256 over the whole weight files) still match
-    the unchanged files, and those of the earlier bundled codecs match the bundled codecs of today."""
-    if _EARLIER_DIGESTS.get(recorded, recorded) == codec_digest(folder):
-        return True
-    files = hashlib.sha256()
-    for name in _WEIGHT_FILES:
-        files.update((Path(folder) / name).read_bytes())
-    return recorded == files.hexdigest()[:16]
+    """Whether latents or a model recorded with digest ``recorded`` were made by the codecs in ``folder``."""
+    return recorded == codec_digest(folder)

@@ -1,4 +1,4 @@
-"""One call from a task to latents: schedule matrix, initial latents, conditioning, sampler."""
+"""One call from a task to latents: level matrix, initial latents, conditioning, sampler."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from avdit.diffusion.conditioning import ConditioningMode, conditioned_denoiser
 from avdit.diffusion.denoiser import Network, eps_denoiser
-from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_schedule, task_schedule
+from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_level_matrix, task_level_matrix
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import ClipLayout
@@ -30,15 +30,15 @@ def generate_latents(
     denoiser); ``EpsDenoiser`` turns its output into eps with ``schedule``, the one the levels and steps use.
 
     ``clean`` is (video, audio) latents of the batch; what it holds at generated cells is never used.
-    ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing schedule
-    (``pyramid_schedule``, one grid only) instead of descending every generated cell together. ``spacing``
+    ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing level matrix
+    (``pyramid_level_matrix``, one grid only) instead of descending every generated cell together. ``spacing``
     chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
     spacing = DEFAULT_SPACING[sampler] if spacing is None else spacing
-    matrix = (pyramid_schedule(given, steps, pyramid_lag, schedule.T, spacing, schedule) if pyramid_lag
-              else task_schedule(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
+    matrix = (pyramid_level_matrix(given, steps, pyramid_lag, schedule.T, spacing, schedule) if pyramid_lag
+              else task_level_matrix(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
     eps = eps_denoiser(model, layout, schedule, prediction)

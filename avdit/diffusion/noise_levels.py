@@ -156,8 +156,8 @@ def parse_noise_levels(spec: str, num_segments: int, timesteps: int = 1000) -> N
     return NoiseLevelSampler(tuple(merged), tuple(merged.values()), num_segments, timesteps)
 
 
-def parse_noise_level_schedule(start: str, final: str | None, num_segments: int,
-                               timesteps: int = 1000) -> NoiseLevelSampler:
+def parse_noise_level_curriculum(start: str, final: str | None, num_segments: int,
+                                 timesteps: int = 1000) -> NoiseLevelSampler:
     """The mixture ``start`` at the beginning of a run, moving linearly to ``final`` at its end (None: fixed).
 
     E.g. start ``monl=0.7,task:a2v=0.3`` and final ``monl``: the a2v share falls from 30 % to 0 over the run.

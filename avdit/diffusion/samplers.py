@@ -1,10 +1,10 @@
-"""Samplers that consume a schedule matrix: the noise level of every (modality, segment) cell at every step.
+"""Samplers that consume a level matrix: the noise level of every (modality, segment) cell at every step.
 
-A schedule is (S + 1, M, N) or per example (S + 1, B, M, N), non-increasing along the steps. A cell whose
+A level matrix is (S + 1, M, N) or per example (S + 1, B, M, N), non-increasing along the steps. A cell whose
 level does not change between two steps is held exactly (given cells sit at 0 throughout and come back
 bit-for-bit); the others take a DDIM, DDPM or DPM-Solver++(2M) step from their current level to their next
 one. Joint generation, cross-modal generation, continuation, inpainting and rolling (diffusion-forcing)
-schedules are then different matrices for the same loop.
+generation are then different matrices for the same loop.
 
 The denoiser returns eps; a network reaches a sampler through ``EpsDenoiser`` built with the sampler's
 ``noise_schedule`` (``generate_latents`` does that), as k-diffusion's samplers only call a wrapped model.
@@ -60,9 +60,9 @@ def step_levels(steps: int, spacing: Spacing = "uniform", schedule: NoiseSchedul
     return torch.tensor(levels + [0], dtype=torch.long)
 
 
-def task_schedule(given: torch.Tensor, steps: int, timesteps: int = 1000, spacing: Spacing = "uniform",
-                  noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
-    """Schedule (S + 1, M, N): generated cells descend from T to 0 in ``steps`` steps, given cells stay 0.
+def task_level_matrix(given: torch.Tensor, steps: int, timesteps: int = 1000, spacing: Spacing = "uniform",
+                      noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
+    """Level matrix (S + 1, M, N): generated cells descend from T to 0 in ``steps`` steps, given cells stay 0.
 
     ``given`` is (M, N), or (B, M, N) for a different task per example (then (S + 1, B, M, N)). ``spacing``
     chooses the levels (``step_levels``; ``timesteps`` must be ``noise_schedule``'s T unless it is uniform).
@@ -72,16 +72,17 @@ def task_schedule(given: torch.Tensor, steps: int, timesteps: int = 1000, spacin
     return torch.where(given.unsqueeze(0), torch.zeros_like(levels), levels)
 
 
-def pyramid_schedule(given: torch.Tensor, steps: int, lag: int, timesteps: int = 1000, spacing: Spacing = "uniform",
-                     noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
-    """A diffusion-forcing style schedule (M, N given): generated segments start descending ``lag`` steps
+def pyramid_level_matrix(given: torch.Tensor, steps: int, lag: int, timesteps: int = 1000,
+                         spacing: Spacing = "uniform",
+                         noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
+    """A diffusion-forcing style level matrix (M, N given): generated segments start descending ``lag`` steps
     after the previous generated segment, so later segments are noisier than earlier ones at every step.
 
-    Each generated cell visits the levels of ``task_schedule`` (same ``spacing``); the matrix has
-    steps + lag x (R - 1) + 1 rows for R generated segments. ``lag`` = 0 is ``task_schedule``.
+    Each generated cell visits the levels of ``task_level_matrix`` (same ``spacing``); the matrix has
+    steps + lag x (R - 1) + 1 rows for R generated segments. ``lag`` = 0 is ``task_level_matrix``.
     """
     if given.dim() != 2:
-        raise ValueError("pyramid_schedule takes one task grid (M, N)")
+        raise ValueError("pyramid_level_matrix takes one task grid (M, N)")
     if lag < 0:
         raise ValueError(f"lag must be >= 0, got {lag}")
     table = step_levels(steps, spacing, _with_levels(noise_schedule, timesteps, spacing))  # (steps + 1,)
@@ -103,13 +104,13 @@ def _with_levels(noise_schedule: NoiseSchedule, timesteps: int, spacing: str) ->
     return NoiseSchedule.linear(timesteps)
 
 
-def _per_example(schedule: torch.Tensor, batch: int) -> torch.Tensor:
+def _per_example(levels: torch.Tensor, batch: int) -> torch.Tensor:
     """(S + 1, M, N) or (S + 1, B, M, N) -> (S + 1, B, M, N)."""
-    if schedule.dim() == 3:
-        return schedule.unsqueeze(1).expand(-1, batch, -1, -1)
-    if schedule.dim() == 4 and schedule.shape[1] == batch:
-        return schedule
-    raise ValueError(f"schedule must be (S+1, M, N) or (S+1, {batch}, M, N), got {tuple(schedule.shape)}")
+    if levels.dim() == 3:
+        return levels.unsqueeze(1).expand(-1, batch, -1, -1)
+    if levels.dim() == 4 and levels.shape[1] == batch:
+        return levels
+    raise ValueError(f"the level matrix must be (S+1, M, N) or (S+1, {batch}, M, N), got {tuple(levels.shape)}")
 
 
 def initial_latents(
@@ -177,14 +178,14 @@ def _dpmpp_2m_step(x, x0, eps, a_prev, a_t, a_s, x0_prev, generator):
 
 @torch.no_grad()
 def _run(
-    denoiser: Denoiser, x: AV, schedule_matrix: torch.Tensor, layout: ClipLayout, noise_schedule: NoiseSchedule,
+    denoiser: Denoiser, x: AV, level_matrix: torch.Tensor, layout: ClipLayout, noise_schedule: NoiseSchedule,
     step: Callable, generator: torch.Generator | None, self_condition: bool, callback: Callback | None,
     progress: bool,
 ) -> AV:
     """The loop every sampler shares: one model call per row, then ``step(x, x0, eps, a_prev, a_t, a_s, x0_prev,
     generator)`` per modality with alpha_bar (float64) at the previous, current and next levels of each element
     (a_prev = a_t on the first row) and the previous row's x0 estimate; cells that keep their level are held."""
-    levels = _per_example(schedule_matrix.to(x.device), x.batch_size)  # (S + 1, B, M, N)
+    levels = _per_example(level_matrix.to(x.device), x.batch_size)  # (S + 1, B, M, N)
     if bool((levels[1:] > levels[:-1]).any()):
         raise ValueError("a schedule matrix must be non-increasing along the steps for every cell")
     alpha_bar = lambda t: noise_schedule.alpha_bar(t, torch.float64)  # noqa: E731
@@ -206,35 +207,35 @@ def _run(
 
 
 def sample_ddim(
-    denoiser: Denoiser, x: AV, schedule_matrix: torch.Tensor, layout: ClipLayout,
+    denoiser: Denoiser, x: AV, level_matrix: torch.Tensor, layout: ClipLayout,
     noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE, eta: float = 0.0, generator: torch.Generator | None = None,
     self_condition: bool = False, callback: Callback | None = None, progress: bool = False,
 ) -> AV:
     """DDIM over a schedule matrix; ``eta`` = 0 is deterministic, 1 matches DDPM's posterior variance."""
     step = lambda x, x0, eps, a_p, a_t, a_s, x0_p, g: _ddim_step(x, x0, eps, a_p, a_t, a_s, x0_p, eta, g)  # noqa: E731
-    return _run(denoiser, x, schedule_matrix, layout, noise_schedule, step, generator, self_condition, callback,
+    return _run(denoiser, x, level_matrix, layout, noise_schedule, step, generator, self_condition, callback,
                 progress)
 
 
 def sample_ddpm(
-    denoiser: Denoiser, x: AV, schedule_matrix: torch.Tensor, layout: ClipLayout,
+    denoiser: Denoiser, x: AV, level_matrix: torch.Tensor, layout: ClipLayout,
     noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, callback: Callback | None = None, progress: bool = False,
 ) -> AV:
     """Ancestral DDPM over a schedule matrix (any step sizes: the posterior between consecutive levels)."""
-    return _run(denoiser, x, schedule_matrix, layout, noise_schedule, _ddpm_step, generator, self_condition,
+    return _run(denoiser, x, level_matrix, layout, noise_schedule, _ddpm_step, generator, self_condition,
                 callback, progress)
 
 
 def sample_dpmpp_2m(
-    denoiser: Denoiser, x: AV, schedule_matrix: torch.Tensor, layout: ClipLayout,
+    denoiser: Denoiser, x: AV, level_matrix: torch.Tensor, layout: ClipLayout,
     noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, callback: Callback | None = None, progress: bool = False,
 ) -> AV:
     """DPM-Solver++(2M) over a schedule matrix (Lu et al. 2022): deterministic, second order in the half
     log-SNR of each element; its first step, elements whose previous step did not move, and steps to level 0
     are first order (the last returns the x0 estimate)."""
-    return _run(denoiser, x, schedule_matrix, layout, noise_schedule, _dpmpp_2m_step, generator, self_condition,
+    return _run(denoiser, x, level_matrix, layout, noise_schedule, _dpmpp_2m_step, generator, self_condition,
                 callback, progress)
 
 

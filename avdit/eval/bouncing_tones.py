@@ -11,9 +11,6 @@ import colorsys
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.optimize import least_squares
-from scipy.signal import find_peaks
 
 from avdit.data import bouncing_tones as bt
 
@@ -106,6 +103,8 @@ def fit_trajectory(video: np.ndarray, fps: int = bt.FPS) -> Trajectory:
                 best = (error, np.array([period, phase, height, radius]))
     lower, upper = np.array([0.3, -1, 0, 1]), np.array([2.0, 2, 64, 20])
     start = np.clip(best[1], lower + 1e-6, upper - 1e-6)  # a generated clip may not hold a disc of sane size
+    from scipy.optimize import least_squares  # here: scipy takes a second to import
+
     fit = least_squares(lambda p: model(p) - y, start, bounds=(lower, upper))
     period, phase, height, r = fit.x
     return Trajectory(float(period), float(phase % 1.0), float(height), float(r),
@@ -122,6 +121,9 @@ def audio_onsets(audio: np.ndarray, sample_rate: int = bt.SAMPLE_RATE, min_peak:
     spreads before a transient, so the estimate survives an mp4 round trip.
     """
     window = max(2, round(0.002 * sample_rate))
+    from scipy.ndimage import uniform_filter1d  # here: scipy takes a second to import
+    from scipy.signal import find_peaks
+
     envelope = np.sqrt(uniform_filter1d(audio.astype(np.float64) ** 2, size=window, mode="constant"))
     peaks, _ = find_peaks(envelope, height=min_peak, distance=max(1, round(min_gap * sample_rate)))
     onsets = []

@@ -67,8 +67,6 @@ class TrainConfig:
             raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
         return cls(**{**(RECIPES[recipe][1] if recipe else {}), **settings})
 
-    # what a run made before a field existed used instead (its config.json lacks the field)
-    BEFORE_ADDED = {"loss_weighting": "eps", "prediction": "eps", "model": "", "noise_levels_final": "", "init": None}
     # settings that may change when a run is resumed (the rest must match)
     RESUMABLE = ("steps", "log_every", "checkpoint_every", "sample_every", "sample_steps", "compile", "fsdp")
 

@@ -14,7 +14,7 @@ import torch
 
 from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches
-from avdit.codecs.shards import SHARD_INDEX, encode_dataset, load_shards
+from avdit.codecs.shards import SHARD_INDEX, LatentShards, encode_dataset, open_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.train import distributed
@@ -39,8 +39,8 @@ def codecs_folder(config: TrainConfig, index: dict | None = None) -> Path:
     return bundled_codecs_dir()
 
 
-def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> tuple[AV, ClipLayout, dict]:
-    """All training latents in memory (normalised), their layout and shard index."""
+def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> tuple[LatentShards, ClipLayout, dict]:
+    """The training latents (normalised), read from their shards a batch at a time; their layout and shard index."""
     folder = codecs_folder(config)
     if config.data == "bouncing-tones":
         shards = run_dir / "latents"
@@ -50,7 +50,7 @@ def training_latents(config: TrainConfig, run_dir: Path, d: distributed.Dist) ->
         distributed.barrier(d)
     else:
         shards = Path(config.data)
-    latents, index = load_shards(shards)
+    latents, index = open_shards(shards)
     if not codec_digest_matches(index["codec_digest"], folder):
         fix = (f"delete {shards} and rerun to encode again" if config.data == "bouncing-tones"
                else f"encode again with `avdit encode ... --codecs {folder}`")

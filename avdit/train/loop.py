@@ -16,6 +16,7 @@ import gc
 import json
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,23 +25,27 @@ from tqdm.auto import tqdm
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import load_codecs
-from avdit.codecs.shards import SHARD_INDEX
-from avdit.diffusion import (NoiseLevelSampler, diffusion_loss, parse_loss_weighting, parse_noise_level_schedule,
-                             reduce_loss)
+from avdit.codecs.shards import SHARD_INDEX, LatentShards
+from avdit.diffusion import (
+    NoiseLevelSampler,
+    diffusion_loss,
+    parse_loss_weighting,
+    parse_noise_level_curriculum,
+    reduce_loss,
+)
 from avdit.latents import AV
-from avdit.lr import warmup_cosine
-from avdit.resume import check_same_settings, differences
 from avdit.layout import ClipLayout
+from avdit.lr import warmup_cosine
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
 from avdit.model.pretrained import CONFIG_NAME
+from avdit.resume import check_same_settings, differences
 from avdit.seeding import step_generator
 from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
 from avdit.train.state import clean_stale_temporaries, load_state, save_state
-
 
 METRICS = "metrics.jsonl"
 
@@ -102,7 +107,7 @@ def _model_config(config: TrainConfig, layout: ClipLayout, **from_latents: int) 
 
 def _noise_levels(config: TrainConfig, layout: ClipLayout) -> NoiseLevelSampler:
     """The run's noise-level mixture, moving to --noise-levels-final over the run when one is given."""
-    return parse_noise_level_schedule(config.noise_levels, config.noise_levels_final or None, layout.num_segments)
+    return parse_noise_level_curriculum(config.noise_levels, config.noise_levels_final or None, layout.num_segments)
 
 
 def _check_settings(config: TrainConfig) -> None:
@@ -134,20 +139,123 @@ def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict
     return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
 
 
-def build_model(config: TrainConfig, latents: AV, layout) -> AVDiT:
-    return AVDiT(_model_config(config, layout, video_channels=latents.video.shape[1],
-                               audio_channels=latents.audio.shape[1]))
+def build_model(config: TrainConfig, latents: LatentShards, layout) -> AVDiT:
+    return AVDiT(_model_config(config, layout, video_channels=latents.video_shape[0],
+                               audio_channels=latents.audio_shape[0]))
+
+
+@dataclass
+class Batch:
+    """One step's global batch, drawn from the generator of (seed, step): the same on every rank."""
+
+    x0: AV  # latents (B, ...)
+    noise: AV  # like x0
+    t: torch.Tensor  # (B, M, N) noise level of each cell
+    strategy: torch.Tensor  # (B,) index of the MoNL strategy that drew t
+    self_condition: torch.Tensor | None  # (B,) bool, or None when the run does not self-condition
+
+
+def draw_batch(config: TrainConfig, latents: LatentShards, levels: NoiseLevelSampler, step: int) -> Batch:
+    g = step_generator(config.seed, step)
+    idx = draw_indices(len(latents), config.batch_size, g)  # (B,) global batch
+    t, strategy = levels(config.batch_size, g, progress=step / config.steps)  # (B, M, N), (B,)
+    x0 = latents.take(idx)  # read from the shards
+    noise = x0.map(lambda p: torch.randn(p.shape, generator=g))
+    self_condition = (torch.rand(config.batch_size, generator=g) < config.self_condition_rate
+                      if config.self_condition_rate > 0 else None)
+    return Batch(x0, noise, t, strategy, self_condition)
+
+
+@dataclass
+class Trainee:
+    """The network being trained and what goes with it on this rank."""
+
+    model: AVDiT  # the plain module (FSDP2 shards it in place)
+    ema: AVDiT
+    net: torch.nn.Module  # what the forward pass calls: the model, compiled and/or wrapped by DDP
+    optimizer: torch.optim.Optimizer
+    sharded: bool  # FSDP2
+
+
+class MetricsWindow:
+    """Running sums between two log lines: mean loss, loss per MoNL strategy and throughput."""
+
+    def __init__(self, strategies: tuple[str, ...]):
+        self.names = strategies
+        self.loss, self.steps, self.start = 0.0, 0, time.perf_counter()
+        self.per_strategy = torch.zeros(len(strategies), 2)  # (sum of losses, count) per strategy
+
+    def add(self, loss: float, per_strategy: torch.Tensor) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.per_strategy += per_strategy
+
+    def figures(self, step: int, batch_size: int, lr: float, grad_norm: float) -> dict:
+        elapsed = time.perf_counter() - self.start
+        sums, counts = self.per_strategy.unbind(1)
+        return {"step": step, "loss": self.loss / self.steps, "lr": lr, "grad_norm": grad_norm,
+                "samples_per_s": self.steps * batch_size / elapsed, "seconds": elapsed,
+                **{f"loss/{n}": (s / c).item() for n, s, c in zip(self.names, sums, counts) if c > 0}}
 
 
 def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, device: str | None = None) -> dict:
     """Train (or resume) in ``run_dir``; returns the last logged figures."""
     d = distributed.init(device)
     run_dir = Path(run_dir)
+    _open_run_dir(config, run_dir, d)
+    latents, layout, index = training_latents(config, run_dir, d)
+    torch.manual_seed(config.seed)  # the initial weights
+    trainee, step = _build_trainee(config, run_dir, d, build_model(config, latents, layout), index)
+    levels = _noise_levels(config, layout)
+    weighting = parse_loss_weighting(config.loss_weighting)
+    writer = _tensorboard(run_dir) if d.main else None
+    info = {"codecs": str(codecs_folder(config, index).resolve()), "codec_digest": index["codec_digest"],
+            "train": config.to_dict()}
+    bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and d.main), unit="step")
+    last: dict = {}
+    window = MetricsWindow(levels.strategies)
+    trainee.model.train()
+    while step < config.steps:
+        lr = learning_rate(step, config)
+        for group in trainee.optimizer.param_groups:
+            group["lr"] = lr
+        batch = draw_batch(config, latents, levels, step)
+        step_loss, per_strategy = _accumulate_gradients(config, d, trainee, batch, layout, weighting,
+                                                        len(levels.strategies))
+        if not torch.isfinite(step_loss):
+            raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
+                                f"last good checkpoint in {run_dir} is kept (lower --lr or check the data)")
+        grad_norm = _optimizer_step(config, trainee)
+        step += 1
+        update_ema(trainee.ema, trainee.model, min(config.ema_decay, (1 + step) / (10 + step)))
+        window.add(step_loss.item(), per_strategy.cpu())
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            last = window.figures(step, config.batch_size, lr, grad_norm)
+            bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
+            _log(run_dir, last, writer, d)
+            window = MetricsWindow(levels.strategies)
+        _save(config, run_dir, d, trainee, step, info)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    # Drop the DDP wrapper while the process group is still registered: its Reducer then does not hold the group's
+    # last reference, so the group is destroyed by destroy_process_group (which releases the GIL), not by the
+    # Reducer's dealloc, which holds the GIL while joining gloo threads that may need it (a deadlock seen under load).
+    trainee = None
+    gc.collect()
+    distributed.barrier(d)
+    distributed.shutdown(d)
+    return last
+
+
+def _open_run_dir(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> None:
+    """Check the settings, refuse a run folder of other settings, write config.json (the main rank)."""
     _check_settings(config)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         check_same_settings(run_dir / "config.json", config.to_dict(), free=TrainConfig.RESUMABLE,
-                            older=TrainConfig.BEFORE_ADDED, error=TrainingError)
+                            error=TrainingError)
         clean_stale_temporaries(run_dir)
         write_json(run_dir / "config.json", config.to_dict())
     distributed.barrier(d)
@@ -155,9 +263,12 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by ranks x accumulation "
                          f"({d.world} x {config.accumulation})")
 
-    latents, layout, index = training_latents(config, run_dir, d)
-    torch.manual_seed(config.seed)
-    model = build_model(config, latents, layout).to(d.device)
+
+def _build_trainee(config: TrainConfig, run_dir: Path, d: distributed.Dist, model: AVDiT,
+                   index: dict) -> tuple[Trainee, int]:
+    """The model, its EMA and optimizer, restored from the run's last checkpoint (or --init), sharded (FSDP2) or
+    wrapped (DDP) over the ranks; and the step to go on from."""
+    model = model.to(d.device)
     ema = copy.deepcopy(model).requires_grad_(False)
     step = 0
     state = load_state(run_dir)
@@ -174,7 +285,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
         ema.load_state_dict(initial)
     if d.main:
         trim_metrics(run_dir / METRICS, step)
-    sharded = config.fsdp and d.group
+    sharded = bool(config.fsdp and d.group)
     if sharded:
         shard(model, d)
         shard(ema, d)
@@ -184,111 +295,83 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     net = torch.compile(model) if config.compile else model
     if d.group and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
-    levels = _noise_levels(config, layout)
-    weighting = parse_loss_weighting(config.loss_weighting)
-    autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
-                else nullcontext())
-    writer = _tensorboard(run_dir) if d.main else None
-    info = {"codecs": str(codecs_folder(config, index).resolve()), "codec_digest": index["codec_digest"],
-            "train": config.to_dict()}
+    return Trainee(model, ema, net, optimizer, sharded), step
 
+
+def _accumulate_gradients(config: TrainConfig, d: distributed.Dist, trainee: Trainee, batch: Batch,
+                          layout: ClipLayout, weighting, num_strategies: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward of this rank's slice of the batch, in ``config.accumulation`` micro-batches, gradients synchronised
+    on the last; returns the step's loss and its (sum, count) per strategy, both over all ranks."""
     per_rank = config.batch_size // d.world
     micro = per_rank // config.accumulation
-    names = levels.strategies
-    bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and d.main), unit="step")
-    last: dict = {}
-    window = {"loss": 0.0, "n": 0, "start": time.perf_counter(), "strategy": torch.zeros(len(names), 2)}
-    model.train()
-    while step < config.steps:
-        g = step_generator(config.seed, step)
-        idx = draw_indices(latents.batch_size, config.batch_size, g)  # (B,) global batch
-        t, strategy = levels(config.batch_size, g, progress=step / config.steps)  # (B, M, N), (B,)
-        x0_all = AV(latents.video[idx], latents.audio[idx])
-        noise_all = x0_all.map(lambda p: torch.randn(p.shape, generator=g))
-        self_cond = (torch.rand(config.batch_size, generator=g) < config.self_condition_rate
-                     if config.self_condition_rate > 0 else None)
-        lr = learning_rate(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        step_loss = torch.zeros((), device=d.device)
-        per_strategy = torch.zeros(len(names), 2, device=d.device)  # (sum of losses, count)
-        for a in range(config.accumulation):
-            part = slice(d.rank * per_rank + a * micro, d.rank * per_rank + (a + 1) * micro)
-            x0 = x0_all.map(lambda p: p[part].to(d.device))
-            noise = noise_all.map(lambda p: p[part].to(d.device))
-            last_micro = a == config.accumulation - 1
-            if sharded:
-                model.set_requires_gradient_sync(last_micro)
-            sync = nullcontext() if last_micro or not d.group or sharded else net.no_sync()
-            with sync:
-                with autocast:
-                    per_element = diffusion_loss(net, x0, t[part].to(d.device), layout, noise=noise,
-                                                 self_condition=None if self_cond is None else self_cond[part],
-                                                 self_condition_rate=config.self_condition_rate,
-                                                 prediction=model.config.prediction)
-                per_example = reduce_loss(per_element, t[part].to(d.device), layout, weighting)  # (micro,)
-                (per_example.mean() / config.accumulation).backward()
-            step_loss += per_example.detach().mean() / config.accumulation
-            ids = strategy[part].to(d.device)
-            per_strategy.index_add_(0, ids, torch.stack([per_example.detach(), torch.ones_like(per_example)], 1))
-        step_loss = distributed.all_mean(d, step_loss)
-        if not torch.isfinite(step_loss):
-            raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
-                                f"last good checkpoint in {run_dir} is kept (lower --lr or check the data)")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+    autocast = (torch.autocast(d.device.type, dtype=torch.bfloat16) if config.precision == "bf16"
+                else nullcontext())
+    step_loss = torch.zeros((), device=d.device)
+    per_strategy = torch.zeros(num_strategies, 2, device=d.device)  # (sum of losses, count)
+    for a in range(config.accumulation):
+        part = slice(d.rank * per_rank + a * micro, d.rank * per_rank + (a + 1) * micro)
+        x0 = batch.x0.map(lambda p: p[part].to(d.device))
+        noise = batch.noise.map(lambda p: p[part].to(d.device))
+        t = batch.t[part].to(d.device)
+        last_micro = a == config.accumulation - 1
+        if trainee.sharded:
+            trainee.model.set_requires_gradient_sync(last_micro)
+        sync = nullcontext() if last_micro or not d.group or trainee.sharded else trainee.net.no_sync()
+        with sync:
+            with autocast:
+                per_element = diffusion_loss(
+                    trainee.net, x0, t, layout, noise=noise,
+                    self_condition=None if batch.self_condition is None else batch.self_condition[part],
+                    self_condition_rate=config.self_condition_rate, prediction=trainee.model.config.prediction)
+            per_example = reduce_loss(per_element, t, layout, weighting)  # (micro,)
+            (per_example.mean() / config.accumulation).backward()
+        step_loss += per_example.detach().mean() / config.accumulation
+        ids = batch.strategy[part].to(d.device)
+        per_strategy.index_add_(0, ids, torch.stack([per_example.detach(), torch.ones_like(per_example)], 1))
+    return distributed.all_mean(d, step_loss), distributed.all_mean(d, per_strategy) * d.world
 
-        per_strategy = distributed.all_mean(d, per_strategy) * d.world
-        window["loss"] += step_loss.item()
-        window["n"] += 1
-        window["strategy"] += per_strategy.cpu()
-        bar.update(1)
-        if step % config.log_every == 0 or step == config.steps:
-            elapsed = time.perf_counter() - window["start"]
-            sums, counts = window["strategy"].unbind(1)
-            last = {"step": step, "loss": window["loss"] / window["n"], "lr": lr, "grad_norm": float(grad_norm),
-                    "samples_per_s": window["n"] * config.batch_size / elapsed, "seconds": elapsed,
-                    **{f"loss/{n}": (s / c).item() for n, s, c in zip(names, sums, counts) if c > 0}}
-            bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
-            if d.main:
-                with open(run_dir / METRICS, "a") as log:
-                    log.write(json.dumps(last) + "\n")
-            if writer is not None:
-                for key, value in last.items():
-                    if key != "step":
-                        writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
-            window = {"loss": 0.0, "n": 0, "start": time.perf_counter(), "strategy": torch.zeros(len(names), 2)}
-        checkpoint = step % config.checkpoint_every == 0 or step == config.steps
-        sample = config.sample_every and (step % config.sample_every == 0 or step == config.steps)
-        if checkpoint or sample:
-            ema_state = full_state_dict(ema, sharded)  # every rank takes part when sharded
-        if checkpoint:
-            model_state = full_state_dict(model, sharded)
-            optimizer_state = full_optimizer_state(model, optimizer, sharded)
-            if d.main:
-                save_state(run_dir, model_state, ema_state, optimizer_state, step, config.to_dict())
-                ema.save_pretrained(run_dir, {**info, "step": step}, state_dict=ema_state)
-        if d.main and sample:
-            from avdit.train.samples import write_samples
 
-            plain = AVDiT(model.config)  # an unsharded copy for sampling on this rank alone
-            plain.load_state_dict(ema_state)
-            write_samples(run_dir, plain.to(d.device), config, step)
-    bar.close()
+def _optimizer_step(config: TrainConfig, trainee: Trainee) -> float:
+    """Clip the gradient norm, step, clear the gradients; returns the norm before clipping."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(trainee.model.parameters(), config.grad_clip)
+    grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
+    trainee.optimizer.step()
+    trainee.optimizer.zero_grad(set_to_none=True)
+    return float(grad_norm)
+
+
+def _log(run_dir: Path, figures: dict, writer, d: distributed.Dist) -> None:
+    """One line of metrics.jsonl and TensorBoard scalars (the main rank)."""
+    if not d.main:
+        return
+    with open(run_dir / METRICS, "a") as log:
+        log.write(json.dumps(figures) + "\n")
     if writer is not None:
-        writer.close()
-    # Drop the DDP wrapper while the process group is still registered: its Reducer then does not hold the group's
-    # last reference, so the group is destroyed by destroy_process_group (which releases the GIL), not by the
-    # Reducer's dealloc, which holds the GIL while joining gloo threads that may need it (a deadlock seen under load).
-    net = sync = None  # noqa: F841
-    gc.collect()
-    distributed.barrier(d)
-    distributed.shutdown(d)
-    return last
+        for key, value in figures.items():
+            if key != "step":
+                writer.add_scalar(key if "/" in key else f"train/{key}", value, figures["step"])
+
+
+def _save(config: TrainConfig, run_dir: Path, d: distributed.Dist, trainee: Trainee, step: int, info: dict) -> None:
+    """The resume state and EMA snapshot every --checkpoint-every steps, sample clips every --sample-every, and
+    both at the last step; every rank takes part in gathering sharded weights."""
+    checkpoint = step % config.checkpoint_every == 0 or step == config.steps
+    sample = config.sample_every and (step % config.sample_every == 0 or step == config.steps)
+    if not (checkpoint or sample):
+        return
+    ema_state = full_state_dict(trainee.ema, trainee.sharded)
+    if checkpoint:
+        model_state = full_state_dict(trainee.model, trainee.sharded)
+        optimizer_state = full_optimizer_state(trainee.model, trainee.optimizer, trainee.sharded)
+        if d.main:
+            save_state(run_dir, model_state, ema_state, optimizer_state, step, config.to_dict())
+            trainee.ema.save_pretrained(run_dir, {**info, "step": step}, state_dict=ema_state)
+    if d.main and sample:
+        from avdit.train.samples import write_samples
+
+        plain = AVDiT(trainee.model.config)  # an unsharded copy for sampling on this rank alone
+        plain.load_state_dict(ema_state)
+        write_samples(run_dir, plain.to(d.device), config, step)
 
 
 def _tensorboard(run_dir: Path):

@@ -7,7 +7,6 @@ the weights so a user can see what the features know.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -20,6 +19,9 @@ from avdit.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.features.bt_nets import IMPACT_BINS, BTAudioNet, BTVideoNet, Targets, blank_given
 from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout
+from avdit.lr import warmup_cosine
+
+WARMUP = 100  # linear warm-up steps before the cosine decay (avdit.lr, as every avdit trainer)
 
 
 def make_clips(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, list[bt.BTParams]]:
@@ -82,6 +84,9 @@ def train_features(out: str | Path, steps: int = 800, batch_size: int = 32, clip
         raise NotADirectoryError(f"{out} is a file; give a folder for the feature nets")
     if steps < 1 or batch_size < 2 or clips < batch_size:
         raise ValueError(f"need steps >= 1, batch size >= 2 and clips >= batch size; got {steps}, {batch_size}, {clips}")
+    if (out / "bt_features.json").exists() and progress:
+        print(f"avdit train-features: {out} holds feature nets; training new ones from the start (this command does "
+              "not resume), they replace those when done", flush=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -93,7 +98,7 @@ def train_features(out: str | Path, steps: int = 800, batch_size: int = 32, clip
     optimizers = {m: torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4) for m, net in nets.items()}
     bar = tqdm(range(steps), desc="train-features", disable=not progress)
     for step in bar:
-        scale = min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))  # warm-up, cosine
+        rate = warmup_cosine(step, lr, WARMUP, steps)
         index = rng.choice(clips, batch_size, replace=False)
         given = random_given(rng, batch_size, layout.num_segments)
         v, a = augment(video[index], audio[index], given, generator)
@@ -101,7 +106,7 @@ def train_features(out: str | Path, steps: int = 800, batch_size: int = 32, clip
         shown = {}
         for modality, net in nets.items():
             for group in optimizers[modality].param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = rate
             data = v if modality == VIDEO else a
             losses = net.heads.loss(net(data), targets, visible_bins(given, modality, layout))
             total = sum(value for key, value in losses.items() if key != "class_accuracy")

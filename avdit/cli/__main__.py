@@ -1,0 +1,5 @@
+import sys
+
+from avdit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""``avdit train`` (MoNL training, rerun to resume, under torchrun too) and ``avdit export``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from avdit.cli.common import DEVICE_HELP, given
+
+
+def _train(args: argparse.Namespace) -> int:
+    from avdit.train.config import TrainConfig
+    from avdit.train.loop import TrainingError, train
+
+    config = TrainConfig.from_recipe(args.recipe, **given(args, TrainConfig.fields()))
+    try:
+        last = train(config, args.out, device=args.device)
+    except TrainingError as err:
+        print(f"avdit train: {err}", file=sys.stderr)
+        return 3
+    if last:
+        print(f"step {last['step']}: loss {last['loss']:.4f}; checkpoint in {args.out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from avdit.pipeline import export_checkpoint
+
+    out = export_checkpoint(args.run, args.out, half=not args.fp32)
+    print(f"{out}: model.safetensors ({'fp32' if args.fp32 else 'fp16'}) + model.json; use it with --checkpoint {out}")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from avdit.model import PRESETS
+    from avdit.model.config import OVERRIDABLE
+    from avdit.train.config import RECIPES, TrainConfig
+
+    d = TrainConfig()  # every default below is TrainConfig's; a --recipe replaces them, a flag replaces both
+    train = sub.add_parser("train", help="train AVDiT with a mixture of noise levels (rerun the command to resume; "
+                                         "works under torchrun)")
+    train.add_argument("--recipe", choices=list(RECIPES), default=None,
+                       help="a whole-run recipe whose settings replace the defaults below (flags still win): "
+                            + "; ".join(f"{name}: {text}" for name, (text, _) in RECIPES.items()))
+    train.add_argument("--preset", help=f"model preset: {', '.join(PRESETS)} (default {d.preset})")
+    train.add_argument("--model", metavar="KEY=VALUE,...",
+                       help="override the preset's network, e.g. 'video_patch=4,depth=6' (keys: "
+                            + ", ".join(OVERRIDABLE) + "); kept in the run's config and its snapshot")
+    train.add_argument("--data", help="'bouncing-tones' (clips encoded once into OUT/latents; the default) or a "
+                                      "folder from `avdit encode`")
+    train.add_argument("--codecs", help="codec folder (default: the one the latents were made with, recorded by "
+                                        "`avdit encode`)")
+    train.add_argument("--init", metavar="CHECKPOINT",
+                       help="start from this checkpoint's weights (fine-tuning: e.g. the bundled model, avdit/assets/"
+                            "model, or a GPU run); it must be the same network at the same geometry and codecs")
+    train.add_argument("--num-clips", type=int, help=f"Bouncing Tones clips to train on (default {d.num_clips})")
+    train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
+    train.add_argument("--noise-levels",
+                       help=f"{d.noise_levels} (default), vanilla, per-modality, per-segment, per-cell, task:<task> "
+                            "(task-specific conditional training), or a weighted mixture of those such as "
+                            "'vanilla=0.25,per-cell=0.75' or 'monl=0.5,tasks=0.5' (tasks: a2v, v2a, av_continue, "
+                            "av_inpaint, given cells clean)")
+    train.add_argument("--noise-levels-final",
+                       help="a mixture (as --noise-levels) that the shares move to, linearly over the run; e.g. "
+                            "--noise-levels monl=0.7,task:a2v=0.3 --noise-levels-final monl (default: fixed shares)")
+    train.add_argument("--prediction", choices=["eps", "v"],
+                       help=f"what the network's head predicts (default {d.prediction}): v = sqrt(a) eps - sqrt(1 - a) "
+                            "x0 (on Bouncing Tones it learns the cross-modal link several times faster) or eps (the "
+                            "paper's)")
+    train.add_argument("--loss-weighting",
+                       help=f"how each cell's epsilon MSE counts by its noise level (default {d.loss_weighting}): v: "
+                            "times 1 / alpha_bar, the v MSE of a model with --prediction v; eps: the paper's plain "
+                            "epsilon MSE; min-snr-G: times min(SNR, G) / SNR; trunc-snr-K: times clamp(1 / SNR, 1, K)")
+    train.add_argument("--steps", type=int, help=f"optimizer steps (default {d.steps}; may grow on resume)")
+    train.add_argument("--batch-size", type=int,
+                       help=f"global batch over ranks and accumulation (default {d.batch_size})")
+    train.add_argument("--accumulation", type=int, help=f"gradient accumulation steps (default {d.accumulation})")
+    train.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr:g}; the paper's is 5e-4)")
+    train.add_argument("--warmup", type=int, help=f"linear warm-up steps before cosine decay (default {d.warmup})")
+    train.add_argument("--grad-clip", type=float, help=f"gradient norm clip (default {d.grad_clip})")
+    train.add_argument("--ema-decay", type=float, help=f"EMA decay of the snapshot weights (default {d.ema_decay})")
+    train.add_argument("--self-condition-rate", type=float,
+                       help=f"fraction of examples trained with self-conditioning (the paper: 0.9; default "
+                            f"{d.self_condition_rate:g})")
+    train.add_argument("--precision", choices=["bf16", "fp32"], help=f"autocast precision (default {d.precision})")
+    train.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    train.add_argument("--fsdp", action="store_true", default=None,
+                       help="under torchrun: shard model, EMA and optimizer over the ranks (FSDP2) instead of "
+                            "replicating them (DDP); for presets too big for one device, such as paper")
+    train.add_argument("--device", default=None, help=DEVICE_HELP)
+    train.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    train.add_argument("--log-every", type=int, help=f"log scalars every N steps (default {d.log_every})")
+    train.add_argument("--checkpoint-every", type=int, help=f"checkpoint every N steps (default {d.checkpoint_every})")
+    train.add_argument("--sample-every", type=int, help="write sample mp4s every N steps (default 0: never)")
+    train.add_argument("--sample-steps", type=int, help=f"DDIM steps for those samples (default {d.sample_steps})")
+    train.set_defaults(func=_train)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="copy a run's EMA snapshot as a small checkpoint (fp16) to share")
+    export.add_argument("run", help="run folder of `avdit train`")
+    export.add_argument("out", help="folder for model.safetensors and model.json")
+    export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    export.set_defaults(func=_export)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_train(sub)
+    _add_export(sub)
