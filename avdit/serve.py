@@ -27,8 +27,7 @@ import numpy as np
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
 from avdit.media.errors import MediaError
-from avdit.tasks import PRESETS as TASK_PRESETS
-from avdit.tasks import TaskError, get_task
+from avdit.tasks import TASK_PRESETS, TaskError, get_task
 
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 BT_CLIPS = 16  # held-out Bouncing Tones clips offered in the page

@@ -15,7 +15,7 @@ import torch
 from avdit.diffusion import generate_latents
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.layout import BOUNCING_TONES
-from avdit.tasks import PRESETS, get_task
+from avdit.tasks import TASK_PRESETS, get_task
 
 # Small latents so the exact denoiser (a linear solve per example and step) stays cheap.
 TOY_LAYOUT = dataclasses.replace(BOUNCING_TONES, height=8, width=8, audio_hop=2000)
@@ -31,7 +31,7 @@ def run_toy_demo(num: int = 1000, steps: int = 100, seed: int = 0) -> int:
           f"{num} samples per task, {steps} DDIM steps, exact MoNL denoiser\n")
     print(f"{'task':<16}{'given cells':>12}{'mean error (sd)':>17}{'variance ratio':>16}{'seconds':>9}")
     worst = 0.0
-    for name in PRESETS:
+    for name in TASK_PRESETS:
         task = get_task(name, TOY_LAYOUT.num_segments)
         reference = oracle.sample(1, g)
         clean = reference.map(lambda p: p.expand(num, *p.shape[1:]).clone())

@@ -8,7 +8,7 @@ from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_la
 from avdit.diffusion.samplers import SPACINGS
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.latents import AV
-from avdit.tasks import PRESETS, get_task
+from avdit.tasks import TASK_PRESETS, get_task
 from tests.conftest import TOY_LAYOUT, random_latents
 
 
@@ -28,7 +28,7 @@ def expand(x: AV, batch: int) -> AV:
     return x.map(lambda p: p.expand(batch, *p.shape[1:]).clone())
 
 
-@pytest.mark.parametrize("task", [t for t in PRESETS if t != "joint"])
+@pytest.mark.parametrize("task", [t for t in TASK_PRESETS if t != "joint"])
 @pytest.mark.parametrize("sampler, mode, guidance", [("ddim", "clean", 0.0), ("ddpm", "clean", (1.5, 3.0)),
                                                      ("ddim", "replace", 2.0), ("dpmpp2m", "clean", (1.5, 3.0)),
                                                      ("dpmpp2m", "replace", 2.0)])

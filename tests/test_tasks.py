@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from avdit.tasks import PRESETS, TaskError, get_task, parse_grid
+from avdit.tasks import TASK_PRESETS, TaskError, get_task, parse_grid
 
 
 def given_cells(task):
@@ -17,7 +17,7 @@ def test_presets_follow_the_bouncing_tones_table():
         "av_inpaint": {(m, n) for m in range(2) for n in (0, 4)},
         "av_continue_2s": {(0, 0), (1, 0)},
     }
-    assert set(PRESETS) == set(expected)
+    assert set(TASK_PRESETS) == set(expected)
     for name, cells in expected.items():
         assert given_cells(get_task(name, 5)) == cells, name
 
@@ -27,7 +27,7 @@ def test_grid_parser_and_its_round_trip():
     assert given_cells(task) == given_cells(get_task("av_continue", 5))
     assert given_cells(parse_grid("audio:all", 5)) == given_cells(get_task("a2v", 5))
     assert given_cells(parse_grid("video:0+4, audio:4", 5)) == {(0, 0), (0, 4), (1, 4)}
-    for name in PRESETS:
+    for name in TASK_PRESETS:
         preset = get_task(name, 5)
         if preset.given.any():
             assert torch.equal(get_task(preset.spec(), 5).given, preset.given)

@@ -67,6 +67,9 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     plan = {"data": str(data), "split": split, "clips": total, "shard_size": shard_size,
             "codec_digest": codec_digest(codecs_dir)}
     _check_shard_folder(out, plan)
+    done = [p.name for p in out.glob("shard_*.safetensors")]
+    if done and progress:
+        print(f"avdit encode: resuming in {out}: {len(done)} shard(s) already written", flush=True)
     write_json(out / SHARD_INDEX, {**plan, "complete": False})
     shards = []
     bar = tqdm(total=total, desc="encoding", unit="clip", disable=not progress)

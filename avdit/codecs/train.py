@@ -191,11 +191,9 @@ def _start_decoder_phase(codec, settings: CodecTrainSettings):
     return codec, torch.optim.AdamW(codec.net.parameters(), lr=settings.decoder_lr, weight_decay=0.0)
 
 
-def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: bool = True) -> dict:
-    """Train (or resume) a codec in ``run_dir``; returns the final held-out quality figures."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path, state_path = run_dir / f"{settings.kind}_train.json", run_dir / f"{settings.kind}_state.pt"
+def _open_run(settings: CodecTrainSettings, run_dir: Path, state_path: Path) -> dict | None:
+    """The run's saved state (None for a new run) after checking that these settings may resume it; writes them."""
+    config_path = run_dir / f"{settings.kind}_train.json"
     state = torch.load(state_path, weights_only=True) if state_path.exists() else None
     in_decoder_phase = state is not None and state.get("decoder_phase", False)
     free = {"steps", "decoder_steps", "sample_every", "checkpoint_every", "workers"}
@@ -208,8 +206,14 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
     if state is not None and not in_decoder_phase and state["step"] > settings.steps:
         raise ValueError(f"{run_dir} has trained {state['step']} steps already; --steps cannot shrink below that")
     write_json(config_path, asdict(settings))
+    if state is not None:
+        print(f"avdit train-codec: resuming the {settings.kind} codec in {run_dir} from step {state['step']} of "
+              f"{settings.total_steps}", flush=True)
+    return state
 
-    torch.manual_seed(settings.seed)
+
+def _datasets(settings: CodecTrainSettings) -> tuple[torch.utils.data.Dataset, dict]:
+    """The training clips and one held-out batch to measure and show reconstructions on."""
     train_data = open_dataset(settings.data, "train", seed=settings.seed)
     if len(train_data) == 0:
         raise ValueError(f"{settings.data} has no training clips: prepare it with more files or a smaller "
@@ -219,7 +223,38 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
         print(f"avdit train-codec: {settings.data} has no test clips; reconstructions and their figures come from "
               "training clips (prepare with --test-fraction > 0 to hold some out)", flush=True)
         test_data = train_data
-    held_out = next(iter(make_loader(test_data, settings.batch_size)))
+    return train_data, next(iter(make_loader(test_data, settings.batch_size)))
+
+
+def _save_state(path: Path, codec, optimizer, step: int, in_decoder_phase: bool, settings: CodecTrainSettings) -> None:
+    with atomic_path(path, ".pt") as tmp:
+        torch.save({"codec": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "rng": torch.get_rng_state(), "decoder_phase": in_decoder_phase,
+                    "joint_steps": settings.steps}, tmp)
+
+
+@torch.no_grad()
+def _measure_statistics(codec, settings: CodecTrainSettings) -> None:
+    """Per-channel latent mean and std on ``stats_clips`` training clips (a stream apart from the training one)."""
+    loader = make_loader(open_dataset(settings.data, "train", size=settings.stats_clips, seed=settings.seed + 1),
+                         settings.batch_size)
+    raw = []
+    for i, batch in enumerate(loader):
+        if i * settings.batch_size >= settings.stats_clips:
+            break
+        raw.append(_forward(codec, batch)[2])
+    codec.set_statistics(torch.cat(raw))
+
+
+def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: bool = True) -> dict:
+    """Train (or resume) a codec in ``run_dir``; returns the final held-out quality figures."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / f"{settings.kind}_state.pt"
+    state = _open_run(settings, run_dir, state_path)
+    in_decoder_phase = state is not None and state.get("decoder_phase", False)
+    torch.manual_seed(settings.seed)
+    train_data, held_out = _datasets(settings)
     geometry = dataset_geometry(train_data)
     fps, sample_rate = geometry.fps, geometry.sample_rate
     _check_partner(run_dir, settings.kind, geometry)
@@ -265,23 +300,12 @@ def train_codec(settings: CodecTrainSettings, run_dir: str | Path, progress: boo
                            sample_rate)
             codec.train()
         if step % settings.checkpoint_every == 0 or step in (settings.steps, settings.total_steps):
-            with atomic_path(state_path, ".pt") as tmp:
-                torch.save({"codec": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                            "rng": torch.get_rng_state(), "decoder_phase": in_decoder_phase,
-                            "joint_steps": settings.steps}, tmp)
+            _save_state(state_path, codec, optimizer, step, in_decoder_phase, settings)
     bar.close()
 
     codec.eval()
-    stats_loader = make_loader(open_dataset(settings.data, "train", size=settings.stats_clips, seed=settings.seed + 1),
-                               settings.batch_size)
-    raw = []
+    _measure_statistics(codec, settings)
     with torch.no_grad():
-        for i, batch in enumerate(stats_loader):
-            if i * settings.batch_size >= settings.stats_clips:
-                break
-            _, _, latent, _ = _forward(codec, batch)
-            raw.append(latent)
-        codec.set_statistics(torch.cat(raw))
         recon, target, _, _ = _forward(codec, held_out)
     result = {"steps_done": step, "held_out_db": quality(codec, recon, target),
               "seconds_this_run": round(time.perf_counter() - start, 1)}

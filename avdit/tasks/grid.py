@@ -66,7 +66,7 @@ def _both(*segments: int) -> list[tuple[int, int]]:
 
 
 # name -> (description, cells given as a function of N)
-PRESETS: dict[str, tuple[str, Callable[[int], list[tuple[int, int]]]]] = {
+TASK_PRESETS: dict[str, tuple[str, Callable[[int], list[tuple[int, int]]]]] = {
     "joint": ("generate video and audio together, nothing given", lambda n: []),
     "a2v": ("audio given, generate the video", lambda n: [(AUDIO, s) for s in range(n)]),
     "v2a": ("video given, generate the audio", lambda n: [(VIDEO, s) for s in range(n)]),
@@ -79,11 +79,11 @@ _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 def preset(name: str, num_segments: int) -> Task:
-    if name not in PRESETS:
-        raise TaskError(f"unknown task {name!r}; presets: {', '.join(PRESETS)}, or a grid like 'video:0-1,audio:0-1'")
+    if name not in TASK_PRESETS:
+        raise TaskError(f"unknown task {name!r}; presets: {', '.join(TASK_PRESETS)}, or a grid like 'video:0-1,audio:0-1'")
     if num_segments < 3:
         raise TaskError(f"the task presets need at least 3 segments, the layout has {num_segments}")
-    return Task(name, _grid(num_segments, PRESETS[name][1](num_segments)))
+    return Task(name, _grid(num_segments, TASK_PRESETS[name][1](num_segments)))
 
 
 def parse_grid(spec: str, num_segments: int) -> Task:
