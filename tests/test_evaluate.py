@@ -21,13 +21,16 @@ def test_the_table_has_a_row_per_task_and_the_right_columns(results):
     rows = res["rows"]
     assert list(rows) == ["reconstruction", "a2v", "av_continue"]
     assert "BT-FAD" not in rows["a2v"]  # a2v gives all the audio: nothing generated to score
-    assert {"BT-FVD", "BT-KVD", "AV-align", "identity_agreement", "class_kept", "sync_error_ms"} <= set(rows["a2v"])
+    assert {"BT-FVD", "BT-KVD", "AV-align-robust", "AV-align", "identity_agreement", "class_kept",
+            "sync_error_ms"} <= set(rows["a2v"])
     assert {"BT-FVD", "BT-FAD"} <= set(rows["reconstruction"]) and "class_kept" not in rows["reconstruction"]
     for row in rows.values():
         assert all(isinstance(v, float) for v in row.values())
-        assert row["BT-FVD"] >= 0 and 0 <= row["AV-align"] <= 1
+        assert row["BT-FVD"] >= 0 and -1 <= row["AV-align-robust"] <= 1 and row["AV-align"] >= 0  # paper's: <= |A|/|V|
     table = (out / "results.md").read_text()
     assert table.splitlines()[0].startswith("| task | BT-FVD")
+    assert "AV-align robust ↑ | AV-align (paper) ↑" in table.splitlines()[0]
+    assert set(res["ground_truth"]) == {"AV-align-robust", "AV-align"}
     assert "| a2v |" in table and "—" in table
     assert json.loads((out / "results.json").read_text())["rows"] == rows
 
