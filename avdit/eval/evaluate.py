@@ -29,8 +29,7 @@ from avdit.eval.features.bt_nets import blank_given
 from avdit.eval.measures import clip_measures, summarise
 from avdit.eval.metrics import StreamingStats, frechet_from_stats, polynomial_mmd2
 from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout, same_geometry
-from avdit.tasks import PRESETS as TASK_PRESETS
-from avdit.tasks import Task, get_task
+from avdit.tasks import TASK_PRESETS, Task, get_task
 
 ALL_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 RECONSTRUCTION = "reconstruction"
