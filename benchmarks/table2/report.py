@@ -1,0 +1,127 @@
+"""The Table-2 page: our figures beside the paper's Table 2 and MM-Diffusion's, and how our protocol differs.
+
+Published figures are written here once, with where each comes from; a figure we do not hold is None and shows
+as "—" (never filled in from memory).
+"""
+
+from __future__ import annotations
+
+import math
+
+from avdit.eval.av_align import REFERENCE, ROBUST
+
+AVDIT = ("Kim et al., \"A Versatile Diffusion Transformer with Mixture of Noise Levels for Audiovisual Generation\", "
+         "NeurIPS 2024, arXiv 2405.13762")
+MMD = ("Ruan et al., \"MM-Diffusion: Learning Multi-Modal Diffusion Models for Joint Audio and Video Generation\", "
+       "CVPR 2023, arXiv 2212.09478; code github.com/researchmm/MM-Diffusion")
+SOURCE = "shared/paper/poster.txt"  # the text of the paper's NeurIPS 2024 poster, which prints its Table 2
+
+TASKS = ("reconstruction", "joint", "a2v", "v2a")
+TASK_NAMES = {"reconstruction": "Reconstruction", "joint": "Joint", "a2v": "A2V", "v2a": "V2A"}
+# (key in our results, header, format); "FAD-AudioCLIP" is the paper's and MM-Diffusion's FAD, which we do not compute
+COLUMNS = (("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"), ("FAD", "FAD VGGish ↓", "{:.2f}"),
+           ("FVD", "FVD ↓", "{:.2f}"), ("KVD", "KVD ↓", "{:.2f}"), (REFERENCE, "AV-align ↑", "{:.2f}"),
+           (ROBUST, "AV-align robust ↑", "{:.3f}"))
+AV_ALIGN_DATASETS = ("landscape",)  # the paper reports AV-align on Landscape only; so do we
+
+# The paper's Table 2 as printed on its poster (SOURCE): dataset -> (task, model) -> figures. "MM-Diffusion" rows are
+# MM-Diffusion as the AVDiT authors measured it there. The table holds Reconstruction, A2V and V2A only.
+PAPER = {
+    "aist++": {
+        ("reconstruction", "AVDiT"): {"FAD-AudioCLIP": 0.90, "FVD": 11.72, "KVD": 0.96},
+        ("a2v", "MM-Diffusion"): {"FVD": 184.45, "KVD": 33.91},
+        ("a2v", "AVDiT"): {"FVD": 38.04, "KVD": 5.27},
+        ("v2a", "MM-Diffusion"): {"FAD-AudioCLIP": 13.30},
+        ("v2a", "AVDiT"): {"FAD-AudioCLIP": 1.11},
+    },
+    "landscape": {
+        ("reconstruction", "AVDiT"): {"FAD-AudioCLIP": 0.76, "FVD": 16.41, "KVD": -0.25, REFERENCE: 0.60},
+        ("a2v", "MM-Diffusion"): {"FVD": 238.33, "KVD": 15.14, REFERENCE: 0.54},
+        ("a2v", "AVDiT"): {"FVD": 86.79, "KVD": 4.30, REFERENCE: 0.57},
+        ("v2a", "MM-Diffusion"): {"FAD-AudioCLIP": 13.60, REFERENCE: 0.50},
+        ("v2a", "AVDiT"): {"FAD-AudioCLIP": 0.78, REFERENCE: 0.51},
+    },
+}
+# MM-Diffusion's own published figures (its CVPR 2023 paper) are not in the material this project holds: None.
+MMD_OWN: dict[str, dict] = {"aist++": {}, "landscape": {}}
+
+# MM-Diffusion's evaluator (mm_diffusion/evaluator.py, py_scripts/eval.py, evaluations/fvd/fvd.py at commit 7250222)
+MMD_CLIPS, MMD_FRAMES, MMD_AUDIO_RATE, MMD_AUDIO_SECONDS = 2048, 16, 44100, 1.6
+
+
+def columns(dataset: str) -> tuple:
+    return tuple(c for c in COLUMNS if dataset in AV_ALIGN_DATASETS or c[0] not in (REFERENCE, ROBUST))
+
+
+def _cell(row: dict | None, key: str, fmt: str, ours: bool) -> str:
+    if ours and key == "FAD-AudioCLIP":
+        return "not implemented"
+    if row is None or key not in row or (isinstance(row[key], float) and math.isnan(row[key])):
+        return "—"
+    return fmt.format(row[key])
+
+
+def dataset_table(dataset: str, result: dict | None, codecs: str) -> str:
+    """One dataset's rows in the paper's order: per task, MM-Diffusion's own paper, MM-Diffusion in AVDiT's Table
+    2, the AVDiT paper, ours; then the held-out clips' own AV-align."""
+    used = columns(dataset)
+    lines = ["| task | model | " + " | ".join(header for _, header, _ in used) + " |",
+             "|---|---|" + "---:|" * len(used)]
+    paper = PAPER[dataset]
+    for task in TASKS:
+        sources = []
+        if task != "reconstruction":
+            sources.append(("MM-Diffusion (its paper)", MMD_OWN[dataset].get(task), False))
+            sources.append(("MM-Diffusion (AVDiT's Table 2)", paper.get((task, "MM-Diffusion")), False))
+        sources.append(("AVDiT (paper)" + (", its codecs" if task == "reconstruction" else ""),
+                        paper.get((task, "AVDiT")), False))
+        ours = result["rows"].get(task) if result else None
+        sources.append(("ours" + (f", {codecs}" if task == "reconstruction" else "") +
+                        ("" if result else " (not run yet)"), ours, True))
+        for name, row, is_ours in sources:
+            cells = [_cell(row, key, fmt, is_ours and result is not None) for key, _, fmt in used]
+            lines.append(f"| {TASK_NAMES[task]} | {name} | " + " | ".join(cells) + " |")
+    if result and result.get("ground_truth"):
+        truth = result["ground_truth"]
+        cells = ["—" if key not in truth else fmt.format(truth[key]) for key, _, fmt in used]
+        lines.append("| held-out clips themselves | — | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def protocol(experiment: dict) -> str:
+    """Each difference between MM-Diffusion's evaluator (which the paper's Table 2 uses) and ours, as a list."""
+    e = experiment
+    items = (
+        (f"**Clips.** MM-Diffusion: {MMD_CLIPS} generated clips against {MMD_CLIPS} real ones. Ours: {e['num']} "
+         "held-out clips per task; the conditional tasks condition on them, and every task is scored against them "
+         "(a2v and v2a keep the given modality, so each is scored on the other one only, as in the paper)."),
+        ("**Reference set.** MM-Diffusion scores against its training set (its README: \"We only use the training set "
+         "for training and evaluation\"; `ref_dir` = `landscape/train`). Ours: the test split of `avdit prepare` "
+         f"(files chosen by a hash of their path, --test-fraction {e['test_fraction']:g}), never trained on."),
+        ("**Which clips.** MM-Diffusion: every 16-frame window at a stride of one frame (torchvision `VideoClips`, "
+         "`frames_between_clips=1`, resampled to 10 fps), shuffled without a seed, the first 2048 taken. Ours: clips "
+         f"every {e['hop']:g} s from each held-out file (`avdit prepare --hop`), {e['num']} of them drawn with seed 0."),
+        (f"**Frames for FVD/KVD.** MM-Diffusion: {MMD_FRAMES} frames (1.6 s at 10 fps). Ours: all 21 frames (2.1 s) "
+         "the model makes (1 + 4k frames for the causal video codec). Both: 64x64 clips upsampled bilinearly to "
+         "224x224, scaled to [-1, 1], the time-averaged 400 Kinetics logits of I3D; FVD the Fréchet distance of those "
+         "logits; KVD the unbiased polynomial MMD² with sklearn's default kernel (degree 3, gamma 1/400, coef0 1): "
+         "the same formulas."),
+        ("**64x64 frames.** MM-Diffusion resizes keeping the aspect ratio (bicubic) and pads to a square; "
+         "`avdit prepare` crops the centre square and resizes. I3D weights: MM-Diffusion's `i3d_pretrained_400.pt`; "
+         "ours any Kinetics-400 I3D converted to PyTorch (`--i3d`; pytorch-i3d's `rgb_imagenet.pt` loads as is)."),
+        (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP (ESResNeXt) audio "
+         f"embeddings of {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz, times 1e4. AudioCLIP is not "
+         "implemented in avdit yet (`--audioclip` is accepted and noted in the record, not used), so that column is "
+         "empty for us. Ours is VGGish FAD: 128-d embeddings of each whole 0.96 s of the 16 kHz audio (two per 2.1-s "
+         "clip, each a sample), not scaled: another number on another scale, not comparable with the paper's."),
+        ("**AV-align** (Yariv et al.'s formula, `AV-align`) on Landscape only, as the paper reports it; beside it "
+         "avdit's `AV-align-robust` (one-to-one peak matching minus its chance level), which a flickering video "
+         "cannot game (docs/studies.md)."),
+        (f"**Sampling.** Ours: DDIM, {e['eval_steps']} steps (the paper: 250), guidance {e['guidance']:g} (avdit's "
+         f"free guidance from MoNL), seeds fixed per batch of {e['eval_batch_size']} clips."),
+    )
+    return "\n".join(f"- {item}" for item in items)
+
+
+def fmt_minutes(value: float) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f} min"
