@@ -2,14 +2,19 @@
 
 A clip is a grid of M = 2 modalities (0 = video, 1 = audio) x N time segments. The segments follow the causal
 video latent: segment 0 is the first frame (encoded on its own), then every ``video_temporal_stride`` frames
-make one latent frame; ``latent_frames_per_segment`` latent frames make one segment. Audio latents are
-assigned to a segment by time. This module is the one place where that mapping is computed; the codecs
-provide the strides, the model and the diffusion code ask the layout.
+make one latent frame; ``latent_frames_per_segment`` latent frames make one segment. Audio latents tile the
+clip from time 0, one per ``audio_hop`` samples (the codec pads the end of the clip to a whole latent), and each
+belongs to the segment that holds its centre: where the hop divides the segment boundaries (avdit's own codecs at
+the named geometries) every latent lies inside its segment; otherwise (Stable Audio's hop of 2048 samples at
+44.1 kHz) a latent astride a boundary goes to the side holding most of it. This module is the one place where
+that mapping is computed; the codecs provide the strides, the model and the diffusion code ask the layout.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
@@ -31,9 +36,10 @@ class LayoutError(ValueError):
 class ClipLayout:
     """Clip geometry (pixels, samples) and the codecs' strides; everything else is derived.
 
-    The geometry comes from the data (``GEOMETRIES`` names the paper's and Bouncing Tones'); the strides default
-    to avdit's own codecs: a causal video codec with temporal stride 4 and spatial stride 8, an audio codec with
-    hop 400 (40 latents per second at 16 kHz).
+    The geometry comes from the data (``GEOMETRIES`` names the paper's and Bouncing Tones'); the strides come from
+    the codecs (``CodecPair.layout``) and default to avdit's own: a causal video codec with temporal stride 4 and
+    spatial stride 8, an audio codec with hop 400 (40 latents per second at 16 kHz). Pretrained codecs bring
+    others (``avdit.codecs.pretrained``): temporal stride 4 or 8, spatial 8 to 32, hops of 320 to 2048 samples.
     """
 
     fps: int
@@ -55,7 +61,7 @@ class ClipLayout:
             raise LayoutError(
                 f"a causal video codec with temporal stride {self.video_temporal_stride} needs 1 + "
                 f"{self.video_temporal_stride}k frames; {self.frames} frames at {self.fps} fps do not fit. Durations "
-                f"that work: {working_durations(self.fps, self.video_temporal_stride, float(self.duration))}"
+                f"that work: {self._working_durations()}"
             )
         if self.height % self.video_spatial_stride or self.width % self.video_spatial_stride:
             raise LayoutError(
@@ -68,18 +74,22 @@ class ClipLayout:
                 f"{self.latent_frames_per_segment} per segment"
             )
         if self.duration * self.sample_rate % 1:
-            raise LayoutError(f"{self.frames} frames at {self.fps} fps is not a whole number of audio samples "
-                              f"at {self.sample_rate} Hz")
-        if self.num_samples % self.audio_hop:
             raise LayoutError(
-                f"{self.num_samples} audio samples is not a multiple of the audio codec's hop {self.audio_hop}"
+                f"{self.frames} frames at {self.fps} fps is not a whole number of audio samples at "
+                f"{self.sample_rate} Hz. Durations that work: {self._working_durations()}"
             )
-        for bound in self.segment_bounds:
-            if (bound * self.audio_latent_rate).denominator != 1:
-                raise LayoutError(
-                    f"segment boundary at {float(bound)} s falls inside an audio latent "
-                    f"({float(self.audio_latent_rate)} latents/s); choose an audio hop that divides it"
-                )
+        held = [self.audio_segments.count(n) for n in range(self.num_segments)]
+        if 0 in held:
+            raise LayoutError(
+                f"segment {held.index(0)} ({float(self.segment_bounds[held.index(0)]):g} s to "
+                f"{float(self.segment_bounds[held.index(0) + 1]):g} s) holds no audio latent of "
+                f"{float(1 / self.audio_latent_rate) * 1000:.1f} ms: choose longer segments "
+                "(latent_frames_per_segment, a lower fps) or an audio codec with a smaller hop"
+            )
+
+    def _working_durations(self) -> str:
+        return working_durations(self.fps, self.video_temporal_stride, float(self.duration),
+                                 sample_rate=self.sample_rate)
 
     # -- pixels and samples -------------------------------------------------------------------------------
     @property
@@ -102,7 +112,8 @@ class ClipLayout:
 
     @property
     def audio_latents(self) -> int:
-        return self.num_samples // self.audio_hop
+        """Audio latents of the clip: the last is padded by the codec when the hop does not divide the samples."""
+        return math.ceil(self.num_samples / self.audio_hop)
 
     @property
     def audio_latent_rate(self) -> Fraction:
@@ -150,8 +161,11 @@ class ClipLayout:
 
     @cached_property
     def audio_segments(self) -> tuple[int, ...]:
-        """Segment index of each audio latent step (length audio_latents)."""
-        return tuple(self.segment_of_time(start) for start, _ in self.audio_latent_spans)
+        """Segment index of each audio latent step (length audio_latents): the segment holding its centre (the
+        last segment for a padded last latent whose centre lies past the clip's end)."""
+        bounds, last = self.segment_bounds, self.num_segments - 1
+        return tuple(min(bisect.bisect_right(bounds, (start + end) / 2) - 1, last)
+                     for start, end in self.audio_latent_spans)
 
     def segment_samples(self, n: int) -> slice:
         """Audio samples of segment n."""
@@ -197,11 +211,19 @@ class ClipLayout:
         return cls(**data)
 
 
-def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, count: int = 4) -> str:
+def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, count: int = 4,
+                      sample_rate: int | None = None) -> str:
     """'1.7 s (17 frames), 2.1 s (21 frames), ...': the clip lengths near ``near`` seconds that a causal video
-    codec can cut into the task grid at ``fps`` (1 + stride * k frames: the first frame alone, then segments)."""
+    codec can cut into the task grid at ``fps`` (1 + stride * k frames: the first frame alone, then segments) and,
+    given ``sample_rate``, that hold a whole number of audio samples."""
     closest = max(1, round((near * fps - 1) / temporal_stride))
-    ks = [k for k in range(closest - count // 2, closest + count // 2 + 1) if k >= 1][:count + 1]
+    fits = [k for k in range(1, closest + 2 * fps + count + 1)  # whole samples repeat with a period of fps in k
+            if sample_rate is None or (1 + temporal_stride * k) * sample_rate % fps == 0]
+    ks = sorted(sorted(fits, key=lambda k: abs(k - closest))[:count + 1])
+    if not ks:
+        rates = [f for f in (5, 6, 8, 10, 12, 15, 16, 20, 24, 25, 30) if sample_rate % f == 0]
+        return (f"none at {fps} fps, where no clip of 1 + {temporal_stride}k frames holds whole samples at "
+                f"{sample_rate} Hz; frame rates that do: {', '.join(map(str, rates))}")
     return ", ".join(f"{(1 + temporal_stride * k) / fps:g} s ({1 + temporal_stride * k} frames)" for k in ks)
 
 

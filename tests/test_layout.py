@@ -52,14 +52,32 @@ def test_cells_to_latents_broadcasts_each_cell_to_its_latents():
     [
         (dict(frames=16), "needs 1 \\+ 4k frames; 16 frames at 8 fps do not fit. Durations that work: .*2.125 s"),
         (dict(height=60), "multiple of the video codec's spatial stride"),
-        (dict(audio_hop=480), "not a multiple of the audio codec's hop"),
-        (dict(audio_hop=4250), "falls inside an audio latent"),
+        (dict(audio_hop=4250), "segment 0 .0 s to 0.125 s. holds no audio latent"),
+        (dict(sample_rate=44100), "not a whole number of audio samples at 44100 Hz. Durations that work: none at 8 "
+                                  "fps.*frame rates that do: 5, 6, 10, 12, 15, 20, 25, 30"),
         (dict(fps=0), "positive integer"),
     ],
 )
 def test_bad_geometry_is_refused_with_a_reason(kwargs, message):
     with pytest.raises(LayoutError, match=message):
         bt(**kwargs)
+
+
+def test_audio_latents_astride_segment_bounds_go_where_their_centre_lies():
+    """A hop that divides neither the clip nor the segment bounds (Stable Audio's 2048): the last latent is padded,
+    and each latent belongs to the segment holding its centre; where the hop divides the bounds nothing changes."""
+    layout = bt(audio_hop=2048)  # 34000 samples: 16.6 latents of 128 ms; segments of 0.125 s, then 0.5 s
+    assert layout.audio_latents == 17
+    centres = [float(s + e) / 2 for s, e in layout.audio_latent_spans]
+    for centre, n in zip(centres, layout.audio_segments):
+        assert layout.segment_bounds[n] <= centre < layout.segment_bounds[n + 1]
+    assert layout.audio_latent_spans[-1][1] > layout.duration  # the padded last latent
+    stable_audio = ClipLayout(fps=10, frames=21, height=64, width=64, sample_rate=44100, audio_hop=2048)
+    assert stable_audio.audio_latents == 46 and stable_audio.audio_segments[-1] == 5  # its centre: past the end
+    assert [layout.audio_segments.count(n) for n in range(5)] == [1, 4, 4, 4, 4]
+    aligned = bt(audio_hop=480, sample_rate=48000, fps=10, frames=21)  # 100 latents/s: bounds at whole latents
+    assert [aligned.audio_segments.count(n) for n in range(6)] == [10, 40, 40, 40, 40, 40]
+    assert bt(audio_hop=480).audio_latents == 71  # 34000 samples: 70.8 latents, the last padded
 
 
 def test_layout_round_trips_through_a_dict():
@@ -86,3 +104,6 @@ def test_working_durations_are_all_valid_layouts():
     assert 21 in frames
     for n in frames:
         ClipLayout(fps=10, frames=n, height=64, width=64, sample_rate=16000)  # raises if the duration does not work
+    text = working_durations(24, 8, 2.0, sample_rate=16000)  # 1 + 8k frames at 24 fps: whole samples for k = 1 + 3j
+    for n in [int(part.split("(")[1].split()[0]) for part in text.split(", ")]:
+        ClipLayout(fps=24, frames=n, height=64, width=64, sample_rate=16000, video_temporal_stride=8)

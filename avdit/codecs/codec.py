@@ -7,7 +7,10 @@ autoencoder, or a pretrained model wrapped by ``avdit.codecs.pretrained``.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from avdit.codecs.audio import AudioAutoencoder, AudioCodecConfig
@@ -44,7 +47,8 @@ class _Normalised(nn.Module):
 
 
 class VideoCodec(_Normalised):
-    """Video uint8 (B, T, H, W, 3) with T = 1 + 4k <-> latents (B, C, 1 + k, H/8, W/8) at ``fps`` frames/s."""
+    """Video uint8 (B, T, H, W, 3) with T = 1 + s k <-> latents (B, C, 1 + k, H/r, W/r) at ``fps`` frames/s: temporal
+    stride s and spatial stride r from its config (4 and 8 for avdit's own codec)."""
 
     kind = "video"
 
@@ -97,7 +101,8 @@ class VideoCodec(_Normalised):
 
 
 class AudioCodec(_Normalised):
-    """Audio float32 (B, S) in [-1, 1] at ``sample_rate`` <-> latents (B, C, S / hop)."""
+    """Audio float32 (B, S) in [-1, 1] at ``sample_rate`` <-> latents (B, C, ceil(S / hop)): a clip that does not
+    fill its last latent is padded with silence to fill it, and ``decode(latent, samples=S)`` cuts the padding off."""
 
     kind = "audio"
 
@@ -113,20 +118,22 @@ class AudioCodec(_Normalised):
         return self.sample_rate / self.config.hop
 
     def latent_shape(self, samples: int) -> tuple[int, int]:
-        if samples % self.config.hop or samples <= 0:
-            raise CodecError(f"the audio codec takes a multiple of {self.config.hop} samples, got {samples}")
-        return (self.config.latent_channels, samples // self.config.hop)
+        if samples <= 0:
+            raise CodecError(f"the audio codec takes at least one sample, got {samples}")
+        return (self.config.latent_channels, math.ceil(samples / self.config.hop))
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.dim() != 2:
             raise CodecError(f"audio must be mono (B, S), got {tuple(audio.shape)}")
-        self.latent_shape(audio.shape[1])
-        return self.normalise(self.net.encode(audio.float()))
+        _, latents = self.latent_shape(audio.shape[1])
+        padded = F.pad(audio.float(), (0, latents * self.config.hop - audio.shape[1]))  # (B, latents * hop)
+        return self.normalise(self.net.encode(padded))
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+        """Latents (B, C, T) -> audio (B, T * hop), or its first ``samples`` (the clip's length before padding)."""
         if latent.dim() != 3 or latent.shape[1] != self.config.latent_channels:
             raise CodecError(f"audio latents must be (B, {self.config.latent_channels}, T), got {tuple(latent.shape)}")
-        return self.net.decode(self.denormalise(latent)).clamp(-1.0, 1.0)
+        return self.net.decode(self.denormalise(latent))[:, :samples].clamp(-1.0, 1.0)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "config": self.config.to_dict(), "sample_rate": self.sample_rate,

@@ -28,7 +28,8 @@ from avdit.layout import ClipLayout
 def save_codec(codec: VideoCodec | AudioCodec, folder: str | Path, extra: dict | None = None) -> None:
     """Write ``<kind>.safetensors`` (weights and latent statistics) and ``<kind>.json`` (config) atomically.
 
-    A pretrained codec keeps only its latent statistics here; its JSON points at the model's own folder.
+    A pretrained codec keeps only its latent statistics here; its JSON points at the model's own folder (class,
+    path and a digest of its weights).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,13 +46,14 @@ def load_codec(folder: str | Path, kind: str) -> VideoCodec | AudioCodec:
     for path in (config_path, weights_path):
         if not path.exists():
             raise CodecError(f"{path} not found: a codec folder holds {kind}.json and {kind}.safetensors "
-                             f"(made by `avdit train-codec {kind}`)")
+                             f"(made by `avdit train-codec {kind}` or `avdit codec import`)")
     meta = json.loads(config_path.read_text())
     if meta.get("kind") != kind:
         raise CodecError(f"{config_path} describes a {meta.get('kind')!r} codec, not {kind!r}")
     if "source" in meta:
-        codec = load_pretrained(kind, meta["source"]["class"], meta["source"]["path"],
-                                meta.get("fps", 8) if kind == "video" else meta["sample_rate"])
+        source = meta["source"]
+        codec = load_pretrained(kind, source["class"], source["path"],
+                                meta.get("fps", 8) if kind == "video" else meta["sample_rate"], source.get("digest"))
     elif kind == "video":
         codec = VideoCodec(VideoCodecConfig.from_dict(meta["config"]), fps=meta["fps"])
     else:
@@ -120,7 +122,9 @@ class CodecPair(nn.Module):
 
     @torch.no_grad()
     def decode(self, latents: AV) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.video.decode(latents.video), self.audio.decode(latents.audio)
+        """Normalised latents AV -> video uint8 (B, T, H, W, 3), audio float32 (B, S) (the padding of a last audio
+        latent the clip does not fill cut off)."""
+        return self.video.decode(latents.video), self.audio.decode(latents.audio, self.layout.num_samples)
 
     def save(self, folder: str | Path) -> None:
         record = geometry_record(self.layout)

@@ -123,17 +123,26 @@ def parse_model_overrides(spec: str) -> dict:
 def fitting_audio_patch(layout: ClipLayout, preferred: int) -> int:
     """The largest audio patch <= ``preferred`` whose tokens never straddle a segment boundary of ``layout``
     (a divisor of every segment's length in audio latents): 5 on Bouncing Tones (5 + 4 x 20 latents), 4 at
-    10 fps (4 + 5 x 16)."""
+    10 fps (4 + 5 x 16), 1 where a hop that does not divide the segments leaves them unequal (Stable Audio's)."""
     lengths = [sum(1 for s in layout.audio_segments if s == n) for n in range(layout.num_segments)]
     common = math.gcd(*lengths)
     return max(d for d in range(1, min(preferred, common) + 1) if common % d == 0)
 
 
+def fitting_video_patch(layout: ClipLayout, preferred: int) -> int:
+    """The largest video patch <= ``preferred`` that tiles the video latent frame: ``preferred`` for avdit's own 8x
+    codec, 1 for a 32x codec (LTX-Video's) on 32x32 clips, whose latent frames are 1x1."""
+    common = math.gcd(*layout.video_latent_size)
+    return max(d for d in range(1, min(preferred, common) + 1) if common % d == 0)
+
+
 def get_preset(name: str, **overrides) -> AVDiTConfig:
-    """A preset's network; with another ``layout`` its audio patch shrinks to fit the segments unless given."""
+    """A preset's network; with another ``layout`` its audio and video patches shrink to fit the segments and the
+    latent frame size unless given."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     preset = PRESETS[name]
-    if "layout" in overrides and "audio_patch" not in overrides:
-        overrides["audio_patch"] = fitting_audio_patch(overrides["layout"], preset.audio_patch)
+    if "layout" in overrides:
+        overrides.setdefault("audio_patch", fitting_audio_patch(overrides["layout"], preset.audio_patch))
+        overrides.setdefault("video_patch", fitting_video_patch(overrides["layout"], preset.video_patch))
     return dataclasses.replace(preset, **overrides)
