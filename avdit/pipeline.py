@@ -77,9 +77,15 @@ class Pipeline:
             clip = read_clip(source, layout.fps, layout.sample_rate, (layout.height, layout.width), start=offset,
                              duration=layout.duration, video=modality == VIDEO, audio=modality == AUDIO)
             source = clip.video if modality == VIDEO else clip.audio
+            offset = 0.0  # read_clip started there
         data = torch.as_tensor(np.asarray(source))
-        data = data if data.dim() == (5 if modality == VIDEO else 2) else data[None]
-        return data
+        data = data if data.dim() == (5 if modality == VIDEO else 2) else data[None]  # (B, T, H, W, 3) or (B, S)
+        rate, length = (layout.fps, layout.frames) if modality == VIDEO else (layout.sample_rate, layout.num_samples)
+        start = round(offset * rate)
+        if data.shape[1] < start + length:
+            raise ValueError(f"the given {MODALITIES[modality]} holds {data.shape[1] / rate:.3f} s; a window of "
+                             f"{float(layout.duration):g} s from {offset:g} s needs {(start + length) / rate:.3f} s")
+        return data[:, start:start + length]  # one window from ``offset``
 
     def _clean_latents(self, task: Task, video, audio, latents: AV | None, offset: float) -> AV:
         layout = self.layout
@@ -99,19 +105,15 @@ class Pipeline:
                              "or one of either for all")
         return self.codecs.encode(v.expand(batch, *v.shape[1:]), a.float().expand(batch, *a.shape[1:]))
 
-    def _check_input_lasts(self, source, modality: int, offset: float, span: float, hop: float) -> None:
-        """A given modality that slides along its input past one window needs a file that covers the ``span``
-        seconds of the windows (one window, then ``hop`` per window after it) from ``offset``."""
-        name, window = MODALITIES[modality], float(self.layout.duration)
-        if not isinstance(source, (str, Path)):
-            raise ValueError(f"past one window ({window:g} s) the given {name} slides along its input: give it as a "
-                             "file, not an array")
-        lasts = probe(source).duration
-        if lasts + 1e-3 < offset + span:
-            longest = window + max(0, int((lasts - offset - window + 1e-3) // hop)) * hop
-            raise ValueError(f"{source} lasts {lasts:.2f} s: the given {name} slides along it in windows of "
-                             f"{window:g} s, {offset + span:.2f} s in all from --offset {offset:g}; ask for at most "
-                             f"--duration {longest:.2f}, or give a longer input")
+    def _input_frames(self, source, modality: int, offset: float) -> int:
+        """Whole frame periods a given modality's input (file or array) covers from ``offset``."""
+        if isinstance(source, (str, Path)):
+            lasts = probe(source).duration
+        else:  # an array or tensor: (T, ...) or (B, T, ...)
+            shape = np.shape(source)
+            rate = self.layout.fps if modality == VIDEO else self.layout.sample_rate
+            lasts = shape[1 if len(shape) == (5 if modality == VIDEO else 2) else 0] / rate
+        return int((lasts - offset) * self.layout.fps + 1e-3)
 
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -125,6 +127,55 @@ class Pipeline:
                                self_condition=self.model.config.self_condition, progress=progress,
                                pyramid_lag=pyramid_lag, prediction=self.model.config.prediction)
         return out.map(lambda p: p.float().cpu())
+
+    def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
+        """Frames the inputs of the modalities a task gives whole cover from ``offset`` (None: it gives none whole);
+        past one window they slide along, so they must last ``duration``: else a clear error."""
+        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
+        available = min((self._input_frames((video, audio)[m], m, offset) for m in sliding), default=None)
+        fps = self.layout.fps
+        if available is not None and duration > float(self.layout.duration) and available < round(duration * fps):
+            name = " and ".join(MODALITIES[m] for m in sliding)
+            raise ValueError(f"the given {name} lasts {available / fps:.2f} s from --offset {offset:g}: past one "
+                             f"window it slides along its input, which must last the --duration {duration:g} s; ask "
+                             f"for at most --duration {max(available / fps, float(self.layout.duration)):.2f}, or "
+                             "give a longer input")
+        return available
+
+    def _roll(self, task: Task, video, audio, video_all: torch.Tensor, audio_all: torch.Tensor, duration: float,
+              offset: float, sample) -> tuple[torch.Tensor, torch.Tensor, AV]:
+        """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
+        rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
+        start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
+        with it, and only the frames it adds are kept. ``video_all`` (B, T, H, W, 3), ``audio_all`` (B, S): the
+        first window."""
+        layout = self.layout
+        fps, rate = layout.fps, layout.sample_rate
+        window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
+        wanted = round(duration * fps)
+        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
+        available = self._sliding_frames(task, video, audio, duration, offset)
+        carry_samples = layout.segment_samples(1).stop
+        rolled = task.given.clone()
+        rolled[:, :2] = True
+        follow = Task(f"{task.name}+rolling", rolled)
+        out = None
+        while video_all.shape[1] < wanted:
+            made = video_all.shape[1]
+            start = made - carry if available is None else min(made - carry, available - window)  # frame
+            first_sample = start * rate // fps
+            v = torch.zeros_like(video_all[:, :window])
+            a = torch.zeros_like(audio_all[:, :layout.num_samples])
+            v[:, :carry] = video_all[:, start:start + carry]
+            a[:, :carry_samples] = audio_all[:, first_sample:first_sample + carry_samples]
+            for m in sliding:
+                target, source = (v, video) if m == VIDEO else (a, audio)
+                target.copy_(self._read(source, m, offset + start / fps).expand_as(target))
+            out = sample(follow, self.codecs.encode(v, a))
+            new_v, new_a = self.codecs.decode(out)
+            video_all = torch.cat([video_all, new_v[:, made - start:]], 1)
+            audio_all = torch.cat([audio_all, new_a[:, audio_all.shape[1] - first_sample:]], 1)
+        return video_all, audio_all, out
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
                  steps: int = 50, sampler: str = "ddim", eta: float = 0.0,
@@ -140,42 +191,17 @@ class Pipeline:
             raise ValueError(f"--num must be >= 1, got {num}")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
+        if duration is not None and latents is None:
+            self._sliding_frames(task, video, audio, duration, offset)  # an input too short fails before sampling
         if clean.batch_size not in (1, num):
             raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
         out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
-        video_out, audio_out = self.codecs.decode(out)
-        videos, audios = [video_out], [audio_out]
-        window = float(layout.duration)
-        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]  # a2v's audio, v2a's video
-        if duration is not None and duration > window:
-            hop = float(layout.segment_bounds[-1] - layout.segment_bounds[2])  # segments 2..N-1 are new each window
-            carry = 2  # segments 0-1 of each window come from the one before
-            windows = int(np.ceil((duration - window) / hop - 1e-9))
-            for m in sliding:
-                self._check_input_lasts((video, audio)[m], m, offset, window + windows * hop, hop)
-            for w in range(1, windows + 1):
-                rolled = task.given.clone()
-                rolled[:, :carry] = True
-                follow = Task(f"{task.name}+rolling", rolled)
-                prev_v, prev_a = video_out, audio_out
-                frames = layout.segment_frames(1).stop  # frames of segments 0-1
-                samples = layout.segment_samples(1).stop  # samples of segments 0-1
-                v = torch.zeros_like(prev_v)
-                a = torch.zeros_like(prev_a)
-                v[:, :frames] = prev_v[:, -frames:]
-                a[:, :samples] = prev_a[:, -samples:]
-                window_offset = offset + w * hop
-                for m in sliding:  # a modality the task gives whole slides along its input; the rest continue
-                    target, source = (v, video) if m == VIDEO else (a, audio)
-                    target.copy_(self._read(source, m, window_offset).expand_as(target))
-                clean = self.codecs.encode(v, a)
-                out = self._sample(follow, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag,
-                                   progress)
-                video_out, audio_out = self.codecs.decode(out)
-                videos.append(video_out[:, frames:])
-                audios.append(audio_out[:, samples:])
-        video_all, audio_all = torch.cat(videos, 1), torch.cat(audios, 1)
+        video_all, audio_all = self.codecs.decode(out)
+        if duration is not None and duration > float(layout.duration):
+            video_all, audio_all, out = self._roll(task, video, audio, video_all, audio_all, duration, offset,
+                                                   lambda t, c: self._sample(t, c, steps, sampler, eta, guidance, mode,
+                                                                             generator, pyramid_lag, progress))
         if duration is not None:
             video_all = video_all[:, :max(1, round(duration * layout.fps))]
             audio_all = audio_all[:, :round(duration * layout.sample_rate)]

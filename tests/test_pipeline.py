@@ -6,6 +6,7 @@ from avdit.cli import main
 from avdit.codecs.interface import CodecError
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion.samplers import pyramid_level_matrix
+from avdit.eval.bouncing_tones import audio_onsets
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
@@ -81,6 +82,20 @@ def test_a_one_window_clip_continues_its_own_output_for_8_seconds(checkpoint, tm
     assert np.array_equal(result.video[:, :17], first.video)  # the first window is the one-window result
     with pytest.raises(ValueError, match=r"lasts 2.1\d s.*at most --duration 2.12"):
         pipe(task="a2v", audio=short, steps=2, duration=4.0)
+
+
+def test_a_given_modality_slides_along_an_input_exactly_as_long_as_the_duration():
+    """8 s of a2v from 8 s of audio (an array): windows every 1.5 s would need 8.125 s, so the last one starts
+    earlier to end with the input; the given audio comes back where it was, all along (through the bundled codecs)."""
+    pipe = Pipeline.from_pretrained(None)
+    long = bt.make_clip(0, 5, "test", frames=64)  # 8 s
+    result = pipe(task="a2v", audio=long.audio, steps=2, duration=8.0)
+    assert result.video.shape == (1, 64, 64, 64, 3) and result.audio.shape == (1, 128000)
+    given, back = audio_onsets(long.audio), audio_onsets(result.audio[0])  # plucks at the impacts, over 8 s
+    assert len(given) >= 8 and len(back) == len(given)
+    assert np.abs(back - given).max() < 0.03  # each where it was (a window off would move the late ones by 125 ms)
+    with pytest.raises(ValueError, match=r"lasts 8.00 s.*at most --duration 8.00"):
+        pipe(task="a2v", audio=long.audio, steps=2, duration=9.0)
 
 
 def test_pyramid_schedule_makes_later_segments_noisier():

@@ -41,10 +41,14 @@ class BTParams:
     @property
     def impacts(self) -> list[float]:
         """Times t in [0, 2.125) with t / P + phase an integer: the disc touches the floor."""
+        return self.impacts_within(DURATION)
+
+    def impacts_within(self, duration: float) -> list[float]:
+        """Impact times in [0, duration) s."""
         first = math.ceil(self.phase)  # smallest integer j with (j - phase) * P >= 0
         times = []
         j = first
-        while (t := (j - self.phase) * self.period) < DURATION:
+        while (t := (j - self.phase) * self.period) < duration:
             times.append(t)
             j += 1
         return times
@@ -88,42 +92,45 @@ def sample_params(rng: np.random.Generator) -> BTParams:
     )
 
 
-def render_video(params: BTParams) -> np.ndarray:
-    """(17, 64, 64, 3) uint8: frame j shows time j / 8 s; anti-aliased disc over the background."""
+def render_video(params: BTParams, frames: int = FRAMES) -> np.ndarray:
+    """(T, 64, 64, 3) uint8, T = ``frames`` (17): frame j shows time j / 8 s; anti-aliased disc over the
+    background."""
     centres = np.arange(SIZE) + 0.5
     rows, cols = centres[:, None], centres[None, :]  # (64, 1), (1, 64)
-    times = np.arange(FRAMES) / FPS
-    y = params.centre_y(times)[:, None, None]  # (17, 1, 1)
-    distance = np.sqrt((cols - params.x) ** 2 + (rows - y) ** 2)  # (17, 64, 64)
-    coverage = np.clip(params.radius + 0.5 - distance, 0.0, 1.0)[..., None]  # (17, 64, 64, 1)
+    times = np.arange(frames) / FPS
+    y = params.centre_y(times)[:, None, None]  # (T, 1, 1)
+    distance = np.sqrt((cols - params.x) ** 2 + (rows - y) ** 2)  # (T, 64, 64)
+    coverage = np.clip(params.radius + 0.5 - distance, 0.0, 1.0)[..., None]  # (T, 64, 64, 1)
     background = np.array(BACKGROUND, dtype=np.float64)
     colour = np.array(params.rgb, dtype=np.float64)
-    frames = background * (1 - coverage) + colour * coverage  # (17, 64, 64, 3)
-    return np.round(frames).astype(np.uint8)
+    video = background * (1 - coverage) + colour * coverage  # (T, 64, 64, 3)
+    return np.round(video).astype(np.uint8)
 
 
-def render_audio(params: BTParams, rng: np.random.Generator) -> np.ndarray:
-    """(34000,) float32: a decaying two-partial pluck at every impact, Gaussian noise (sd 0.003), clipped."""
-    t = np.arange(NUM_SAMPLES) / SAMPLE_RATE
-    audio = np.zeros(NUM_SAMPLES, dtype=np.float64)
-    for impact in params.impacts:
+def render_audio(params: BTParams, rng: np.random.Generator, num_samples: int = NUM_SAMPLES) -> np.ndarray:
+    """(S,) float32, S = ``num_samples`` (34000): a decaying two-partial pluck at every impact, Gaussian noise
+    (sd 0.003), clipped."""
+    t = np.arange(num_samples) / SAMPLE_RATE
+    audio = np.zeros(num_samples, dtype=np.float64)
+    for impact in params.impacts_within(num_samples / SAMPLE_RATE):
         u = t - impact
         on = u >= 0
         pluck = np.sin(2 * np.pi * params.f0 * u[on]) + 0.3 * np.sin(4 * np.pi * params.f0 * u[on])
         audio[on] += PLUCK_AMPLITUDE * np.exp(-u[on] / PLUCK_DECAY) * pluck
-    audio += rng.normal(0.0, NOISE_SD, NUM_SAMPLES)
+    audio += rng.normal(0.0, NOISE_SD, num_samples)
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class BTClip:
     params: BTParams
-    video: np.ndarray  # (17, 64, 64, 3) uint8
-    audio: np.ndarray  # (34000,) float32
+    video: np.ndarray  # (17, 64, 64, 3) uint8 (more frames for a longer clip)
+    audio: np.ndarray  # (34000,) float32 (more for a longer clip)
 
 
-def make_clip(seed: int, index: int, split: str = "train") -> BTClip:
-    """Clip ``index`` of a Bouncing Tones split with ``seed`` (parameters first, then the audio noise)."""
+def make_clip(seed: int, index: int, split: str = "train", frames: int = FRAMES) -> BTClip:
+    """Clip ``index`` of a Bouncing Tones split with ``seed`` (parameters first, then the audio noise).
+    ``frames`` > 17 makes the same bounce go on for longer (``frames`` / 8 s), to measure long generation."""
     rng = clip_rng(seed, index, split)
     params = sample_params(rng)
-    return BTClip(params, render_video(params), render_audio(params, rng))
+    return BTClip(params, render_video(params, frames), render_audio(params, rng, round(frames / FPS * SAMPLE_RATE)))

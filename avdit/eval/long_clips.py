@@ -1,0 +1,86 @@
+"""Measures of long Bouncing Tones clips (more than one 2.125-s window): does the clip hold together?
+
+A long clip is cut into windows of one clip (17 frames, 34000 samples) that start every 16 frames, the last one
+flush with the end; ``clip_measures`` scores each window. Over the clip:
+
+- identity held: every window shows the colour and plays the pitch of the first window (the input's class for
+  a continuation);
+- sync per window: the median of each window's two-way sync errors, beside the first window's;
+- continuity: one bounce fitted through every frame of the clip (``fit_trajectory``). A disc that jumps, changes
+  its bounce or drifts at a seam between generated windows leaves a residual no single bounce explains, so the
+  residual over the whole clip, against the median window's, shows a seam that does not hold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from avdit.data import bouncing_tones as bt
+from avdit.eval.bouncing_tones import disc_centres, fit_trajectory
+from avdit.eval.measures import clip_measures
+
+WINDOW_FRAMES = bt.FRAMES
+WINDOW_HOP = bt.FRAMES - 1  # frames between window starts: neighbours share one frame
+
+
+def window_starts(frames: int) -> list[int]:
+    """First frame of each window of a ``frames``-long clip: every ``WINDOW_HOP`` frames, then one flush with the
+    end so the last frames are measured too."""
+    if frames < WINDOW_FRAMES:
+        raise ValueError(f"a long clip needs at least {WINDOW_FRAMES} frames, got {frames}")
+    starts = list(range(0, frames - WINDOW_FRAMES + 1, WINDOW_HOP))
+    if starts[-1] != frames - WINDOW_FRAMES:
+        starts.append(frames - WINDOW_FRAMES)
+    return starts
+
+
+def window_measures(video: np.ndarray, audio: np.ndarray) -> list[dict]:
+    """``clip_measures`` of each window of a long clip: video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
+    per_frame = bt.SAMPLE_RATE // bt.FPS  # 2000 samples a frame
+    if abs(audio.shape[0] - video.shape[0] * per_frame) > per_frame:
+        raise ValueError(f"{video.shape[0]} frames need about {video.shape[0] * per_frame} audio samples, "
+                         f"got {audio.shape[0]}")
+    audio = np.pad(audio, (0, max(0, video.shape[0] * per_frame - audio.shape[0])))
+    return [clip_measures(video[s:s + WINDOW_FRAMES], audio[s * per_frame:s * per_frame + bt.NUM_SAMPLES])
+            for s in window_starts(video.shape[0])]
+
+
+def long_clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
+    """Per-clip figures of a long clip (see the module doc)."""
+    windows = window_measures(video, audio)
+    first = windows[0]
+    held = all(w["colour"] == first["colour"] and w["pitch"] == first["pitch"] for w in windows)
+
+    def median(key: str, ws: list[dict]) -> float:
+        values = [w[key] for w in ws if not math.isnan(w[key])]
+        return float(np.median(values)) if values else math.nan
+
+    _, _, area = disc_centres(video)
+    whole = fit_trajectory(video) if (area > 1).sum() >= 3 else None
+    return {
+        "windows": len(windows),
+        "identity_held": float(held and first["colour"] >= 0),
+        "identity_agreement": float(np.mean([w["identity_agreement"] for w in windows])),
+        "sync_error_ms": median("sync_error_ms", windows),
+        "onset_sync_error_ms": median("onset_sync_error_ms", windows),
+        "first_window_sync_error_ms": first["sync_error_ms"],
+        "first_window_onset_sync_error_ms": first["onset_sync_error_ms"],
+        "onset_f1": float(np.mean([w["onset_f1"] for w in windows])),
+        "window_trajectory_rms_px": median("trajectory_rms_px", windows),
+        "clip_trajectory_rms_px": whole.rms_error if whole else math.nan,
+    }
+
+
+def summarise_long(measures: list[dict]) -> dict:
+    """Over clips: shares and means, medians for sync errors and residuals."""
+    def median(key: str) -> float:
+        values = [m[key] for m in measures if not math.isnan(m[key])]
+        return float(np.median(values)) if values else math.nan
+
+    means = ("identity_held", "identity_agreement", "onset_f1")
+    medians = ("sync_error_ms", "onset_sync_error_ms", "first_window_sync_error_ms",
+               "first_window_onset_sync_error_ms", "window_trajectory_rms_px", "clip_trajectory_rms_px")
+    return {**{k: float(np.mean([m[k] for m in measures])) for k in means}, **{k: median(k) for k in medians},
+            "clips": len(measures)}

@@ -1,0 +1,45 @@
+"""Long-clip measures (avdit.eval.long_clips) on real long Bouncing Tones clips and on clips broken at a seam."""
+
+import numpy as np
+import pytest
+
+from avdit.data import bouncing_tones as bt
+from avdit.eval.long_clips import long_clip_measures, window_starts
+
+PER_FRAME = bt.SAMPLE_RATE // bt.FPS
+
+
+def test_windows_cover_the_clip_and_the_last_is_flush_with_its_end():
+    assert window_starts(17) == [0]
+    assert window_starts(64) == [0, 16, 32, 47]
+    assert window_starts(65) == [0, 16, 32, 48]
+    with pytest.raises(ValueError, match="at least 17 frames"):
+        window_starts(16)
+
+
+def test_a_real_long_clip_holds_in_every_window():
+    clip = bt.make_clip(0, 2, "test", frames=64)
+    m = long_clip_measures(clip.video, clip.audio)
+    assert m["windows"] == 4 and m["identity_held"] == 1.0 and m["identity_agreement"] == 1.0
+    assert m["sync_error_ms"] < 5 and m["onset_sync_error_ms"] < 5
+    assert m["clip_trajectory_rms_px"] < 0.5  # one bounce explains all 8 s
+
+
+def test_a_seam_to_another_clip_breaks_identity_and_the_bounce():
+    a, b = (bt.make_clip(0, i, "test", frames=64) for i in (2, 7))
+    assert a.params.k != b.params.k
+    video, audio = a.video.copy(), a.audio.copy()
+    video[33:], audio[33 * PER_FRAME:] = b.video[33:], b.audio[33 * PER_FRAME:]
+    m = long_clip_measures(video, audio)
+    assert m["identity_held"] == 0.0
+    assert m["clip_trajectory_rms_px"] > 3 > m["window_trajectory_rms_px"] + 2
+
+
+def test_frames_skipped_at_a_seam_show_in_the_bounce_only():
+    """Three frames lost at a seam: every window still shows one good bounce with its clicks, the clip does not."""
+    longer = bt.make_clip(0, 2, "test", frames=67)
+    keep = np.r_[0:33, 36:67]
+    samples = np.concatenate([longer.audio[f * PER_FRAME:(f + 1) * PER_FRAME] for f in keep])
+    m = long_clip_measures(longer.video[keep], samples)
+    assert m["identity_held"] == 1.0
+    assert m["window_trajectory_rms_px"] < 0.5 < 2 < m["clip_trajectory_rms_px"]
