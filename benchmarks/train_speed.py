@@ -26,6 +26,8 @@ from common import autocast, count_flops, matmul_peaks, peak_memory_mib, run_iso
 from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss  # noqa: E402
 from avdit.latents import AV  # noqa: E402
 from avdit.model import AVDiT, get_preset  # noqa: E402
+from avdit.train.config import TrainConfig  # noqa: E402
+from avdit.train.loop import make_optimizer  # noqa: E402
 
 # a larger preset for the comparison: twice the width of bt-small
 EXTRA = {"bt-medium": dict(width=512, depth=8, heads=8)}
@@ -36,7 +38,7 @@ def one(preset: str, precision: str, batch: int, steps: int, compiled: bool, dev
     base = "bt-small" if preset in EXTRA else preset
     model = AVDiT(get_preset(base, **EXTRA.get(preset, {}))).to(device)
     layout = model.config.layout
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's
     levels = parse_noise_levels("monl", layout.num_segments)
     x0 = AV(torch.randn(batch, *model.video_shape, device=device),
             torch.randn(batch, *model.audio_shape, device=device))

@@ -289,13 +289,20 @@ def _build_trainee(config: TrainConfig, run_dir: Path, d: distributed.Dist, mode
     if sharded:
         shard(model, d)
         shard(ema, d)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config, sharded)
     if state is not None:
         load_optimizer_state(model, optimizer, state["optimizer"], sharded)
     net = torch.compile(model) if config.compile else model
     if d.group and not sharded:
         net = DistributedDataParallel(net, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
     return Trainee(model, ema, net, optimizer, sharded), step
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, sharded: bool = False) -> torch.optim.AdamW:
+    """AdamW over the model's parameters; one fused kernel per step (CPU and GPU), several times faster than the
+    per-tensor-list implementation on a bt-small step here; the list one where parameters are FSDP2 shards."""
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                             fused=not sharded)
 
 
 def _accumulate_gradients(config: TrainConfig, d: distributed.Dist, trainee: Trainee, batch: Batch,
