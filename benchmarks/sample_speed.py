@@ -1,4 +1,5 @@
-"""Sampling speed on this machine: seconds per clip at 50 and 250 DDIM steps, per preset, batch and precision.
+"""Sampling speed on this machine: seconds per clip at 50 and 250 DDIM steps, and at 12 DPM-Solver++(2M) steps
+(the few-step sampler, docs/sampling.md) against 50 DDIM steps, per preset, batch and precision.
 
     python benchmarks/sample_speed.py [--presets bt-small paper] [--batches 1 8] [--measure-steps 10] [--device cuda]
 
@@ -30,6 +31,9 @@ from avdit.model import AVDiT, get_preset  # noqa: E402
 from avdit.tasks import get_task  # noqa: E402
 
 
+FEW_STEP_SAMPLER, FEW_STEPS = "dpmpp2m", 12  # the few-step setting set against 50 DDIM steps
+
+
 def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu") -> dict:
     torch.manual_seed(0)
     model = AVDiT(get_preset(preset)).eval().to(device)
@@ -44,16 +48,21 @@ def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu"
         with torch.no_grad(), autocast(dtype, device):
             return model(clean, t)
 
-    def sample(n):
+    def sample(n, sampler="ddim"):
         with torch.no_grad(), autocast(dtype, device):
-            return generate_latents(model, clean, given, layout, steps=n, generator=torch.Generator().manual_seed(0))
+            return generate_latents(model, clean, given, layout, steps=n, sampler=sampler,
+                                    generator=torch.Generator().manual_seed(0))
+
+    def seconds_per_step(sampler: str) -> tuple[float, AV]:
+        sample(2, sampler)  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        out = sample(steps, sampler).map(lambda part: part.float().cpu())
+        return (time.perf_counter() - start) / steps, out
 
     flops = count_flops(forward)
-    sample(1)  # warm-up
-    synchronize(device)
-    start = time.perf_counter()
-    latents = sample(steps).map(lambda part: part.float().cpu())
-    per_step = (time.perf_counter() - start) / steps
+    per_step, latents = seconds_per_step("ddim")
+    few_per_step, _ = seconds_per_step(FEW_STEP_SAMPLER)
     decode = float("nan")
     codecs = load_codecs(bundled_codecs_dir())
     if codecs.layout == layout and latents.video.shape[1] == codecs.video.config.latent_channels \
@@ -63,7 +72,7 @@ def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu"
         codecs.decode(latents)
         decode = time.perf_counter() - start
     return {"preset": preset, "params": model.num_parameters(), "precision": precision, "batch": batch,
-            "s_per_step": per_step, "decode_s": decode, "gflop_per_step": flops / 1e9,
+            "s_per_step": per_step, "few_s_per_step": few_per_step, "decode_s": decode, "gflop_per_step": flops / 1e9,
             "peak_mib": peak_memory_mib(device)}
 
 
@@ -80,7 +89,8 @@ def main() -> None:
         return
     peak = matmul_peaks(f"{args.measure_steps} steps timed", args.device)
     print(f"{'preset':<9}{'params':>12}{'batch':>6}{'dtype':>6}{'s/step':>9}{'s/clip@50':>11}{'s/clip@250':>12}"
-          f"{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs matmul':>10}{'peak MiB':>10}")
+          f"{'s/clip@' + str(FEW_STEPS) + '*':>12}{'vs 50':>7}{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs matmul':>10}"
+          f"{'peak MiB':>10}")
     for preset in args.presets:
         for batch in args.batches:
             for precision in ("fp32", "bf16"):
@@ -88,12 +98,16 @@ def main() -> None:
                                  "--device", args.device)
                 decode = 0.0 if r["decode_s"] != r["decode_s"] else r["decode_s"]  # nan: latents only
                 per_clip = {s: (r["s_per_step"] * s + decode) / batch for s in (50, 250)}
+                few = (r["few_s_per_step"] * FEW_STEPS + decode) / batch
                 rate = r["gflop_per_step"] / r["s_per_step"]
                 print(f"{preset:<9}{r['params']:>12,}{batch:>6}{precision:>6}{r['s_per_step']:>9.3f}"
-                      f"{per_clip[50]:>11.2f}{per_clip[250]:>12.2f}{r['gflop_per_step']:>11.2f}{rate:>9.1f}"
-                      f"{rate / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}", flush=True)
+                      f"{per_clip[50]:>11.2f}{per_clip[250]:>12.2f}{few:>12.2f}{few / per_clip[50]:>7.2f}"
+                      f"{r['gflop_per_step']:>11.2f}{rate:>9.1f}{rate / peak[precision]:>10.2f}{r['peak_mib']:>10.0f}",
+                      flush=True)
     print("\ns/clip includes the bundled codecs' decode where the preset's latents fit them (bt-small); "
-          "the paper preset's figures are the sampler alone.")
+          "the paper preset's figures are the sampler alone.\n"
+          f"* {FEW_STEPS} {FEW_STEP_SAMPLER} steps, timed as DDIM is; 'vs 50': against 50 DDIM "
+          "steps in the same run.")
 
 
 if __name__ == "__main__":
