@@ -1,10 +1,10 @@
-"""``avdit train-codec``, ``avdit codec roundtrip`` and ``avdit encode``: the latent codecs and the latents."""
+"""``avdit train-codec``, ``avdit codec import|roundtrip`` and ``avdit encode``: the latent codecs and the latents."""
 
 from __future__ import annotations
 
 import argparse
 
-from avdit.cli.common import given, library_defaults
+from avdit.cli.common import DEVICE_HELP, given, library_defaults
 
 
 def _train_codec(args: argparse.Namespace) -> int:
@@ -15,6 +15,20 @@ def _train_codec(args: argparse.Namespace) -> int:
     figure = "PSNR" if args.kind == "video" else "SNR"
     print(f"{args.kind} codec in {args.out}: held-out {figure} {result['held_out_db']:.2f} dB after "
           f"{result['steps_done']} steps")
+    return 0
+
+
+def _codec_import(args: argparse.Namespace) -> int:
+    from avdit.codecs.importing import import_codecs
+
+    codecs = import_codecs(args.video, args.audio, args.data, args.out,
+                           **given(args, ("clips", "batch_size", "device")))
+    layout, video, audio = codecs.layout, codecs.video, codecs.audio
+    video_shape = video.latent_shape(layout.frames, layout.height, layout.width)
+    print(f"codecs in {args.out}: video {video.source['class']} ({layout.video_temporal_stride}x time, "
+          f"{layout.video_spatial_stride}x space), audio {audio.source['class']} (hop {layout.audio_hop} at "
+          f"{layout.sample_rate} Hz); {layout.frames} frames at {layout.fps} fps -> video latents {video_shape}, "
+          f"audio latents {audio.latent_shape(layout.num_samples)}, {layout.num_segments} segments")
     return 0
 
 
@@ -45,7 +59,8 @@ def _encode(args: argparse.Namespace) -> int:
     if codecs_dir is None:
         if not is_bouncing_tones(args.data):
             raise ValueError(f"give --codecs: the codec folder trained on {args.data} (`avdit train-codec video --data "
-                             f"{args.data} --out CODECS`, the same for audio); the bundled codecs take Bouncing Tones only")
+                             f"{args.data} --out CODECS`, the same for audio) or imported for it (`avdit codec import`); "
+                             "the bundled codecs take Bouncing Tones only")
         codecs_dir = bundled_codecs_dir()
     index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out,
                            **given(args, ("split", "num", "shard_size", "workers")))
@@ -94,8 +109,26 @@ def _add_train_codec(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_codec_tools(sub: argparse._SubParsersAction) -> None:
+    from avdit.codecs.importing import import_codecs
+    from avdit.codecs.pretrained import supported_classes
+
+    i = library_defaults(import_codecs)
     codec = sub.add_parser("codec", help="codec utilities")
     codec_sub = codec.add_subparsers(dest="action", required=True)
+    imported = codec_sub.add_parser("import", help="a codec folder from local pretrained models (nothing downloaded), "
+                                                   "its latent statistics measured on a prepared folder")
+    imported.add_argument("--video", required=True, metavar="CLASS:FOLDER",
+                          help=f"video autoencoder: {supported_classes('video')}; FOLDER as save_pretrained wrote it")
+    imported.add_argument("--audio", required=True, metavar="CLASS:FOLDER",
+                          help=f"audio autoencoder: {supported_classes('audio')}")
+    imported.add_argument("--data", required=True,
+                          help="a folder from `avdit prepare` (or `avdit data`): the codecs take its clip geometry "
+                               "and measure their latent statistics on its training clips")
+    imported.add_argument("--out", required=True, help="codec folder to write (give it to --codecs)")
+    imported.add_argument("--clips", type=int, help=f"training clips the statistics are measured on (default {i.clips})")
+    imported.add_argument("--batch-size", type=int, help=f"clips per encoding batch (default {i.batch_size})")
+    imported.add_argument("--device", help=DEVICE_HELP)
+    imported.set_defaults(func=_codec_import)
     roundtrip = codec_sub.add_parser("roundtrip", help="encode and decode a clip to hear and see what the latents keep")
     roundtrip.add_argument("input", help="a video file with audio")
     roundtrip.add_argument("output", help="the mp4 to write")
@@ -111,8 +144,8 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     encode = sub.add_parser("encode", help="write the latents of a dataset into safetensors shards")
     encode.add_argument("data", help="'bouncing-tones', a folder from `avdit data` or one from `avdit prepare`")
     encode.add_argument("--codecs", default=None,
-                        help="codec folder (`avdit train-codec`); required but for Bouncing Tones, whose default is "
-                             "the bundled codecs")
+                        help="codec folder (`avdit train-codec` or `avdit codec import`); required but for Bouncing "
+                             "Tones, whose default is the bundled codecs")
     encode.add_argument("--out", required=True, help="output folder for the shards and index.json")
     encode.add_argument("--split", choices=["train", "test"], help=f"which split (default {e.split})")
     encode.add_argument("--num", type=int, help="clips to encode (required for 'bouncing-tones'; default: all of a folder)")
