@@ -39,7 +39,7 @@ def _fitting_clip(fps: int, frame_step: int, duration: float, sample_rate: int, 
     """(fps, frames) nearest to the clips asked for that a video codec taking 1 + frame_step k frames can take with
     whole audio samples at ``sample_rate``, ``min_frames`` or more: the same fps where it can, else the nearest frame
     rate that can."""
-    for rate in sorted({fps, *COMMON_FPS}, key=lambda f: (abs(f - fps), f)):
+    for rate in sorted({fps, *COMMON_FPS}, key=lambda f: (abs(f - fps), -f)):  # a tie: the higher
         ks = [k for k in range(1, round(duration * rate / frame_step) + 2 * rate + min_frames)
               if 1 + frame_step * k >= min_frames and (1 + frame_step * k) * sample_rate % rate == 0]
         if ks:
