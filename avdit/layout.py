@@ -211,6 +211,9 @@ class ClipLayout:
         return cls(**data)
 
 
+COMMON_FPS = (5, 6, 8, 10, 12, 15, 16, 20, 24, 25, 30)  # the frame rates an error may suggest
+
+
 def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, count: int = 4,
                       sample_rate: int | None = None) -> str:
     """'1.7 s (17 frames), 2.1 s (21 frames), ...': the clip lengths near ``near`` seconds that a causal video
@@ -221,7 +224,7 @@ def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, cou
             if sample_rate is None or (1 + temporal_stride * k) * sample_rate % fps == 0]
     ks = sorted(sorted(fits, key=lambda k: abs(k - closest))[:count + 1])
     if not ks:
-        rates = [f for f in (5, 6, 8, 10, 12, 15, 16, 20, 24, 25, 30) if sample_rate % f == 0]
+        rates = [f for f in COMMON_FPS if sample_rate % f == 0]
         return (f"none at {fps} fps, where no clip of 1 + {temporal_stride}k frames holds whole samples at "
                 f"{sample_rate} Hz; frame rates that do: {', '.join(map(str, rates))}")
     return ", ".join(f"{(1 + temporal_stride * k) / fps:g} s ({1 + temporal_stride * k} frames)" for k in ks)

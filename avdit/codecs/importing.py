@@ -20,11 +20,8 @@ from avdit.codecs.pretrained import CLASSES, load_pretrained, supported_classes
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.devices import resolve_device
-from avdit.layout import ClipLayout, LayoutError, working_durations
+from avdit.layout import COMMON_FPS, ClipLayout, LayoutError, working_durations
 from avdit.tasks.grid import TaskError, preset
-
-COMMON_FPS = (5, 6, 8, 10, 12, 15, 16, 20, 24, 25, 30)  # frame rates an error may suggest
-
 
 def parse_source(spec: str, kind: str) -> tuple[str, Path]:
     """'AutoencoderKLWan:/models/wan-vae' -> ('AutoencoderKLWan', Path('/models/wan-vae'))."""
