@@ -59,8 +59,8 @@ def _encode(args: argparse.Namespace) -> int:
     if codecs_dir is None:
         if not is_bouncing_tones(args.data):
             raise ValueError(f"give --codecs: the codec folder trained on {args.data} (`avdit train-codec video --data "
-                             f"{args.data} --out CODECS`, the same for audio) or imported for it (`avdit codec import`); "
-                             "the bundled codecs take Bouncing Tones only")
+                             f"{args.data} --out CODECS`, the same for audio) or imported for it (`avdit codec "
+                             "import`); the bundled codecs take Bouncing Tones only")
         codecs_dir = bundled_codecs_dir()
     index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out,
                            **given(args, ("split", "num", "shard_size", "workers")))
@@ -125,7 +125,8 @@ def _add_codec_tools(sub: argparse._SubParsersAction) -> None:
                           help="a folder from `avdit prepare` (or `avdit data`): the codecs take its clip geometry "
                                "and measure their latent statistics on its training clips")
     imported.add_argument("--out", required=True, help="codec folder to write (give it to --codecs)")
-    imported.add_argument("--clips", type=int, help=f"training clips the statistics are measured on (default {i.clips})")
+    imported.add_argument("--clips", type=int,
+                          help=f"training clips the statistics are measured on (default {i.clips})")
     imported.add_argument("--batch-size", type=int, help=f"clips per encoding batch (default {i.batch_size})")
     imported.add_argument("--device", help=DEVICE_HELP)
     imported.set_defaults(func=_codec_import)
