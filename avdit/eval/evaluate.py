@@ -190,6 +190,9 @@ def _finished_rows(out: Path, settings: EvalSettings, progress: bool) -> tuple[d
     """Rows an interrupted run of these very settings finished (and its seconds); says whether it resumes."""
     path = out / PROGRESS
     if not path.exists():
+        if progress and (out / "results.json").exists():
+            print(f"avdit evaluate: {out} holds a finished evaluation; evaluating again (its results are replaced "
+                  "at the end)", flush=True)
         return {}, 0.0
     saved = json.loads(path.read_text())
     if saved["settings"] != json.loads(json.dumps(asdict(settings))):
