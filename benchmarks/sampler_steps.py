@@ -116,11 +116,12 @@ def plot(results: dict[tuple[str, int], dict], path: Path) -> None:
 
 
 def finished(settings: EvalSettings, out: Path) -> dict:
-    """The results of ``evaluate(settings, out)``: read back when OUT/results.json holds them, else evaluated."""
+    """The results of ``evaluate(settings, out)``: read back when OUT/results.json holds them (with AV-align or
+    without), else evaluated."""
     path = out / "results.json"
     if path.exists():
-        saved = json.loads(path.read_text())
-        if saved["settings"] == json.loads(json.dumps(asdict(settings))):
+        saved, wanted = json.loads(path.read_text()), json.loads(json.dumps(asdict(settings)))
+        if {**saved["settings"], "av_align": False} == wanted:  # AV-align is not on the page
             print(f"{out}: finished, read back", flush=True)
             return saved
     return evaluate(settings, out)
