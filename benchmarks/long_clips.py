@@ -1,6 +1,6 @@
 """Long clips on Bouncing Tones: do 8-s clips rolled from 2.125-s windows hold together?
 
-    python benchmarks/long_clips.py [--num 48] [--duration 8] [--steps 25] [--lags 0,2] [--checkpoint DIR]
+    python benchmarks/long_clips.py [--num 48] [--duration 8] [--steps 12] [--sampler dpmpp2m] [--lags 0,2] [--checkpoint DIR]
                                     [--out runs/long_clips] [--docs docs/results]
 
 Held-out Bouncing Tones clips are made ``--duration`` long (the same bounce going on). For each task and
@@ -52,7 +52,8 @@ def generate(pipe: Pipeline, task: str, video: np.ndarray, audio: np.ndarray, ar
         if task == "av_continue":  # the first window only: the model continues its own output
             v, a = v[:, :bt.FRAMES], a[:, :bt.NUM_SAMPLES]
         given = {"av_continue": (v, a), "a2v": (None, a), "v2a": (v, None), "joint": (None, None)}[task]
-        result = pipe(task=task, video=given[0], audio=given[1], num=len(v), steps=args.steps, seed=args.seed + first,
+        result = pipe(task=task, video=given[0], audio=given[1], num=len(v), steps=args.steps, sampler=args.sampler,
+                      seed=args.seed + first,
                       duration=args.duration, pyramid_lag=lag)
         outputs_v.append(result.video)
         outputs_a.append(result.audio)
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num", type=int, default=48, help="held-out clips (default 48)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per clip (default 8)")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps per window (default 25)")
+    parser.add_argument("--steps", type=int, default=12, help="sampler steps per window (default 12)")
+    parser.add_argument("--sampler", default="dpmpp2m", help="sampler (default dpmpp2m)")
     parser.add_argument("--lags", default="0,2", help="pyramid lags to compare (default 0,2)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"tasks (default {','.join(TASKS)})")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
