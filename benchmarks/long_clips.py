@@ -1,7 +1,7 @@
 """Long clips on Bouncing Tones: do 8-s clips rolled from 2.125-s windows hold together?
 
-    python benchmarks/long_clips.py [--num 48] [--duration 8] [--steps 12] [--sampler dpmpp2m] [--lags 0,2] [--checkpoint DIR]
-                                    [--out runs/long_clips] [--docs docs/results]
+    python benchmarks/long_clips.py [--num 48] [--duration 8] [--steps 12] [--sampler dpmpp2m] [--lags 0,2]
+                                    [--checkpoint DIR] [--out runs/long_clips] [--docs docs/results]
 
 Held-out Bouncing Tones clips are made ``--duration`` long (the same bounce going on). For each task and
 ``--pyramid-lag``: av_continue is given the first window only and continues its own output; a2v and v2a are given
