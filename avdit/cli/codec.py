@@ -54,6 +54,7 @@ def _encode(args: argparse.Namespace) -> int:
     from avdit.codecs.interface import bundled_codecs_dir, load_codecs
     from avdit.codecs.shards import encode_dataset
     from avdit.data.datasets import is_bouncing_tones
+    from avdit.train import distributed
 
     codecs_dir = args.codecs
     if codecs_dir is None:
@@ -62,9 +63,14 @@ def _encode(args: argparse.Namespace) -> int:
                              f"{args.data} --out CODECS`, the same for audio) or imported for it (`avdit codec "
                              "import`); the bundled codecs take Bouncing Tones only")
         codecs_dir = bundled_codecs_dir()
-    index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out,
-                           **given(args, ("split", "num", "shard_size", "workers")))
-    print(f"{index['clips']} clips in {len(index['shards'])} shards under {args.out}")
+    d = distributed.init(args.device)  # under torchrun the ranks share the shards
+    try:
+        index = encode_dataset(args.data, load_codecs(codecs_dir), codecs_dir, args.out, ranks=d,
+                               **given(args, ("split", "num", "shard_size", "batch_size", "workers")))
+    finally:
+        distributed.shutdown(d)
+    if d.main:
+        print(f"{index['clips']} clips in {len(index['shards'])} shards under {args.out}")
     return 0
 
 
@@ -142,16 +148,24 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     from avdit.codecs.shards import encode_dataset
 
     e = library_defaults(encode_dataset)
-    encode = sub.add_parser("encode", help="write the latents of a dataset into safetensors shards")
+    encode = sub.add_parser("encode", help="write the latents of a dataset into safetensors shards (under torchrun "
+                                           "the processes share them: rank k %% world encodes shard k)")
     encode.add_argument("data", help="'bouncing-tones', a folder from `avdit data` or one from `avdit prepare`")
     encode.add_argument("--codecs", default=None,
                         help="codec folder (`avdit train-codec` or `avdit codec import`); required but for Bouncing "
                              "Tones, whose default is the bundled codecs")
     encode.add_argument("--out", required=True, help="output folder for the shards and index.json")
     encode.add_argument("--split", choices=["train", "test"], help=f"which split (default {e.split})")
-    encode.add_argument("--num", type=int, help="clips to encode (required for 'bouncing-tones'; default: all of a folder)")
+    encode.add_argument("--num", "--num-clips", dest="num", type=int,
+                        help="clips to encode (required for 'bouncing-tones'; default: all of a folder); under "
+                             "torchrun write --num-clips (torchrun reads --num as its own --numa-binding)")
     encode.add_argument("--shard-size", type=int, help=f"clips per shard (default {e.shard_size})")
+    encode.add_argument("--batch-size", type=int,
+                        help=f"clips per encoding batch (default {e.batch_size}; diffusers codecs run a batch a clip "
+                             "at a time, so their memory does not grow with it)")
     encode.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {e.workers})")
+    encode.add_argument("--device", help="where the codecs run: cpu or cuda (default: cuda when available; under "
+                                         "torchrun, each rank its own GPU)")
     encode.set_defaults(func=_encode)
 
 

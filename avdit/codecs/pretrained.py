@@ -12,6 +12,18 @@ Nothing is downloaded: the folder is what ``save_pretrained`` wrote (or a copy o
 mode (mean) is taken as the latent. Latent statistics are measured on your clips (``avdit codec import``,
 ``avdit.codecs.importing``) and saved with ``save_codec``, which stores only them, the model's class and path, and
 a digest of its weight files (checked when the codec is loaded again).
+
+Memory: the diffusers classes run a batch one clip at a time (their ``enable_slicing``, on by default: the same
+latents to float rounding, within 1e-5 of the largest, at the peak memory of one clip whatever the batch size).
+``load_pretrained(..., tiling=True)`` also switches on their ``enable_tiling`` at the library's tile sizes: frames
+larger than a tile (256 px for Wan and HunyuanVideo, 512 for LTX-Video, half the model's ``sample_height`` /
+``sample_width`` for CogVideoX; for Oobleck, 30 s of audio to encode and 512 latents to decode) are encoded and
+decoded in overlapping tiles blended at the seams. Those latents are not the untiled ones (diffusers' own tests
+allow a difference of 0.5; on tiny random models with tiles of a few latents it is as large as the latents), so
+tiling is off unless asked for, and a codec must encode with the setting its statistics were measured with.
+Smaller clips never take the tiled path. HunyuanVideo encodes and decodes clips over 16 frames in overlapping
+16-frame pieces by diffusers' own default, tiled or not. Transformers' EnCodec and DAC offer neither (audio is small
+beside video).
 """
 
 from __future__ import annotations
@@ -122,7 +134,14 @@ class _DiffusersVideoNet(nn.Module):
         self.model, self.config = model, config
 
     def encoder(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(x).latent_dist.mode()  # (B, C, 1 + k, H/r, W/r)
+        z = self.model.encode(x).latent_dist.mode()  # (B, C, 1 + k, H/r, W/r)
+        c, (t, h, w) = self.config, x.shape[2:]
+        expected = (x.shape[0], c.latent_channels, 1 + (t - 1) // c.temporal_stride, h // c.spatial_stride,
+                    w // c.spatial_stride)
+        if tuple(z.shape) != expected:  # tiles whose stride is no whole number of latents
+            raise CodecError(f"{type(self.model).__name__} encoded {tuple(x.shape)} pixels into latents "
+                             f"{tuple(z.shape)}, not {expected}; with tiling on, its tile sizes do not fit this clip")
+        return z
 
     def decoder(self, z: torch.Tensor) -> torch.Tensor:
         frames = 1 + self.config.temporal_stride * (z.shape[2] - 1)
@@ -196,12 +215,22 @@ def _from_pretrained(kind: str, class_name: str, path: str | Path) -> tuple[nn.M
     return getattr(module, class_name).from_pretrained(folder, local_files_only=True).eval(), folder
 
 
+def _switch_memory(model: nn.Module, slicing: bool, tiling: bool) -> None:
+    """Switch the library's sliced (a clip at a time) and tiled paths on or off, where it offers them."""
+    if hasattr(model, "use_slicing"):  # diffusers' AutoencoderMixin raises without these attributes
+        model.enable_slicing() if slicing else model.disable_slicing()
+    if hasattr(model, "use_tiling"):
+        model.enable_tiling() if tiling else model.disable_tiling()
+
+
 def load_pretrained(kind: str, class_name: str, path: str | Path, rate: int | None = None,
-                    digest: str | None = None) -> VideoCodec | AudioCodec:
+                    digest: str | None = None, slicing: bool = True, tiling: bool = False) -> VideoCodec | AudioCodec:
     """A pretrained ``class_name`` from the local folder ``path`` behind avdit's interface. ``rate``: the fps
     (video) or sample rate (audio) the clips are read at; an audio codec refuses any but its own (None: its own).
-    ``digest``: the ``weights_digest`` the folder must still have (as recorded by ``avdit codec import``)."""
+    ``digest``: the ``weights_digest`` the folder must still have (as recorded by ``avdit codec import``).
+    ``slicing`` / ``tiling``: the library's sliced and tiled encode and decode (see the module's docstring)."""
     model, folder = _from_pretrained(kind, class_name, path)
+    _switch_memory(model, slicing, tiling)
     source = {"class": class_name, "path": str(folder.resolve()), "digest": weights_digest(folder)}
     if digest is not None and digest != source["digest"]:
         raise CodecError(f"{folder} holds other weights than the {class_name} this codec folder was measured on "

@@ -3,8 +3,10 @@
 OUT/index.json lists the shards, the clip count, the latent shapes, the layout and the codecs (with a
 digest of their encoders' weights, so a trainer can refuse latents made by other codecs). Each shard holds ``video``
 (N, Cv, Tv, h, w) and ``audio`` (N, Ca, Ta) float32 latents, normalised. Shards are written atomically and a
-rerun skips the shards already on disk. The trainer reads them a batch at a time (:func:`open_shards`), so the data
-may be larger than memory; :func:`load_shards` holds them all in memory.
+rerun skips the shards already on disk. Under torchrun the ranks share the shards (shard k is rank k % world's)
+and write the files one process writes (bit for bit on the CPU: tests/test_encode_distributed.py). The trainer
+reads them a batch at a time (:func:`open_shards`), so the data may be larger than memory; :func:`load_shards` holds
+them all in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from avdit import devices
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
 from avdit.codecs.interface import CodecPair, describe_geometry, geometry_record
@@ -25,6 +28,7 @@ from avdit.data.loader import make_loader
 from avdit.latents import AV
 from avdit.layout import same_geometry
 from avdit.resume import differences
+from avdit.train import distributed
 
 SHARD_INDEX = "index.json"
 def _check_shard_folder(out: Path, plan: dict) -> None:
@@ -34,8 +38,9 @@ def _check_shard_folder(out: Path, plan: dict) -> None:
     existing = sorted(p.name for p in out.glob("shard_*.safetensors"))
     if not index_path.exists():
         if existing:
-            raise ValueError(f"{out} holds shards ({', '.join(existing[:3])}, ...) without an {SHARD_INDEX}: not made by "
-                             "`avdit encode`, or by an interrupted older version; delete them or choose another --out")
+            raise ValueError(f"{out} holds shards ({', '.join(existing[:3])}, ...) without an {SHARD_INDEX}: not "
+                             "made by `avdit encode`, or by an interrupted older version; delete them or choose "
+                             "another --out")
         return
     changed = differences(json.loads(index_path.read_text()), plan)
     if changed and existing:
@@ -45,11 +50,15 @@ def _check_shard_folder(out: Path, plan: dict) -> None:
 
 def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, out: str | Path, split: str = "train",
                    num: int | None = None, shard_size: int = 1024, batch_size: int = 16, workers: int = 0,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, device: str | None = None, ranks: distributed.Dist | None = None) -> dict:
     """Encode ``num`` clips (all, for a folder) of a dataset split into shards under ``out``; returns the index.
 
     A rerun keeps the shards written so far (it resumes) when they come from the same data, count and codecs;
-    it refuses a folder with any other latents."""
+    it refuses a folder with any other latents. ``device``: where the codecs run (default: a GPU when there is one).
+    ``ranks``: the processes of a torchrun launch (``distributed.init``) that share the shards, each on its own
+    device: rank k % world encodes shard k, and rank 0 writes the index when every shard is on disk (``out`` must be
+    storage they all see); every rank calls this and gets the index. None: this process alone, on ``device``."""
+    d = ranks or distributed.Dist(0, 1, 0, devices.resolve_device(device))
     if str(data) == "bouncing-tones" and num is None:
         raise ValueError("give --num: how many Bouncing Tones clips to make and encode")
     dataset = open_dataset(data, split, size=num, cache_mb=0)  # one pass: nothing to cache
@@ -66,37 +75,50 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     out.mkdir(parents=True, exist_ok=True)
     plan = {"data": str(data), "split": split, "clips": total, "shard_size": shard_size,
             "codec_digest": codec_digest(codecs_dir)}
-    _check_shard_folder(out, plan)
-    done = [p.name for p in out.glob("shard_*.safetensors")]
-    if done and progress:
-        print(f"avdit encode: resuming in {out}: {len(done)} shard(s) already written", flush=True)
-    write_json(out / SHARD_INDEX, {**plan, "complete": False})
-    shards = []
-    bar = tqdm(total=total, desc="encoding", unit="clip", disable=not progress)
-    for first in range(0, total, shard_size):
-        count = min(shard_size, total - first)
-        name = f"shard_{first // shard_size:05d}.safetensors"
-        shards.append({"file": name, "clips": count})
-        if (out / name).exists():
-            bar.update(count)
+    _check_shard_folder(out, plan)  # on every rank, before any writes: all refuse alike
+    distributed.barrier(d)
+    shards = [{"file": f"shard_{k:05d}.safetensors", "clips": min(shard_size, total - first)}
+              for k, first in enumerate(range(0, total, shard_size))]
+    if d.main:
+        done = sum((out / shard["file"]).exists() for shard in shards)
+        if done and progress:
+            print(f"avdit encode: resuming in {out}: {done} shard(s) already written", flush=True)
+        write_json(out / SHARD_INDEX, {**plan, "complete": False})
+    distributed.barrier(d)  # the unfinished index is on disk before any shard
+    mine = [(k * shard_size, shard) for k, shard in enumerate(shards) if k % d.world == d.rank]
+    home = codecs.video.latent_mean.device
+    codecs.to(d.device)
+    bar = tqdm(total=sum(shard["clips"] for _, shard in mine), desc="encoding", unit="clip",
+               disable=not (progress and d.main))
+    for first, shard in mine:
+        if (out / shard["file"]).exists():
+            bar.update(shard["clips"])
             continue
-        subset = torch.utils.data.Subset(dataset, range(first, first + count))
+        subset = torch.utils.data.Subset(dataset, range(first, first + shard["clips"]))
         videos, audios = [], []
         for batch in make_loader(subset, batch_size, workers):
-            latents = codecs.encode(batch["video"], batch["audio"])
-            videos.append(latents.video)
-            audios.append(latents.audio)
+            latents = codecs.encode(batch["video"].to(d.device), batch["audio"].to(d.device))
+            videos.append(latents.video.cpu())  # (B, Cv, Tv, h, w)
+            audios.append(latents.audio.cpu())  # (B, Ca, Ta)
             bar.update(batch["video"].shape[0])
-        with atomic_path(out / name, ".safetensors") as tmp:
+        with atomic_path(out / shard["file"], ".safetensors") as tmp:
             save_file({"video": torch.cat(videos).contiguous(), "audio": torch.cat(audios).contiguous()}, tmp)
     bar.close()
+    codecs.to(home)
+    distributed.barrier(d)  # every rank's shards are on disk
     index = {
         **plan, "complete": True, "shards": shards, "layout": layout.to_dict(),
         "video_shape": list(codecs.video.latent_shape(layout.frames, layout.height, layout.width)),
         "audio_shape": list(codecs.audio.latent_shape(layout.num_samples)),
         "codecs": str(Path(codecs_dir).resolve()),
     }
-    write_json(out / SHARD_INDEX, index)
+    if d.main:
+        missing = [shard["file"] for shard in shards if not (out / shard["file"]).exists()]
+        if missing:
+            raise ValueError(f"{', '.join(missing[:3])} missing from {out} after every rank finished: the ranks do "
+                             "not share that folder; give --out on storage every machine sees")
+        write_json(out / SHARD_INDEX, index)
+    distributed.barrier(d)  # the index is written when any rank returns
     return index
 
 
@@ -105,7 +127,8 @@ def read_index(folder: str | Path) -> dict:
     folder = Path(folder)
     index_path = folder / SHARD_INDEX
     if not index_path.exists():
-        raise FileNotFoundError(f"{index_path} not found: make latents with `avdit encode DATA --codecs DIR --out {folder}`")
+        raise FileNotFoundError(f"{index_path} not found: make latents with `avdit encode DATA --codecs DIR --out "
+                                f"{folder}`")
     index = json.loads(index_path.read_text())
     if not index.get("complete", True):
         raise ValueError(f"{folder} is still being encoded, or its encoding was interrupted: rerun the same "
