@@ -88,9 +88,12 @@ def dataset_table(dataset: str, result: dict | None, codecs: str) -> str:
     return "\n".join(lines)
 
 
-def protocol(experiment: dict) -> str:
-    """Each difference between MM-Diffusion's evaluator (which the paper's Table 2 uses) and ours, as a list."""
+def protocol(experiment: dict, clip: dict | None) -> str:
+    """Each difference between MM-Diffusion's evaluator (which the paper's Table 2 uses) and ours, as a list;
+    ``clip``: the prepared clips' settings (None: the paper's geometry, 21 frames at 10 fps, 16 kHz)."""
     e = experiment
+    fps, seconds, rate = (10, 2.1, 16000) if clip is None else (clip["fps"], clip["duration"], clip["sample_rate"])
+    frames = round(seconds * fps)
     items = (
         (f"**Clips.** MM-Diffusion: {MMD_CLIPS} generated clips against {MMD_CLIPS} real ones. Ours: {e['num']} "
          "held-out clips per task; the conditional tasks condition on them, and every task is scored against them "
@@ -101,8 +104,8 @@ def protocol(experiment: dict) -> str:
         ("**Which clips.** MM-Diffusion: every 16-frame window at a stride of one frame (torchvision `VideoClips`, "
          "`frames_between_clips=1`, resampled to 10 fps), shuffled without a seed, the first 2048 taken. Ours: clips "
          f"every {e['hop']:g} s from each held-out file (`avdit prepare --hop`), {e['num']} of them drawn with seed 0."),
-        (f"**Frames for FVD/KVD.** MM-Diffusion: {MMD_FRAMES} frames (1.6 s at 10 fps). Ours: all 21 frames (2.1 s) "
-         "the model makes (1 + 4k frames for the causal video codec). Both: 64x64 clips upsampled bilinearly to "
+        (f"**Frames for FVD/KVD.** MM-Diffusion: {MMD_FRAMES} frames (1.6 s at 10 fps). Ours: all {frames} frames "
+         f"({seconds:g} s at {fps} fps) the model makes (1 + 4k frames for a causal video codec). Both: 64x64 clips upsampled bilinearly to "
          "224x224, scaled to [-1, 1], the time-averaged 400 Kinetics logits of I3D; FVD the Fréchet distance of those "
          "logits; KVD the unbiased polynomial MMD² with sklearn's default kernel (degree 3, gamma 1/400, coef0 1): "
          "the same formulas."),
@@ -112,8 +115,9 @@ def protocol(experiment: dict) -> str:
         (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP (ESResNeXt) audio "
          f"embeddings of {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz, times 1e4. AudioCLIP is not "
          "implemented in avdit yet (`--audioclip` is accepted and noted in the record, not used), so that column is "
-         "empty for us. Ours is VGGish FAD: 128-d embeddings of each whole 0.96 s of the 16 kHz audio (two per 2.1-s "
-         "clip, each a sample), not scaled: another number on another scale, not comparable with the paper's."),
+         "empty for us. Ours is VGGish FAD: 128-d embeddings of each whole 0.96 s of 16 kHz audio (two per 2.1-s clip, "
+         "each a sample), not scaled: another number on another scale, not comparable with the paper's"
+         + ("." if rate == 16000 else f"; our clips are at {rate} Hz, which VGGish does not read, so we have none.")),
         ("**AV-align** (Yariv et al.'s formula, `AV-align`) on Landscape only, as the paper reports it; beside it "
          "avdit's `AV-align-robust` (one-to-one peak matching minus its chance level), which a flickering video "
          "cannot game (docs/studies.md)."),

@@ -7,7 +7,8 @@
 Per dataset (run it once for ``landscape`` and once for ``aist++``, with the same settings):
 
 1. ``avdit prepare`` the folder at the paper's geometry (``--preset landscape`` / ``aist++``: 64x64, 10 fps,
-   21 frames) into OUT/DATASET/prepared;
+   21 frames, 16 kHz; with ``--codecs``, at the sample rate and frame count those codecs take) into
+   OUT/DATASET/prepared;
 2. codecs: the folder given with ``--codecs`` (ours from ``avdit train-codec``, or pretrained ones from
    ``avdit codec import``), or both of avdit's codecs trained on the prepared clips into OUT/DATASET/codecs;
 3. ``avdit encode`` the training clips into OUT/DATASET/latents;
@@ -15,7 +16,7 @@ Per dataset (run it once for ``landscape`` and once for ``aist++``, with the sam
    ``--nproc-per-node`` > 1 or ``--fsdp`` (FSDP2, for ``paper``);
 5. ``avdit evaluate`` joint, a2v and v2a on held-out clips with MM-Diffusion's measures where avdit has them: FVD
    and KVD from I3D, FAD from VGGish (the paper's FAD uses AudioCLIP, not implemented: ``--audioclip`` is accepted
-   and said to be unused), AV-align on Landscape;
+   and said to be unused; VGGish only on 16-kHz clips), AV-align on Landscape;
 
 then writes DOCS/table2.md beside the paper's Table 2 and MM-Diffusion's figures, with every difference between
 MM-Diffusion's evaluator and ours. Every step is skipped when done and resumes when interrupted (prepare, codec
@@ -39,12 +40,14 @@ from pathlib import Path
 
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
-from avdit.codecs.interface import load_codecs
+from avdit.codecs.interface import describe_geometry, load_codecs, recorded_geometry
 from avdit.codecs.shards import SHARD_INDEX, encode_dataset
 from avdit.codecs.train import CodecTrainSettings, train_codec
 from avdit.data.prepare import INDEX, PrepareSettings, prepare_folder, summary
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.eval.evaluate import EvalSettings, evaluate
+from avdit.eval.features.log_mel import SAMPLE_RATE as VGGISH_RATE
+from avdit.layout import get_geometry
 from avdit.resume import differences
 from avdit.train.config import TrainConfig
 from avdit.train.loop import train
@@ -110,12 +113,26 @@ def reproducing_command(argv: list[str]) -> str:
 
 
 # -- the steps, each skipped when done --------------------------------------------------------------------------
+def clip_settings(args: argparse.Namespace) -> PrepareSettings:
+    """The dataset's geometry (64x64, 10 fps, 21 frames, 16 kHz); with --codecs, the clip those codecs take (as
+    recorded in their folder), which must have the dataset's frame rate and size: a pretrained audio codec reads
+    its own sample rate, LTX-Video takes 1 + 8k frames."""
+    changes = {"hop": args.hop, "test_fraction": args.test_fraction}
+    record = recorded_geometry(json.loads((Path(args.codecs) / "video.json").read_text())) if args.codecs else None
+    if record is not None:
+        g = get_geometry(args.dataset)
+        if (record["fps"], list(record["size"])) != (g.fps, [g.height, g.width]):
+            raise SystemExit(f"the codecs in {args.codecs} take {describe_geometry(record)}; {args.dataset} is "
+                             f"{g.height}x{g.width} at {g.fps} fps: give codecs made for that")
+        changes.update(sample_rate=record["sample_rate"], duration=record["frames"] / record["fps"])
+    return PrepareSettings.from_geometry(args.dataset, **changes)
+
+
 def prepare(args: argparse.Namespace, prepared: Path) -> dict:
     if (prepared / INDEX).exists():  # not re-indexed: a grown folder would change the clips under finished steps
         print(f"== prepare: {prepared} indexed before", flush=True)
     else:
-        settings = PrepareSettings.from_geometry(args.dataset, hop=args.hop, test_fraction=args.test_fraction)
-        print(summary(prepare_folder(args.videos, prepared, settings)), flush=True)
+        print(summary(prepare_folder(args.videos, prepared, clip_settings(args))), flush=True)
     return json.loads((prepared / INDEX).read_text())
 
 
@@ -179,10 +196,13 @@ def train_model(args: argparse.Namespace, latents: Path, run: Path) -> None:
         train(config, run)
 
 
-def eval_settings(args: argparse.Namespace, prepared: Path, run: Path) -> EvalSettings:
+def eval_settings(args: argparse.Namespace, prepared: Path, run: Path, sample_rate: int) -> EvalSettings:
+    """joint, a2v and v2a with I3D, VGGish (only on 16-kHz clips: `avdit evaluate` feeds it the clips' own rate) and
+    AV-align where the paper reports it."""
     return EvalSettings(tasks=TASKS, data=str(prepared), num=args.num, steps=args.eval_steps, guidance=args.guidance,
                         batch_size=args.eval_batch_size, av_align=args.dataset in report.AV_ALIGN_DATASETS,
-                        i3d=args.i3d, vggish=args.vggish, checkpoint=str(run), codecs=None, device=args.device)
+                        i3d=args.i3d, vggish=args.vggish if sample_rate == VGGISH_RATE else None,
+                        checkpoint=str(run), codecs=None, device=args.device)
 
 
 def evaluate_model(settings: EvalSettings, out: Path) -> dict:
@@ -214,9 +234,13 @@ def run_dataset(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     train_model(args, root / "latents", run)
     wall = (time.perf_counter() - start) / 60
-    results = evaluate_model(eval_settings(args, prepared, run), root / "eval")
+    clip = index["settings"]
+    if clip["sample_rate"] != VGGISH_RATE:
+        print(f"note: the clips are at {clip['sample_rate']} Hz; VGGish reads {VGGISH_RATE} Hz, so FAD is left out",
+              flush=True)
+    results = evaluate_model(eval_settings(args, prepared, run, clip["sample_rate"]), root / "eval")
     minutes = training_minutes(run)  # the logged windows (Table 1's reader); this call's wall time if none
-    return {"results": results, "videos": str(Path(args.videos).resolve()), "clips": clip_counts(index),
+    return {"results": results, "videos": str(Path(args.videos).resolve()), "clips": clip_counts(index), "clip": clip,
             "codecs": {"folder": str(codecs), "digest": codec_digest(codecs),
                        "trained": None if args.codecs else {"steps": args.codec_steps,
                                                             "latent_channels": args.codec_latent_channels}},
@@ -238,9 +262,14 @@ def write_page(docs: Path, record: dict) -> None:
     for dataset in DATASETS:
         entry = done.get(dataset)
         if entry:
-            c = entry["clips"]
+            c, clip = entry["clips"], entry["clip"]
+            frames = round(clip["duration"] * clip["fps"])
+            fad = ("" if clip["sample_rate"] == VGGISH_RATE else
+                   f" No VGGish FAD: VGGish reads {VGGISH_RATE} Hz and `avdit evaluate` does not resample.")
             where = (f"{c['files']} files ({c['skipped']} skipped) from `{entry['videos']}`: {c['train']} training "
-                     f"clips, {c['test']} held-out. Codecs `{entry['codecs']['digest']}`. Trained on "
+                     f"clips, {c['test']} held-out, each {frames} frames at {clip['fps']} fps ({clip['duration']:g} s), "
+                     f"{clip['size'][0]}x{clip['size'][1]}, {clip['sample_rate']} Hz.{fad} "
+                     f"Codecs `{entry['codecs']['digest']}`. Trained on "
                      f"{entry['ranks']} process(es){' with FSDP' if entry['fsdp'] else ''} in "
                      f"{report.fmt_minutes(entry['training_minutes'])}; evaluated in "
                      f"{report.fmt_minutes(entry['results'].get('seconds', math.nan) / 60)}.\n\n"
@@ -258,7 +287,7 @@ def write_page(docs: Path, record: dict) -> None:
 - Ours: {network} trained with MoNL, {e['steps']} steps at batch {e['batch_size']}, lr {e['lr']:g} after
   {e['warmup']} warm-up steps, prediction `{e['prediction']}`, loss weighting `{e['loss_weighting']}`,
   self-conditioning rate {e['self_condition_rate']:g}, {e['precision']}, seed {e['seed']}.
-- Data: 2.1-s clips (64x64, 10 fps, 21 frames, 16 kHz) every {e['hop']:g} s, on {codecs}.
+- Data: clips every {e['hop']:g} s (each dataset's geometry below), on {codecs}.
 - Evaluation: {e['num']} held-out clips per task, {e['eval_steps']} DDIM steps, guidance {e['guidance']:g}; I3D
   weights `{e['i3d']}`, VGGish weights `{e['vggish']}` (sha256).
 {status}
@@ -276,7 +305,7 @@ AudioCLIP is not implemented in avdit yet.**
 The paper computes FAD, FVD and KVD with MM-Diffusion's code (`mm_diffusion/evaluator.py`, `py_scripts/eval.py`,
 `evaluations/fvd/fvd.py`, read at commit 7250222). Where `avdit evaluate` allows, we follow it. Each difference:
 
-{report.protocol(e)}
+{report.protocol(e, next(iter(done.values()))["clip"] if done else None)}
 """
     docs.mkdir(parents=True, exist_ok=True)
     with atomic_path(docs / "table2.md", ".md") as tmp:
