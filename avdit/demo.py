@@ -10,6 +10,7 @@ import numpy as np
 
 from avdit.atomic import atomic_path
 from avdit.data import bouncing_tones as bt
+from avdit.diffusion.generate import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES
 from avdit.eval.measures import clip_measures, summarise
 from avdit.layout import BOUNCING_TONES, same_geometry
 from avdit.media import write_mp4
@@ -24,7 +25,7 @@ MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consi
             ("onset_f1", "onset F1", "{:.2f}"))
 
 
-def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = 25, seed: int = 0,
+def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAULT_STEPS, seed: int = 0,
              checkpoint: str | Path | None = None, device: str | None = None) -> Path:
     """Write OUT/index.html with inputs, outputs, contact sheets and measures per task; returns its path."""
     out = Path(out)
@@ -69,7 +70,8 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = 25, se
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} video{{width:256px;image-rendering:pixelated}}
 img{{max-width:100%;image-rendering:pixelated}} td,th{{padding:4px 10px;text-align:left}}</style>
 <h1>avdit demo: one model, every audio-video task</h1>
-<p>{clips} held-out Bouncing Tones clips, {steps} DDIM steps, seed {seed}; made in {seconds:.0f} s.
+<p>{clips} held-out Bouncing Tones clips, {steps} {SAMPLER_NAMES[DEFAULT_SAMPLER]} steps, seed {seed}; made in
+{seconds:.0f} s.
 Measures are read from the decoded clips alone (colour class vs pitch class, disc trajectory vs audio onsets).</p>
 <table><tr><th>task</th>{header}</tr>{table}</table>
 {''.join(sections)}"""

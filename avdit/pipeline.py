@@ -19,6 +19,7 @@ from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, lo
 from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
+from avdit.diffusion.generate import DEFAULT_SAMPLER, DEFAULT_STEPS
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -178,9 +179,9 @@ class Pipeline:
         return video_all, audio_all, out
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
-                 steps: int = 50, sampler: str = "ddim", eta: float = 0.0,
-                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0, offset: float = 0.0,
-                 duration: float | None = None, pyramid_lag: int = 0, progress: bool = False) -> Result:
+                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
+                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
+                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0, progress: bool = False) -> Result:
         """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
         or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc)."""
         layout = self.layout

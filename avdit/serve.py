@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+from avdit.diffusion.generate import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES
 from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
 from avdit.media.errors import MediaError
 from avdit.tasks import TASK_PRESETS, TaskError, get_task
 
+SAMPLER_NAME = SAMPLER_NAMES[DEFAULT_SAMPLER]  # the page samples with it
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 BT_CLIPS = 16  # held-out Bouncing Tones clips offered in the page
 BT_SOURCE, UPLOAD_SOURCE = "Bouncing Tones clip", "upload"
@@ -172,7 +174,7 @@ class PageRequests:
         write_mp4(folder / "output.mp4", result.video[0], result.audio[0], layout.fps, layout.sample_rate)
         save_png(folder / "contact_sheet.png", contact_sheet(result.video, result.audio, layout,
                                                              task.given.numpy()))
-        status = f"Generated with {int(steps)} DDIM steps, seed {int(seed)}.\n\n```\n{task}\n```"
+        status = f"Generated with {int(steps)} {SAMPLER_NAME} steps, seed {int(seed)}.\n\n```\n{task}\n```"
         output = str(folder / "output.mp4")
         return str(folder / "input.mp4"), output, str(folder / "contact_sheet.png"), output, status
 
@@ -224,7 +226,7 @@ def build_app(pipe, max_upload_mb: int = 50):
                                                elem_id="video-cells")
                 audio_cells = gr.CheckboxGroup(labels, value=start_audio, label="given audio segments",
                                                elem_id="audio-cells")
-                steps = gr.Slider(1, 250, value=25, step=1, label="DDIM steps", elem_id="steps")
+                steps = gr.Slider(1, 250, value=DEFAULT_STEPS, step=1, label=f"{SAMPLER_NAME} steps", elem_id="steps")
                 guidance_video = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (video)")
                 guidance_audio = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (audio)")
                 seed = gr.Number(0, precision=0, label="seed")

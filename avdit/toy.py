@@ -36,7 +36,7 @@ def run_toy_demo(num: int = 1000, steps: int = 100, seed: int = 0) -> int:
         reference = oracle.sample(1, g)
         clean = reference.map(lambda p: p.expand(num, *p.shape[1:]).clone())
         start = time.perf_counter()
-        out = generate_latents(oracle, clean, task.given, TOY_LAYOUT, steps=steps, generator=g)
+        out = generate_latents(oracle, clean, task.given, TOY_LAYOUT, steps=steps, sampler="ddim", generator=g)
         elapsed = time.perf_counter() - start
         given = TOY_LAYOUT.cells_to_latents(task.given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
         mu, cov_u = oracle.conditional(given, reference.flatten()[0][given])

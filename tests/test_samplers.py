@@ -113,7 +113,7 @@ def test_joint_equals_plain_unconditional_ddim(tiny_model, generator):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, generator)
     seed = torch.Generator().manual_seed(5)
-    out = generate_latents(tiny_model, clean, get_task("joint", 5).given, layout, steps=6,
+    out = generate_latents(tiny_model, clean, get_task("joint", 5).given, layout, steps=6, sampler="ddim",
                            generator=torch.Generator().manual_seed(5))
     # an independent loop: classic DDIM, one scalar timestep for the whole batch
     x = clean.map(lambda p: torch.randn(p.shape, generator=seed))
@@ -148,7 +148,7 @@ def test_replace_mode_renoises_given_cells_to_the_current_level(tiny_model, gene
     clean = random_latents(tiny_model, 64, generator)
     given = get_task("a2v", 5).given
     recorder = Recorder(tiny_model)
-    generate_latents(recorder, clean, given, layout, steps=4, mode="replace", generator=generator)
+    generate_latents(recorder, clean, given, layout, steps=4, sampler="ddim", mode="replace", generator=generator)
     abar = DEFAULT_SCHEDULE.alphas_cumprod
     for x, t, _ in recorder.calls:
         level = int(t[0, 0, 0])

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              GEOMETRIES.items()) + " (flags below override its values)")
     prepare.add_argument("--fps", type=int, help="video frame rate of the clips")
     prepare.add_argument("--sample-rate", type=int, help=f"audio sample rate (default {p.sample_rate})")
-    prepare.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="frame size after centre crop and resize")
+    prepare.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                         help="frame size after centre crop and resize")
     prepare.add_argument("--duration", type=float,
                          help="clip length in seconds: 1 + 4k frames at --fps (e.g. 2.1 at 10 fps, 2.125 at 8)")
     prepare.add_argument("--hop", type=float, help="seconds between clip starts (default: --duration)")

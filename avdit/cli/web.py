@@ -38,10 +38,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     from avdit.toy import run_toy_demo
 
     d, toy = library_defaults(run_demo), library_defaults(run_toy_demo)
-    demo = sub.add_parser("demo", help="every task on held-out Bouncing Tones clips with the bundled model: an HTML page")
+    demo = sub.add_parser("demo", help="every task on held-out Bouncing Tones clips with the bundled model: an HTML "
+                                       "page")
     demo.add_argument("--out", help=f"output folder (default {d.out})")
     demo.add_argument("--clips", type=int, help=f"held-out clips per task (default {d.clips})")
-    demo.add_argument("--steps", type=int, help=f"DDIM steps (default {d.steps}; {toy.steps} with --toy)")
+    demo.add_argument("--steps", type=int, help=f"sampler steps (default {d.steps}; {toy.steps} with --toy)")
     demo.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     demo.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
     demo.add_argument("--device", help=DEVICE_HELP)
