@@ -53,6 +53,21 @@ def test_vggish_shapes_batching_and_weights_round_trip(tmp_path):
         net(torch.zeros(1, 8000))
 
 
+def test_vggish_takes_audio_at_any_rate_resampled_to_its_16_khz(tmp_path):
+    """Pretrained audio codecs give 24 or 44.1 kHz: the same sound at 44.1 kHz gives VGGish's 16 kHz features."""
+    from scipy.signal import resample_poly
+
+    path = tmp_path / "vggish.safetensors"
+    save_file(randomize(VGGish(), std=0.02).state_dict(), path)
+    extractor = vggish_extractor(path)
+    clip = bt.make_clip(0, 1, "test").audio[None]  # (1, 34000) at 16 kHz: plucks, well inside 8 kHz
+    at_44k = resample_poly(clip, 441, 160, axis=-1)
+    expected, got = extractor(clip, 16000), extractor(at_44k, 44100)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+    assert extractor(at_44k).shape[1] == 6  # read as 16 kHz it would hear 5.9 s of slowed-down sound
+
+
 def test_i3d_shapes_batching_and_weights_round_trip(tmp_path):
     net = randomize(InceptionI3d(), std=0.02).eval()
     video = torch.randint(0, 256, (2, 17, 64, 64, 3), dtype=torch.uint8)

@@ -92,8 +92,8 @@ def feature_scores(extractors: list[FeatureExtractor], given: np.ndarray, ref_vi
             continue  # the task gives this modality: nothing generated to score
         key = (extractor.metric, given.tobytes())
         if key not in ref_cache:
-            ref_cache[key] = extractor(blanked_ref[m])
-        real, fake = ref_cache[key], extractor(blanked[m])
+            ref_cache[key] = extractor(blanked_ref[m], layout.sample_rate)
+        real, fake = ref_cache[key], extractor(blanked[m], layout.sample_rate)
         stats = []
         for features in (real, fake):
             s = StreamingStats(features.shape[-1])

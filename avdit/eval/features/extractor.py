@@ -29,10 +29,15 @@ class FeatureExtractor:
     modality: int
     net: torch.nn.Module
     batch_size: int = 16
+    sample_rate: int | None = None  # the audio rate the net takes (VGGish: 16 kHz); other rates are resampled to it
 
     @torch.no_grad()
-    def __call__(self, clips: np.ndarray) -> np.ndarray:
-        """(B, T, H, W, 3) uint8 video or (B, S) float audio -> (B, rows, d) float64 features."""
+    def __call__(self, clips: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """(B, T, H, W, 3) uint8 video or (B, S) float audio at ``sample_rate`` -> (B, rows, d) float64 features."""
+        if self.sample_rate and sample_rate and sample_rate != self.sample_rate:
+            from scipy.signal import resample_poly
+
+            clips = resample_poly(clips, self.sample_rate, sample_rate, axis=-1).astype(np.float32)  # (B, S')
         self.net.eval()
         out = []
         for start in range(0, len(clips), self.batch_size):
@@ -96,8 +101,10 @@ def i3d_extractor(path: str | Path, pooled: bool = False) -> FeatureExtractor:
 def vggish_extractor(path: str | Path) -> FeatureExtractor:
     from avdit.eval.features.vggish import WEIGHTS_HINT, VGGish
 
+    from avdit.eval.features.log_mel import SAMPLE_RATE
+
     return FeatureExtractor("FAD", AUDIO, fit(VGGish(), load_state(path, "VGGish", WEIGHTS_HINT), Path(path),
-                                              "VGGish"))
+                                              "VGGish"), sample_rate=SAMPLE_RATE)
 
 
 def load_extractors(bt_folder: str | Path | None = None, i3d: str | Path | None = None,
