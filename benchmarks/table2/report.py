@@ -117,7 +117,7 @@ def protocol(experiment: dict, clip: dict | None) -> str:
          "implemented in avdit yet (`--audioclip` is accepted and noted in the record, not used), so that column is "
          "empty for us. Ours is VGGish FAD: 128-d embeddings of each whole 0.96 s of 16 kHz audio (two per 2.1-s clip, "
          "each a sample), not scaled: another number on another scale, not comparable with the paper's"
-         + ("." if rate == 16000 else f"; our clips are at {rate} Hz, which VGGish does not read, so we have none.")),
+         + ("." if rate == 16000 else f"; our clips are at {rate} Hz and are resampled to 16 kHz for it.")),
         ("**AV-align** (Yariv et al.'s formula, `AV-align`) on Landscape only, as the paper reports it; beside it "
          "avdit's `AV-align-robust` (one-to-one peak matching minus its chance level), which a flickering video "
          "cannot game (docs/studies.md)."),
