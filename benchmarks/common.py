@@ -73,7 +73,24 @@ def autocast(dtype: torch.dtype, device: str = "cpu"):
 
 
 def peak_memory_mib(device: str = "cpu") -> float:
-    """Peak memory of this process: resident memory on the CPU, allocated GPU memory on a GPU."""
+    """Peak memory of this process since the last ``reset_peak_memory``: resident memory on the CPU (Linux's VmHWM;
+    elsewhere the peak over the whole process), allocated GPU memory on a GPU."""
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        status = open("/proc/self/status").read()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024  # kB
+    except (OSError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_memory(device: str = "cpu") -> None:
+    """Start ``peak_memory_mib`` over (e.g. after counting FLOPs, whose bookkeeping keeps every activation)."""
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # Linux: reset the peak resident set size
+    except OSError:
+        pass

@@ -13,6 +13,7 @@ With ``--device cuda`` it runs on the GPU: the baseline is that GPU's matmul, pe
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -21,7 +22,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import autocast, count_flops, matmul_peaks, peak_memory_mib, run_isolated, synchronize  # noqa: E402
+from common import (autocast, count_flops, matmul_peaks, peak_memory_mib, reset_peak_memory,  # noqa: E402
+                    run_isolated, synchronize)
 
 from avdit.diffusion import diffusion_loss, parse_noise_levels, reduce_loss  # noqa: E402
 from avdit.latents import AV  # noqa: E402
@@ -56,6 +58,8 @@ def one(preset: str, precision: str, batch: int, steps: int, compiled: bool, dev
         optimizer.zero_grad(set_to_none=True)
 
     flops = count_flops(step)  # counted eagerly: compiling changes how the FLOPs run, not how many
+    gc.collect()
+    reset_peak_memory(device)  # the count keeps every activation alive: not what a training step needs
     if compiled:
         net = torch.compile(model)
     step()  # warm-up (and compilation)
