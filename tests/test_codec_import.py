@@ -1,5 +1,5 @@
 """``avdit codec import``: codec folders from tiny random instances of every supported pretrained class (saved with
-``save_pretrained``; nothing downloaded), and one pair through encode -> train -> generate -> evaluate."""
+``save_pretrained``; nothing downloaded), and every class through encode -> train -> generate -> evaluate."""
 
 from __future__ import annotations
 
@@ -182,22 +182,27 @@ def test_a_codec_folder_refuses_weights_changed_under_it(world, tmp_path):
     assert _import(world, "AutoencoderKLLTXVideo", "EncodecModel", tmp_path / "own") == 2  # avdit's own: kept
 
 
-def test_an_imported_pair_through_encode_train_generate_and_evaluate(world, tmp_path):
-    """LTX-Video (8x time, 32x space) and Stable Audio's Oobleck (stereo, hop 2048): every command takes --codecs."""
+@pytest.mark.parametrize("video, audio, data, latent_frames, side, audio_latents", [
+    pytest.param(*pair, marks=[] if pair[0] == "AutoencoderKLLTXVideo" else pytest.mark.slow) for pair in PAIRS])
+def test_an_imported_pair_through_encode_train_generate_and_evaluate(world, tmp_path, video, audio, data,
+                                                                     latent_frames, side, audio_latents):
+    """Every class through every command with --codecs: LTX-Video (8x time, 32x space) and Stable Audio's Oobleck
+    (stereo, hop 2048) in the default run, the other pairs with -m slow."""
     codecs, latents, run = tmp_path / "codecs", tmp_path / "latents", tmp_path / "run"
-    assert _import(world, "AutoencoderKLLTXVideo", "AutoencoderOobleck", codecs, clips="2") == 0
-    assert main(["encode", str(world / "prepared"), "--codecs", str(codecs), "--out", str(latents)]) == 0
-    index = json.loads((latents / "index.json").read_text())
-    assert (index["video_shape"], index["audio_shape"]) == ([4, 3, 1, 1], [4, 17])
-    assert index["layout"]["video_temporal_stride"] == 8 and index["layout"]["audio_hop"] == 2048
+    assert _import(world, video, audio, codecs, data=world / data, clips="2") == 0
+    assert main(["encode", str(world / data), "--codecs", str(codecs), "--out", str(latents)]) == 0
+    index, pair = json.loads((latents / "index.json").read_text()), load_codecs(codecs)
+    channels = pair.video.config.latent_channels, pair.audio.config.latent_channels
+    assert (index["video_shape"], index["audio_shape"]) == ([channels[0], latent_frames, side, side],
+                                                            [channels[1], audio_latents])
+    assert (index["layout"]["video_temporal_stride"], index["layout"]["audio_hop"]) == (
+        pair.layout.video_temporal_stride, pair.layout.audio_hop)
     assert main(["train", "--preset", "bt-tiny", "--data", str(latents), "--codecs", str(codecs), "--out", str(run),
                  "--steps", "2", "--batch-size", "2", "--precision", "fp32"]) == 0
-    model = json.loads((run / "model.json").read_text())["model"]
-    assert (model["video_patch"], model["audio_patch"]) == (1, 1)
     assert main(["generate", "--task", "v2a", "--input", str(world / "bt" / "clip_000000.mp4"), "--checkpoint",
                  str(run), "--codecs", str(codecs), "--steps", "2", "--out", str(tmp_path / "v2a")]) == 0
     assert (tmp_path / "v2a" / "sample_000.mp4").exists()
-    assert main(["evaluate", "--checkpoint", str(run), "--codecs", str(codecs), "--data", str(world / "prepared"),
+    assert main(["evaluate", "--checkpoint", str(run), "--codecs", str(codecs), "--data", str(world / data),
                  "--num", "2", "--steps", "2", "--tasks", "v2a", "--no-av-align", "--out", str(tmp_path / "eval")]) == 0
     assert "v2a" in json.loads((tmp_path / "eval" / "results.json").read_text())["rows"]
     shutil.rmtree(codecs)  # the checkpoint names its codecs: without them it says so
