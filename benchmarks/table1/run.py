@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         if setting in record["results"]:
             print(f"== {setting}: finished before (in {docs / 'table1.json'})", flush=True)
             continue
-        if not (latents / SHARD_INDEX).exists():
+        index = latents / SHARD_INDEX
+        if not index.exists() or not json.loads(index.read_text()).get("complete", True):  # none, or interrupted
             encode_dataset("bouncing-tones", load_codecs(codecs_dir), codecs_dir, latents, num=args.num_clips)
         levels, tasks, mode = SETTINGS[setting]
         run = out / folder_name(setting)
