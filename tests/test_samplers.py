@@ -180,7 +180,8 @@ def test_guidance_combines_conditional_and_noise_replaced_predictions(tiny_model
     torch.testing.assert_close(eps.audio, 1.5 * e_c.audio - 0.5 * e_u.audio)
 
 
-def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator):
+@pytest.mark.parametrize("sample", [sample_ddim, sample_dpmpp_2m])
+def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator, sample):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 1, generator)
     seen = []
@@ -190,7 +191,7 @@ def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator
         return tiny_model(x, t)
 
     matrix = task_level_matrix(get_task("joint", 5).given, 3)
-    sample_ddim(model, clean, matrix, layout, self_condition=True)
+    sample(model, clean, matrix, layout, self_condition=True)
     assert seen[0] is None and all(s is not None for s in seen[1:])
 
 
@@ -205,12 +206,13 @@ def test_schedules(generator):
         task_level_matrix(given, 0)
 
 
-def test_a_rising_schedule_is_refused(tiny_model, generator):
+@pytest.mark.parametrize("sample", [sample_ddim, sample_dpmpp_2m])
+def test_a_rising_schedule_is_refused(tiny_model, generator, sample):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 1, generator)
     matrix = torch.tensor([0, 500, 0]).view(3, 1, 1).expand(3, 2, 5)
     with pytest.raises(ValueError, match="non-increasing"):
-        sample_ddim(tiny_model, clean, matrix, layout)
+        sample(tiny_model, clean, matrix, layout)
 
 
 def test_cells_waiting_at_their_level_are_held(tiny_model, generator):
@@ -316,21 +318,6 @@ def test_dpmpp2m_pyramid_samples_the_analytic_conditional():
     assert ((generated.mean(0) - mu).abs() / sd).max() < 0.12
     ratio = torch.cov(generated.T).diagonal() / cov_u.diagonal()
     assert 0.85 < ratio.min() and ratio.max() < 1.12
-
-
-def test_dpmpp2m_self_conditioning_and_a_rising_schedule(tiny_model, generator):
-    layout = tiny_model.config.layout
-    clean = random_latents(tiny_model, 1, generator)
-    seen = []
-
-    def model(x, t, self_cond):
-        seen.append(self_cond)
-        return tiny_model(x, t)
-
-    sample_dpmpp_2m(model, clean, task_level_matrix(get_task("joint", 5).given, 3), layout, self_condition=True)
-    assert seen[0] is None and all(s is not None for s in seen[1:])
-    with pytest.raises(ValueError, match="non-increasing"):
-        sample_dpmpp_2m(tiny_model, clean, torch.tensor([0, 500, 0]).view(3, 1, 1).expand(3, 2, 5), layout)
 
 
 @pytest.mark.parametrize("spacing", SPACINGS)
