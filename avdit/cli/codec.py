@@ -51,10 +51,10 @@ def _codec_roundtrip(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from avdit import distributed
     from avdit.codecs.interface import bundled_codecs_dir, load_codecs
     from avdit.codecs.shards import encode_dataset
     from avdit.data.datasets import is_bouncing_tones
-    from avdit.train import distributed
 
     codecs_dir = args.codecs
     if codecs_dir is None:

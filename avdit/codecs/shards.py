@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from avdit import devices
+from avdit import devices, distributed
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
 from avdit.codecs.interface import CodecPair, describe_geometry, geometry_record
@@ -28,9 +28,10 @@ from avdit.data.loader import make_loader
 from avdit.latents import AV
 from avdit.layout import same_geometry
 from avdit.resume import differences
-from avdit.train import distributed
 
 SHARD_INDEX = "index.json"
+
+
 def _check_shard_folder(out: Path, plan: dict) -> None:
     """Shards already in ``out`` must come from this very plan (data, split, count, shard size, codecs); else refuse,
     so latents of other codecs or data are never mixed in and passed off under this index."""

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
+from avdit import distributed
 from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.codecs.shards import SHARD_INDEX, LatentShards, encode_dataset, open_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
-from avdit.train import distributed
 from avdit.train.config import TrainConfig
 
 

@@ -23,6 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from avdit import distributed
 from avdit.atomic import atomic_path, write_json
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.shards import SHARD_INDEX, LatentShards
@@ -41,7 +42,6 @@ from avdit.model.config import AVDiTConfig, parse_model_overrides
 from avdit.model.pretrained import CONFIG_NAME
 from avdit.resume import check_same_settings, differences
 from avdit.seeding import step_generator
-from avdit.train import distributed
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard

@@ -12,8 +12,8 @@ import torch
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
+from avdit.distributed import Dist
 from avdit.model import AVDiT
-from avdit.train.distributed import Dist
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
