@@ -131,11 +131,11 @@ class Pipeline:
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
         """Frames the inputs of the modalities a task gives whole cover from ``offset`` (None: it gives none whole);
-        past one window they slide along, so they must last ``duration``: else a clear error."""
-        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
+        past one window (``duration``) they slide along, so they must last that long: else a clear error."""
+        sliding = _given_whole(task)
         available = min((self._input_frames((video, audio)[m], m, offset) for m in sliding), default=None)
         fps = self.layout.fps
-        if available is not None and duration > float(self.layout.duration) and available < round(duration * fps):
+        if available is not None and available < round(duration * fps):
             name = " and ".join(MODALITIES[m] for m in sliding)
             raise ValueError(f"the given {name} lasts {available / fps:.2f} s from --offset {offset:g}: past one "
                              f"window it slides along its input, which must last the --duration {duration:g} s; ask "
@@ -144,18 +144,17 @@ class Pipeline:
         return available
 
     def _roll(self, task: Task, video, audio, video_all: torch.Tensor, audio_all: torch.Tensor, duration: float,
-              offset: float, sample) -> tuple[torch.Tensor, torch.Tensor, AV]:
+              offset: float, available: int | None, sample) -> tuple[torch.Tensor, torch.Tensor, AV]:
         """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
         rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
         with it, and only the frames it adds are kept. ``video_all`` (B, T, H, W, 3), ``audio_all`` (B, S): the
-        first window."""
+        first window; ``available``: the frames the sliding inputs cover (``_sliding_frames``)."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
         wanted = round(duration * fps)
-        sliding = [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
-        available = self._sliding_frames(task, video, audio, duration, offset)
+        sliding = _given_whole(task)
         carry_samples = layout.segment_samples(1).stop
         rolled = task.given.clone()
         rolled[:, :2] = True
@@ -181,7 +180,8 @@ class Pipeline:
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
                  steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
                  guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
-                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0, progress: bool = False) -> Result:
+                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
+                 progress: bool = False) -> Result:
         """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
         or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc)."""
         layout = self.layout
@@ -192,21 +192,30 @@ class Pipeline:
             raise ValueError(f"--num must be >= 1, got {num}")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
-        if duration is not None and latents is None:
-            self._sliding_frames(task, video, audio, duration, offset)  # an input too short fails before sampling
+        rolls = duration is not None and duration > float(layout.duration)
+        # what the inputs of a sliding modality cover: one too short fails before any sampling
+        available = self._sliding_frames(task, video, audio, duration, offset) if rolls and latents is None else None
         if clean.batch_size not in (1, num):
             raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
         out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
         video_all, audio_all = self.codecs.decode(out)
-        if duration is not None and duration > float(layout.duration):
+        if rolls:
+            def sample(t: Task, c: AV) -> AV:
+                return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
+
             video_all, audio_all, out = self._roll(task, video, audio, video_all, audio_all, duration, offset,
-                                                   lambda t, c: self._sample(t, c, steps, sampler, eta, guidance, mode,
-                                                                             generator, pyramid_lag, progress))
+                                                   available, sample)
         if duration is not None:
             video_all = video_all[:, :max(1, round(duration * layout.fps))]
             audio_all = audio_all[:, :round(duration * layout.sample_rate)]
         return Result(video_all.numpy(), audio_all.numpy(), out, task, layout.fps, layout.sample_rate)
+
+
+def _given_whole(task: Task) -> list[int]:
+    """The modalities a task gives in every segment (a2v's audio, v2a's video): past one window they slide along
+    their input."""
+    return [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
 
 
 def _codecs_of(folder: Path, info: dict) -> Path:
