@@ -19,7 +19,7 @@ import numpy as np
 
 from avdit.data import bouncing_tones as bt
 from avdit.eval.bouncing_tones import disc_centres, fit_trajectory
-from avdit.eval.measures import clip_measures
+from avdit.eval.measures import clip_measures, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES
 WINDOW_HOP = bt.FRAMES - 1  # frames between window starts: neighbours share one frame
@@ -53,34 +53,26 @@ def long_clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     first = windows[0]
     held = all(w["colour"] == first["colour"] and w["pitch"] == first["pitch"] for w in windows)
 
-    def median(key: str, ws: list[dict]) -> float:
-        values = [w[key] for w in ws if not math.isnan(w[key])]
-        return float(np.median(values)) if values else math.nan
-
     _, _, area = disc_centres(video)
     whole = fit_trajectory(video) if (area > 1).sum() >= 3 else None
     return {
         "windows": len(windows),
         "identity_held": float(held and first["colour"] >= 0),
         "identity_agreement": float(np.mean([w["identity_agreement"] for w in windows])),
-        "sync_error_ms": median("sync_error_ms", windows),
-        "onset_sync_error_ms": median("onset_sync_error_ms", windows),
+        "sync_error_ms": median_where_defined(windows, "sync_error_ms"),
+        "onset_sync_error_ms": median_where_defined(windows, "onset_sync_error_ms"),
         "first_window_sync_error_ms": first["sync_error_ms"],
         "first_window_onset_sync_error_ms": first["onset_sync_error_ms"],
         "onset_f1": float(np.mean([w["onset_f1"] for w in windows])),
-        "window_trajectory_rms_px": median("trajectory_rms_px", windows),
+        "window_trajectory_rms_px": median_where_defined(windows, "trajectory_rms_px"),
         "clip_trajectory_rms_px": whole.rms_error if whole else math.nan,
     }
 
 
 def summarise_long(measures: list[dict]) -> dict:
     """Over clips: shares and means, medians for sync errors and residuals."""
-    def median(key: str) -> float:
-        values = [m[key] for m in measures if not math.isnan(m[key])]
-        return float(np.median(values)) if values else math.nan
-
     means = ("identity_held", "identity_agreement", "onset_f1")
     medians = ("sync_error_ms", "onset_sync_error_ms", "first_window_sync_error_ms",
                "first_window_onset_sync_error_ms", "window_trajectory_rms_px", "clip_trajectory_rms_px")
-    return {**{k: float(np.mean([m[k] for m in measures])) for k in means}, **{k: median(k) for k in medians},
-            "clips": len(measures)}
+    return {**{k: float(np.mean([m[k] for m in measures])) for k in means},
+            **{k: median_where_defined(measures, k) for k in medians}, "clips": len(measures)}

@@ -76,18 +76,20 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     }
 
 
+def median_where_defined(measures: list[dict], key: str) -> float:
+    """The median of ``key`` over the measures where it is defined (not nan); nan where it never is."""
+    defined = [m[key] for m in measures if not math.isnan(m.get(key, math.nan))]
+    return float(np.median(defined)) if defined else math.nan
+
+
 def summarise(measures: list[dict]) -> dict:
     """Means over clips (medians for the sync errors and the trajectory residual, over clips where defined)."""
-    def median(key: str) -> float:
-        defined = [m[key] for m in measures if not math.isnan(m.get(key, math.nan))]
-        return float(np.median(defined)) if defined else math.nan
-
     return {
         "identity_agreement": float(np.mean([m["identity_agreement"] for m in measures])),
         "identity_consistency": float(np.mean([m["identity_consistency"] for m in measures])),
-        "sync_error_ms": median("sync_error_ms"),
-        "onset_sync_error_ms": median("onset_sync_error_ms"),
+        "sync_error_ms": median_where_defined(measures, "sync_error_ms"),
+        "onset_sync_error_ms": median_where_defined(measures, "onset_sync_error_ms"),
         **{key: float(np.mean([m[key] for m in measures])) for key in ("onset_precision", "onset_recall", "onset_f1")},
-        "trajectory_rms_px": median("trajectory_rms_px"),
+        "trajectory_rms_px": median_where_defined(measures, "trajectory_rms_px"),
         "clips": len(measures),
     }
