@@ -79,11 +79,8 @@ def file_digest(path: str | None) -> str | None:
     """sha256 (16 hex) of a weights file, so a record names the feature network, not where it lay."""
     if path is None:
         return None
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+        return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
 
 def experiment_of(args: argparse.Namespace) -> dict:
