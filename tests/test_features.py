@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -5,14 +7,16 @@ from safetensors.torch import save_file
 
 from avdit.data import bouncing_tones as bt
 from avdit.eval.features import FeatureError
-from avdit.layout import BOUNCING_TONES
+from avdit.eval.features.audioclip import AudioCLIPAudio
 from avdit.eval.features.bt_nets import BTAudioNet, BTVideoNet, blank_given
-from avdit.eval.features.extractor import bt_extractors, i3d_extractor, vggish_extractor
+from avdit.eval.features.extractor import audioclip_extractor, bt_extractors, i3d_extractor, vggish_extractor
 from avdit.eval.features.i3d import InceptionI3d
 from avdit.eval.features.log_mel import LogMel, hertz_to_mel, mel_matrix
 from avdit.eval.features.vggish import VGGish
+from avdit.layout import BOUNCING_TONES
 from avdit.tasks import get_task
 from tests.conftest import randomize
+from tests.golden.make_audioclip_reference import deterministic_state, reference_audio
 
 
 def test_mel_bands_are_triangles_peaking_at_their_centres():
@@ -84,6 +88,48 @@ def test_i3d_shapes_batching_and_weights_round_trip(tmp_path):
         i3d_extractor(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="T >= 9"):
         net(video[:, :4])
+
+
+def test_audioclip_head_gives_audioclips_own_embeddings():
+    """AudioCLIP's code itself (tests/golden/make_audioclip_reference.py) on fixed weights and two tone clips."""
+    from safetensors.torch import load_file
+
+    net = AudioCLIPAudio().eval()
+    net.load_state_dict(deterministic_state(net.state_dict()))
+    expected = load_file(Path(__file__).parent / "golden" / "audioclip_reference.safetensors")["embedding"]
+    with torch.no_grad():
+        got = net(reference_audio())  # (2, 1024)
+    assert got.shape == expected.shape == (2, 1024)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
+    assert (got[0] - got[1]).abs().max() > 0.1 * expected.abs().max()  # the two clips are told apart
+
+
+def test_audioclip_reads_the_whole_checkpoint_and_mm_diffusions_audio_span(tmp_path):
+    """The audio.* tensors of a full AudioCLIP file (its empty fbsp.bias and the image and text towers ignored);
+    audio at any rate is resampled to 44.1 kHz, then cut to its first 1.6 s or zero-padded to it."""
+    from scipy.signal import resample_poly
+
+    net = AudioCLIPAudio().eval()
+    state = deterministic_state(net.state_dict())
+    net.load_state_dict(state)
+    full = {**{f"audio.{k}": v for k, v in state.items()}, "audio.fbsp.bias": torch.empty(0),
+            "visual.conv1.weight": torch.zeros(64, 3, 7, 7), "logit_scale_ai": torch.zeros(())}
+    torch.save(full, tmp_path / "AudioCLIP-Full-Training.pt")
+    extractor = audioclip_extractor(tmp_path / "AudioCLIP-Full-Training.pt")
+    assert (extractor.metric, extractor.scale, extractor.sample_rate) == ("FAD-AudioCLIP", 1e4, 44100)
+    clip = bt.make_clip(0, 3, "test").audio[None]  # (1, 34000): 2.125 s at 16 kHz
+    at_44k, second = (torch.from_numpy(resample_poly(a, 441, 160, axis=-1).astype(np.float32))
+                      for a in (clip, clip[:, :16000]))  # (1, 93712), (1, 44100)
+    with torch.no_grad():
+        expected = net(at_44k[:, :70560]).double().numpy()
+        padded = net(torch.nn.functional.pad(second, (0, 70560 - 44100))).double().numpy()
+    assert np.allclose(extractor(clip, 16000)[:, 0], expected, rtol=1e-4, atol=1e-4)
+    assert np.allclose(extractor(clip[:, :16000], 16000)[:, 0], padded, rtol=1e-3, atol=1e-3)
+    with pytest.raises(FeatureError, match="AudioCLIP-Full-Training.pt"):
+        audioclip_extractor(tmp_path / "missing.pt")
+    torch.save(VGGish().state_dict(), tmp_path / "vggish.pt")
+    with pytest.raises(FeatureError, match="does not hold AudioCLIP weights"):
+        audioclip_extractor(tmp_path / "vggish.pt")
 
 
 def test_blank_given_blanks_exactly_the_given_segments():

@@ -17,10 +17,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 import avdit.eval.features.i3d as i3d_module
+from avdit.eval.features.audioclip import AudioCLIPAudio
 from avdit.eval.features.i3d import InceptionI3d
 from avdit.eval.features.vggish import VGGish
 from avdit.layout import GEOMETRIES
 from tests.conftest import randomize, tiny_codecs
+from tests.golden.make_audioclip_reference import deterministic_state
 from tests.test_journey import real_videos
 
 RUNNER = Path(__file__).parent.parent / "benchmarks" / "table2" / "run.py"
@@ -61,6 +63,8 @@ def inputs(tmp_path_factory, request):
     tiny_codecs(0, layout=GEOMETRIES["landscape"]).save(root / "codecs")
     torch.save(randomize(InceptionI3d(), std=0.02).state_dict(), root / "i3d.pt")
     save_file(randomize(VGGish(), std=0.02).state_dict(), root / "vggish.safetensors")
+    audioclip = deterministic_state(AudioCLIPAudio().state_dict())
+    torch.save({f"audio.{k}": v for k, v in audioclip.items()}, root / "AudioCLIP-Full-Training.pt")
     return root
 
 
@@ -72,7 +76,7 @@ def small_i3d(monkeypatch):
 
 def argv_for(inputs: Path, tmp_path: Path, **changes) -> list[str]:
     flags = {"dataset": "landscape", "videos": inputs / "videos", "codecs": inputs / "codecs",
-             "i3d": inputs / "i3d.pt", "vggish": inputs / "vggish.safetensors", "audioclip": inputs / "none.pt",
+             "i3d": inputs / "i3d.pt", "vggish": inputs / "vggish.safetensors", "audioclip": inputs / "AudioCLIP-Full-Training.pt",
              "hop": 2.1, "test-fraction": 0.3, "preset": "bt-tiny", "model": "depth=1", "steps": 2, "batch-size": 2,
              "lr": 1e-3, "warmup": 1, "precision": "fp32", "num": 2, "eval-steps": 2, "eval-batch-size": 2,
              "out": tmp_path / "runs", "docs": tmp_path / "docs", **changes}
@@ -87,9 +91,10 @@ def test_table2_runs_end_to_end_resumes_and_refuses_other_settings(inputs, tmp_p
     entry = record["datasets"]["landscape"]
     rows = entry["results"]["rows"]
     assert list(rows) == ["reconstruction", "joint", "a2v", "v2a"]
-    assert {"FVD", "KVD", "FAD", "AV-align", "AV-align-robust"} <= set(rows["joint"])
+    assert {"FVD", "KVD", "FAD", "FAD-AudioCLIP", "AV-align", "AV-align-robust"} <= set(rows["joint"])
     assert {"FVD", "KVD", "AV-align"} <= set(rows["a2v"]) and "FAD" not in rows["a2v"]  # audio given: not scored
-    assert "FAD" in rows["v2a"] and "FVD" not in rows["v2a"]
+    assert {"FAD", "FAD-AudioCLIP"} <= set(rows["v2a"]) and "FVD" not in rows["v2a"]
+    assert "FAD-AudioCLIP" not in rows["a2v"] and rows["v2a"]["FAD-AudioCLIP"] > 0
     assert entry["clips"]["test"] == 2 and entry["clips"]["train"] == 4  # three files, two 2.1-s clips each
     settings = entry["results"]["settings"]
     assert settings["data"] == str(tmp_path / "runs" / "landscape" / "prepared") and settings["av_align"]
@@ -98,10 +103,10 @@ def test_table2_runs_end_to_end_resumes_and_refuses_other_settings(inputs, tmp_p
     for text in ("| A2V | AVDiT (paper) | — | — | 86.79 | 4.30 | 0.57 | — |",  # the poster's Table 2
                  "| V2A | MM-Diffusion (AVDiT's Table 2) | 13.60 | — | — | — | 0.50 | — |",
                  "| Reconstruction | AVDiT (paper), its codecs | 0.76 | — | 16.41 | -0.25 | 0.60 | — |",
-                 "| Joint | MM-Diffusion (its paper) | — |", "| A2V | ours | not implemented | — | ",
-                 "| Reconstruction | ours, given codecs | not implemented | ",
+                 "| Joint | MM-Diffusion (its paper) | — |", "| A2V | ours | — | — | ",
+                 f"| V2A | ours | {rows['v2a']['FAD-AudioCLIP']:.2f} | ",
                  "Not run yet: aist++", "16 frames (1.6 s at 10 fps)", "44100 Hz", "arXiv 2405.13762",
-                 "arXiv 2212.09478", "not implemented in avdit yet", "held-out clips themselves"):
+                 "arXiv 2212.09478", "the same network, audio span and ×1e4", "held-out clips themselves"):
         assert text in page, text
     assert f"Command: `python benchmarks/table2/run.py {' '.join(argv)}`" in page
     assert "| AIST++" not in page and "## AIST++\n\nNot run yet." in page
@@ -165,3 +170,13 @@ def test_given_codecs_set_the_clips_sample_rate_and_frames(tmp_path):
 def test_an_unknown_dataset_is_refused():
     with pytest.raises(SystemExit):
         load_runner().main(["--dataset", "monologues", "--videos", "v", "--i3d", "i", "--vggish", "g"])
+
+
+def test_our_rows_say_when_the_papers_fad_was_not_measured():
+    """Without --audioclip a row that scored audio says so in the AudioCLIP column; a2v (audio given) shows —."""
+    report = load_runner().report
+    rows = {"v2a": {"FAD": 3.0}, "a2v": {"FVD": 2.0, "KVD": 0.1}, "joint": {"FAD": 1.0, "FAD-AudioCLIP": 4.25}}
+    lines = report.dataset_table("aist++", {"rows": rows}, "given codecs").splitlines()
+    assert "| V2A | ours | no --audioclip | 3.00 | — | — |" in lines
+    assert "| A2V | ours | — | — | 2.00 | 0.10 |" in lines
+    assert "| Joint | ours | 4.25 | 1.00 | — | — |" in lines

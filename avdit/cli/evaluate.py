@@ -47,6 +47,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--bt-features", help="Bouncing Tones feature nets (default: the bundled ones)")
     ev.add_argument("--i3d", help="local I3D weights (.pt/.safetensors) to report FVD and KVD")
     ev.add_argument("--vggish", help="local VGGish weights (.pth/.safetensors) to report FAD")
+    ev.add_argument("--audioclip", help="local AudioCLIP weights (AudioCLIP-Full-Training.pt) to report "
+                                        "FAD-AudioCLIP, MM-Diffusion's and the paper's FAD (x 1e4)")
     ev.add_argument("--out", required=True, help="folder for results.md and results.json")
     ev.set_defaults(func=_evaluate)
 

@@ -1,7 +1,7 @@
 """``avdit evaluate``: generate clips for every task from held-out clips and score them, as one table.
 
-Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD and FAD when the user
-gives I3D and VGGish weights), KVD (polynomial MMD on the same video features), AV-align (avdit's robust score,
+Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD, FAD and FAD-AudioCLIP
+when the user gives I3D, VGGish and AudioCLIP weights), KVD (polynomial MMD on the same video features), AV-align (avdit's robust score,
 ``AV-align-robust``, with the paper's formula beside it as ``AV-align``), and on Bouncing Tones the exact
 measures read from the decoded clips. Given frames and audio are excluded from the feature metrics as the paper
 does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task gives
@@ -50,6 +50,7 @@ class EvalSettings:
     bt_features: str | None = None  # folder with other BT feature nets; None: the bundled ones
     i3d: str | None = None  # local I3D weights -> FVD/KVD
     vggish: str | None = None  # local VGGish weights -> FAD
+    audioclip: str | None = None  # local AudioCLIP weights -> FAD-AudioCLIP (MM-Diffusion's FAD, x 1e4)
     checkpoint: str | None = None
     codecs: str | None = None  # codec folder (None: the ones the checkpoint names)
     device: str | None = None  # where the model samples (None: a GPU when there is one)
@@ -99,7 +100,7 @@ def feature_scores(extractors: list[FeatureExtractor], given: np.ndarray, ref_vi
             s = StreamingStats(features.shape[-1])
             s.update(features.reshape(-1, features.shape[-1]))
             stats.append(s)
-        scores[extractor.metric] = frechet_from_stats(*stats)
+        scores[extractor.metric] = extractor.scale * frechet_from_stats(*stats)
         if m == VIDEO:
             kvd = extractor.metric.replace("FVD", "KVD")
             scores[kvd] = polynomial_mmd2(real.mean(axis=1), fake.mean(axis=1))
@@ -136,7 +137,7 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     layout = pipe.layout
     tasks = {name: get_task(name, layout.num_segments) for name in settings.tasks}  # bad grids fail before any work
     bt_layout = same_geometry(layout, BOUNCING_TONES)
-    extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish)
+    extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish, settings.audioclip)
     if not bt_layout:  # the Bouncing Tones nets read 17 frames of 64x64 at 16 kHz only
         extractors = [e for e in extractors if not e.metric.startswith("BT-")]
     ref_video, ref_audio, classes = held_out(settings.data, settings.num, settings.seed)
@@ -230,6 +231,7 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
 COLUMNS = (  # key, header, format; lower is better for distances
     ("BT-FVD", "BT-FVD ↓", "{:.1f}"), ("BT-KVD", "BT-KVD ↓", "{:.2f}"), ("BT-FAD", "BT-FAD ↓", "{:.2f}"),
     ("FVD", "FVD ↓", "{:.1f}"), ("KVD", "KVD ↓", "{:.2f}"), ("FAD", "FAD ↓", "{:.2f}"),
+    ("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"),
     (ROBUST, "AV-align robust ↑", "{:.3f}"), (REFERENCE, "AV-align (paper) ↑", "{:.3f}"),
     ("identity_agreement", "colour = pitch ↑", "{:.0%}"), ("class_kept", "class kept ↑", "{:.0%}"),
     ("identity_consistency", "one class ↑", "{:.0%}"),

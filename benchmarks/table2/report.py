@@ -18,7 +18,7 @@ SOURCE = "shared/paper/poster.txt"  # the text of the paper's NeurIPS 2024 poste
 
 TASKS = ("reconstruction", "joint", "a2v", "v2a")
 TASK_NAMES = {"reconstruction": "Reconstruction", "joint": "Joint", "a2v": "A2V", "v2a": "V2A"}
-# (key in our results, header, format); "FAD-AudioCLIP" is the paper's and MM-Diffusion's FAD, which we do not compute
+# (key in our results, header, format); "FAD-AudioCLIP" is the paper's and MM-Diffusion's FAD (given --audioclip)
 COLUMNS = (("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"), ("FAD", "FAD VGGish ↓", "{:.2f}"),
            ("FVD", "FVD ↓", "{:.2f}"), ("KVD", "KVD ↓", "{:.2f}"), (REFERENCE, "AV-align ↑", "{:.2f}"),
            (ROBUST, "AV-align robust ↑", "{:.3f}"))
@@ -54,8 +54,8 @@ def columns(dataset: str) -> tuple:
 
 
 def _cell(row: dict | None, key: str, fmt: str, ours: bool) -> str:
-    if ours and key == "FAD-AudioCLIP":
-        return "not implemented"
+    if ours and key == "FAD-AudioCLIP" and row and "FAD" in row and key not in row:  # audio scored, no AudioCLIP
+        return "no --audioclip"
     if row is None or key not in row or (isinstance(row[key], float) and math.isnan(row[key])):
         return "—"
     return fmt.format(row[key])
@@ -112,12 +112,17 @@ def protocol(experiment: dict, clip: dict | None) -> str:
         ("**64x64 frames.** MM-Diffusion resizes keeping the aspect ratio (bicubic) and pads to a square; "
          "`avdit prepare` crops the centre square and resizes. I3D weights: MM-Diffusion's `i3d_pretrained_400.pt`; "
          "ours any Kinetics-400 I3D converted to PyTorch (`--i3d`; pytorch-i3d's `rgb_imagenet.pt` loads as is)."),
-        (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP (ESResNeXt) audio "
-         f"embeddings of {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz, times 1e4. AudioCLIP is not "
-         "implemented in avdit yet (`--audioclip` is accepted and noted in the record, not used), so that column is "
-         "empty for us. Ours is VGGish FAD: 128-d embeddings of each whole 0.96 s of 16 kHz audio (two per 2.1-s clip, "
-         "each a sample), not scaled: another number on another scale, not comparable with the paper's"
-         + ("." if rate == 16000 else f"; our clips are at {rate} Hz and are resampled to 16 kHz for it.")),
+        (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP's (ESResNeXt-FBSP) raw "
+         f"1024-d audio embeddings of the first {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz (first "
+         "channel, zero-padded), times 1e4. With `--audioclip` ours is the same: the same network "
+         "(`avdit/eval/features/audioclip.py`, held to AudioCLIP's own code on fixed weights by a test), the same "
+         "audio span, input scale and ×1e4; our clips' audio is resampled from "
+         + (f"{rate} Hz" if rate != MMD_AUDIO_RATE else "the prepared rate") + f" to {MMD_AUDIO_RATE} Hz first"
+         + (" (nothing above 8 kHz then, in generated and reference clips alike, where MM-Diffusion reads the files' "
+            "own 44.1-kHz sound)" if rate < MMD_AUDIO_RATE else "") + ". Beside it, VGGish FAD (`FAD VGGish`): 128-d "
+         "embeddings of each whole 0.96 s of 16 kHz audio (two per 2.1-s clip, each a sample), not scaled: another "
+         "number on another scale" + ("." if rate == 16000 else f"; our clips are resampled from {rate} Hz to 16 kHz "
+                                                                "for it.")),
         ("**AV-align** (Yariv et al.'s formula, `AV-align`) on Landscape only, as the paper reports it; beside it "
          "avdit's `AV-align-robust` (one-to-one peak matching minus its chance level), which a flickering video "
          "cannot game (docs/studies.md)."),

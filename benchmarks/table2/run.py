@@ -1,7 +1,8 @@
 """Reproduce the paper's Table 2 (AVDiT with MoNL against MM-Diffusion, on Landscape and AIST++) from local videos.
 
     python benchmarks/table2/run.py --dataset landscape --videos ~/data/landscape \\
-        --i3d i3d_pretrained_400.pt --vggish vggish-10086976.pth [--codecs CODECS] \\
+        --i3d i3d_pretrained_400.pt --vggish vggish-10086976.pth --audioclip AudioCLIP-Full-Training.pt \\
+        [--codecs CODECS] \\
         [--nproc-per-node 8 --fsdp] [--out runs/table2] [--docs docs/results]
 
 Per dataset (run it once for ``landscape`` and once for ``aist++``, with the same settings):
@@ -14,9 +15,9 @@ Per dataset (run it once for ``landscape`` and once for ``aist++``, with the sam
 3. ``avdit encode`` the training clips into OUT/DATASET/latents;
 4. ``avdit train`` the preset (default ``paper``) with MoNL into OUT/DATASET/run, under torchrun when
    ``--nproc-per-node`` > 1 or ``--fsdp`` (FSDP2, for ``paper``);
-5. ``avdit evaluate`` joint, a2v and v2a on held-out clips with MM-Diffusion's measures where avdit has them: FVD
-   and KVD from I3D, FAD from VGGish (the paper's FAD uses AudioCLIP, not implemented: ``--audioclip`` is accepted
-   and said to be unused; VGGish only on 16-kHz clips), AV-align on Landscape;
+5. ``avdit evaluate`` joint, a2v and v2a on held-out clips with MM-Diffusion's measures: FVD and KVD from I3D, FAD
+   from AudioCLIP (``--audioclip``, MM-Diffusion's and the paper's FAD, x 1e4) and from VGGish beside it, AV-align
+   on Landscape;
 
 then writes DOCS/table2.md beside the paper's Table 2 and MM-Diffusion's figures, with every difference between
 MM-Diffusion's evaluator and ours. Every step is skipped when done and resumes when interrupted (prepare, codec
@@ -72,7 +73,8 @@ TRAINED = ("preset", "model", "noise_levels", "steps", "batch_size", "lr", "warm
 # what makes a recorded dataset comparable with a new run: the runner reuses a record only if all of these match
 EXPERIMENT = ("preset", "model", "steps", "batch_size", "lr", "warmup", "prediction", "loss_weighting",
               "self_condition_rate", "precision", "seed", "hop", "test_fraction", "codecs", "codec_steps",
-              "codec_latent_channels", "num", "eval_steps", "eval_batch_size", "guidance", "i3d", "vggish")
+              "codec_latent_channels", "num", "eval_steps", "eval_batch_size", "guidance", "i3d", "vggish", "audioclip")
+WEIGHTS = ("i3d", "vggish", "audioclip")  # feature networks, recorded by their files' digests
 
 
 def file_digest(path: str | None) -> str | None:
@@ -84,11 +86,11 @@ def file_digest(path: str | None) -> str | None:
 
 
 def experiment_of(args: argparse.Namespace) -> dict:
-    values = {key: getattr(args, key) for key in EXPERIMENT if key not in ("codecs", "i3d", "vggish")}
+    values = {key: getattr(args, key) for key in EXPERIMENT if key not in ("codecs", *WEIGHTS)}
     values["codecs"] = codec_digest(args.codecs) if args.codecs else None  # None: trained per dataset
     if args.codecs:  # codec training settings mean nothing when the codecs are given
         values["codec_steps"] = values["codec_latent_channels"] = None
-    values["i3d"], values["vggish"] = file_digest(args.i3d), file_digest(args.vggish)
+    values.update({key: file_digest(getattr(args, key)) for key in WEIGHTS})
     return values
 
 
@@ -194,11 +196,11 @@ def train_model(args: argparse.Namespace, latents: Path, run: Path) -> None:
 
 
 def eval_settings(args: argparse.Namespace, prepared: Path, run: Path) -> EvalSettings:
-    """joint, a2v and v2a with I3D, VGGish (audio resampled to its 16 kHz) and AV-align where the paper reports
-    it."""
+    """joint, a2v and v2a with I3D, VGGish (audio resampled to its 16 kHz), AudioCLIP when given (resampled to its
+    44.1 kHz) and AV-align where the paper reports it."""
     return EvalSettings(tasks=TASKS, data=str(prepared), num=args.num, steps=args.eval_steps, guidance=args.guidance,
                         batch_size=args.eval_batch_size, av_align=args.dataset in report.AV_ALIGN_DATASETS,
-                        i3d=args.i3d, vggish=args.vggish,
+                        i3d=args.i3d, vggish=args.vggish, audioclip=args.audioclip,
                         checkpoint=str(run), codecs=None, device=args.device)
 
 
@@ -239,7 +241,7 @@ def run_dataset(args: argparse.Namespace) -> dict:
                        "trained": None if args.codecs else {"steps": args.codec_steps,
                                                             "latent_channels": args.codec_latent_channels}},
             "training_minutes": wall if math.isnan(minutes) else minutes,
-            "ranks": args.nproc_per_node, "fsdp": args.fsdp, "audioclip_given": args.audioclip is not None}
+            "ranks": args.nproc_per_node, "fsdp": args.fsdp}
 
 
 def write_page(docs: Path, record: dict) -> None:
@@ -274,6 +276,10 @@ def write_page(docs: Path, record: dict) -> None:
         table = report.dataset_table(dataset, entry["results"] if entry else None,
                                      "given codecs" if e["codecs"] else "codecs trained here")
         sections.append(f"## {title}\n\n{where}\n{table}\n")
+    fad_note = ("Our FAD AudioCLIP column is MM-Diffusion's FAD (the same network, audio span and ×1e4), computed "
+                "on our clips; VGGish FAD is another number on another scale." if e.get("audioclip") else
+                "**No AudioCLIP weights were given (`--audioclip`), so the paper's FAD column is empty for us; VGGish "
+                "FAD is another number on another scale and does not compare with it.**")
     page = f"""# Table 2: AVDiT with MoNL against MM-Diffusion on Landscape and AIST++
 
 - The paper: {report.AVDIT}, Table 2.
@@ -283,15 +289,14 @@ def write_page(docs: Path, record: dict) -> None:
   self-conditioning rate {e['self_condition_rate']:g}, {e['precision']}, seed {e['seed']}.
 - Data: clips every {e['hop']:g} s (each dataset's geometry below), on {codecs}.
 - Evaluation: {e['num']} held-out clips per task, {e['eval_steps']} DDIM steps, guidance {e['guidance']:g}; I3D
-  weights `{e['i3d']}`, VGGish weights `{e['vggish']}` (sha256).
+  weights `{e['i3d']}`, VGGish weights `{e['vggish']}`, AudioCLIP weights `{e.get('audioclip')}` (sha256).
 {status}
 Where the published figures come from: the paper's Table 2 as printed on its NeurIPS 2024 poster (its text is in
 `{report.SOURCE}`), which has Reconstruction, A2V and V2A rows; "MM-Diffusion (AVDiT's Table 2)" is MM-Diffusion as
 the AVDiT authors measured it there. That table has no Joint row, so the paper's Joint cells are "—". MM-Diffusion's
 own published figures (its CVPR 2023 paper) are not in the material this project holds, so their cells are "—" too:
 none is filled in from memory. "—" in an A2V FAD or a V2A FVD cell: the task gives that modality, which is then not
-scored (as in the paper). **Our FAD is VGGish FAD, not the paper's AudioCLIP FAD (×1e4): the columns do not compare;
-AudioCLIP is not implemented in avdit yet.**
+scored (as in the paper). {fad_note}
 
 {chr(10).join(sections)}
 ## MM-Diffusion's evaluator and ours
@@ -318,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "evaluate --i3d`)")
     parser.add_argument("--vggish", required=True, help="local VGGish weights for FAD (as `avdit evaluate --vggish`)")
     parser.add_argument("--audioclip", default=None,
-                        help="AudioCLIP weights for the paper's FAD: accepted, but AudioCLIP is not implemented in "
-                             "avdit yet, so they are not used (the page says so)")
+                        help="local AudioCLIP weights (AudioCLIP-Full-Training.pt, the file MM-Diffusion's evaluator "
+                             "loads) for the paper's FAD (as `avdit evaluate --audioclip`); without them that column "
+                             "is empty and the page says so")
     parser.add_argument("--codecs", default=None,
                         help="codec folder at this geometry (from `avdit train-codec`, or `avdit codec import` for "
                              "pretrained codecs); default: train avdit's codecs on the prepared clips")
@@ -375,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     docs = Path(args.docs)
     record = load_record(docs / "table2.json", experiment_of(args))
-    if args.audioclip:
-        print("note: AudioCLIP is not implemented in avdit yet; --audioclip is recorded, not used", flush=True)
+    if not args.audioclip:
+        print("note: no --audioclip: the paper's FAD (AudioCLIP) is not measured; VGGish FAD is", flush=True)
     if args.dataset in record["datasets"]:
         print(f"== {args.dataset}: finished before (in {docs / 'table2.json'})", flush=True)
     else:

@@ -1,7 +1,8 @@
 """One interface over every feature network: batches of decoded clips in, float64 feature rows out.
 
 ``load_extractors`` gives the bundled Bouncing Tones nets (BT-FVD, BT-FAD) and, when the user passes local
-weight files, I3D (FVD, KVD) and VGGish (FAD). Nothing is downloaded.
+weight files, I3D (FVD, KVD), VGGish (FAD) and AudioCLIP (FAD-AudioCLIP, MM-Diffusion's FAD). Nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FeatureExtractor:
     net: torch.nn.Module
     batch_size: int = 16
     sample_rate: int | None = None  # the audio rate the net takes (VGGish: 16 kHz); other rates are resampled to it
+    scale: float = 1.0  # the Fréchet distance is reported times this (MM-Diffusion's AudioCLIP FAD: 1e4)
 
     @torch.no_grad()
     def __call__(self, clips: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
@@ -99,20 +101,26 @@ def i3d_extractor(path: str | Path, pooled: bool = False) -> FeatureExtractor:
 
 
 def vggish_extractor(path: str | Path) -> FeatureExtractor:
-    from avdit.eval.features.vggish import WEIGHTS_HINT, VGGish
-
     from avdit.eval.features.log_mel import SAMPLE_RATE
+    from avdit.eval.features.vggish import WEIGHTS_HINT, VGGish
 
     return FeatureExtractor("FAD", AUDIO, fit(VGGish(), load_state(path, "VGGish", WEIGHTS_HINT), Path(path),
                                               "VGGish"), sample_rate=SAMPLE_RATE)
 
 
+def audioclip_extractor(path: str | Path) -> FeatureExtractor:
+    """MM-Diffusion's FAD: AudioCLIP audio embeddings of the first 1.6 s at 44.1 kHz, Fréchet distance x 1e4."""
+    from avdit.eval.features.audioclip import FAD_SCALE, SAMPLE_RATE, WEIGHTS_HINT, AudioCLIPAudio, audio_state
+
+    net = fit(AudioCLIPAudio(), audio_state(load_state(path, "AudioCLIP", WEIGHTS_HINT)), Path(path), "AudioCLIP")
+    return FeatureExtractor("FAD-AudioCLIP", AUDIO, net, batch_size=8, sample_rate=SAMPLE_RATE, scale=FAD_SCALE)
+
+
 def load_extractors(bt_folder: str | Path | None = None, i3d: str | Path | None = None,
-                    vggish: str | Path | None = None) -> list[FeatureExtractor]:
-    """The bundled BT nets, plus I3D and VGGish when their local weight files are given."""
+                    vggish: str | Path | None = None, audioclip: str | Path | None = None) -> list[FeatureExtractor]:
+    """The bundled BT nets, plus I3D, VGGish and AudioCLIP when their local weight files are given."""
     extractors = bt_extractors(bt_folder)
-    if i3d is not None:
-        extractors.append(i3d_extractor(i3d))
-    if vggish is not None:
-        extractors.append(vggish_extractor(vggish))
+    for path, make in ((i3d, i3d_extractor), (vggish, vggish_extractor), (audioclip, audioclip_extractor)):
+        if path is not None:
+            extractors.append(make(path))
     return extractors
