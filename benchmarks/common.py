@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
+from functools import partial
 from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -94,3 +96,38 @@ def reset_peak_memory(device: str = "cpu") -> None:
             f.write("5")  # Linux: reset the peak resident set size
     except OSError:
         pass
+
+
+MATMULS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+class _MatmulRecorder(TorchDispatchMode):
+    """Records every matmul a function runs (after autocast, forward and backward): op, argument shapes, strides and
+    dtypes, so they can be run again alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func.overloadpacket.__name__ in MATMULS:
+            self.calls.append((func, [(a.shape, a.stride(), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
+                                      for a in args], kwargs))
+        return func(*args, **kwargs)
+
+
+def matmul_seconds(fn: Callable[[], object], repeats: int = 5, device: str = "cpu") -> tuple[float, int]:
+    """Seconds the matmuls of one call of ``fn`` would take at best: each matmul run alone on random inputs of the
+    same shapes, strides and dtypes, its best of ``repeats`` (warm caches), summed; and how many there are. FLOPs
+    over these seconds bound what the step could reach with these matmul kernels if all its other work took no
+    time."""
+    recorder = _MatmulRecorder()
+    with recorder:
+        fn()
+    total = 0.0
+    for func, args, kwargs in recorder.calls:
+        args = [torch.empty_strided(a[0], a[1], dtype=a[2], device=a[3]).normal_() if isinstance(a, tuple) else a
+                for a in args]
+        total += best_time(partial(func, *args, **kwargs), repeats=repeats, warmup=2, device=device)
+    return total, len(recorder.calls)
