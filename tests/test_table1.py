@@ -158,3 +158,25 @@ def test_ablation_findings_are_judged_when_their_settings_are_there():
     assert report.findings(close, {}).splitlines()[-1].endswith("**holds in part**.")
     assert line6.startswith("6.") and "Per-segment 200.0 vs MoNL 110.0" in line6
     assert line6.endswith("**holds in part**.")
+
+
+def test_one_model_is_judged_against_each_specialist_and_against_monl_elsewhere():
+    """A task-weighted setting is kept out of the paper's findings and judged on its own: on par with the a2v
+    specialist, not with the av_continue one, and MoNL's range kept on joint (colour = pitch) and v2a (BT-FAD)."""
+    report = load_report()
+    monl = result(a2v=(100, 0.6), av_continue=(40, 0.98))
+    monl["rows"]["joint"] = {"BT-FVD": 280.0, "identity_agreement": 0.52, "sync_error_ms": 60.0}
+    monl["rows"]["v2a"] = {"BT-FVD": float("nan"), "BT-FAD": 1000.0, "class_kept": 0.98, "sync_error_ms": 16.0}
+    weighted = result(a2v=(45, 0.9), av_continue=(30, 0.99))
+    weighted["rows"]["joint"] = {"BT-FVD": 300.0, "identity_agreement": 0.50, "sync_error_ms": 60.0}
+    weighted["rows"]["v2a"] = {"BT-FVD": float("nan"), "BT-FAD": 1100.0, "class_kept": 0.97, "sync_error_ms": 16.0}
+    specialists = {"Task: a2v": result(a2v=(40, 0.91)), "Task: av_continue": result(av_continue=(16, 1.0))}
+    text = report.findings({"MoNL": monl, "Vanilla": result(a2v=(500, 0.1)), **specialists, "Weighted": weighted},
+                           {"Task: a2v": "a2v", "Task: av_continue": "av_continue"}, ("Weighted",))
+    first, *_, last = text.splitlines()
+    assert "Weighted" not in first  # finding 1 ranks the paper's settings only
+    assert last.startswith("3b.") and last.endswith("**holds in part**.")
+    assert "a2v: BT-FVD 45.0 vs 40.0 (Task: a2v), class kept 90% vs 91%, sync 100 vs 100 ms: on par" in last
+    assert "av_continue: BT-FVD 30.0 vs 16.0 (Task: av_continue)" in last and "not on par" in last
+    assert "joint: BT-FVD 300.0 vs 280.0 (MoNL), colour = pitch 50% vs 52%, sync 60 vs 60 ms: kept" in last
+    assert "v2a: BT-FAD 1100.0 vs 1000.0 (MoNL), class kept 97% vs 98%" in last and last.count(": kept") == 2
