@@ -16,8 +16,11 @@ from avdit.atomic import atomic_path
 from avdit.eval.evaluate import ALL_TASKS
 
 FEATURE_METRICS = (("BT-FVD", "{:.1f}"), ("BT-FAD", "{:.1f}"), ("AV-align", "{:.3f}"))
+# sync both ways and onset F1 (avdit.eval.measures): an extra or a missing click shows; rows evaluated before the
+# onset -> impact direction was measured have "—" there
 BT_METRICS = (("identity_agreement", "colour = pitch", "{:.0%}"), ("class_kept", "class kept", "{:.0%}"),
-              ("sync_error_ms", "sync ms", "{:.0f}"))
+              ("sync_error_ms", "sync impact→onset ms", "{:.0f}"), ("onset_sync_error_ms", "sync onset→impact ms",
+                                                                     "{:.0f}"), ("onset_f1", "onset F1", "{:.2f}"))
 
 NEAR_BEST, NEAR_POINTS = 1.10, 0.05  # findings 1, 5: BT-FVD within 10 % of the best; class kept within 5 points
 FAR_AHEAD = 1.5  # finding 2: BT-FVD at least 1.5x lower and class kept higher is "far ahead"
@@ -46,7 +49,8 @@ def tables(results: dict[str, dict]) -> str:
     out = []
     for title, metrics in (("Feature distances and AV-align (BT-FVD, BT-FAD lower is better)",
                             [(k, k, f) for k, f in FEATURE_METRICS]),
-                           ("Exact Bouncing Tones measures (sync error lower is better)", list(BT_METRICS))):
+                           ("Exact Bouncing Tones measures (sync errors lower, onset F1 higher is better; — in the "
+                            "onset columns: evaluated before they were measured)", list(BT_METRICS))):
         header = ["setting"] + [f"{task} {label}" for task in ALL_TASKS for _, label, _ in metrics] + \
                  [f"avg {label}" for _, label, _ in metrics]
         lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]

@@ -3,8 +3,8 @@
     python benchmarks/table1/run.py [--compile] [--steps 7200] [--num 200] [--out runs/table1] [--docs docs/results]
 
 Trains ``bt-small`` (by default with ``--model video_patch=4,time_rope=true``) with each noise-level setting
-(MoNL, Vanilla, Per-modality, Per-segment, Per-cell, and task-specific conditional models for av_continue and a2v)
-on the same latents for the same number of steps, evaluates each on joint, a2v, v2a, av_inpaint and av_continue
+(MoNL, Vanilla, Per-modality, Per-segment, Per-cell, task-specific conditional models for av_continue and a2v, and
+beyond the paper a task-weighted MoNL, one model for the specialists' tasks too) on the same latents for the same number of steps, evaluates each on joint, a2v, v2a, av_inpaint and av_continue
 (task-specific models on their own task; Vanilla with the replacement method) from the same held-out clips with
 fixed seeds, and writes DOCS/table1.md with the table, the paper's findings checked against ours, a plot and
 sample videos.
@@ -13,7 +13,7 @@ Resumable: rerun the same command and it continues the setting it stopped in (``
 skips the settings recorded as finished in DOCS/table1.json. That record is written after each setting and is
 committed with the page, so a later checkout (another machine, a fresh clone) continues the table where this one
 stopped; it refuses to mix in results of a run with other settings. ``--settings`` runs a subset now; the page
-always shows every finished setting. With the defaults and --compile it takes about 4.5 hours on a 2-core CPU.
+always shows every finished setting. With the defaults and --compile it takes about 5 hours on a 2-core CPU.
 The defaults make the published docs/results/table1.md; docs/results/table1_v1/ is the first table (``bt-small``
 as is, 7500 steps at batch 32), made with ``--model '' --batch-size 32 --steps 7500 --out runs/table1_v1
 --docs docs/results/table1_v1``.
