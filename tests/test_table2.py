@@ -76,7 +76,8 @@ def small_i3d(monkeypatch):
 
 def argv_for(inputs: Path, tmp_path: Path, **changes) -> list[str]:
     flags = {"dataset": "landscape", "videos": inputs / "videos", "codecs": inputs / "codecs",
-             "i3d": inputs / "i3d.pt", "vggish": inputs / "vggish.safetensors", "audioclip": inputs / "AudioCLIP-Full-Training.pt",
+             "i3d": inputs / "i3d.pt", "vggish": inputs / "vggish.safetensors",
+             "audioclip": inputs / "AudioCLIP-Full-Training.pt",
              "hop": 2.1, "test-fraction": 0.3, "preset": "bt-tiny", "model": "depth=1", "steps": 2, "batch-size": 2,
              "lr": 1e-3, "warmup": 1, "precision": "fp32", "num": 2, "eval-steps": 2, "eval-batch-size": 2,
              "out": tmp_path / "runs", "docs": tmp_path / "docs", **changes}

@@ -1,11 +1,11 @@
 """``avdit evaluate``: generate clips for every task from held-out clips and score them, as one table.
 
-Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD, FAD and FAD-AudioCLIP
-when the user gives I3D, VGGish and AudioCLIP weights), KVD (polynomial MMD on the same video features), AV-align (avdit's robust score,
-``AV-align-robust``, with the paper's formula beside it as ``AV-align``), and on Bouncing Tones the exact
-measures read from the decoded clips. Given frames and audio are excluded from the feature metrics as the paper
-does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task gives
-entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
+Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD, FAD and FAD-AudioCLIP when
+the user gives I3D, VGGish and AudioCLIP weights), KVD (polynomial MMD on the same video features), AV-align
+(avdit's robust score, ``AV-align-robust``, with the paper's formula beside it as ``AV-align``), and on Bouncing
+Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature metrics
+as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task
+gives entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
 rerun gives the same numbers.
 """
 

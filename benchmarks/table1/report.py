@@ -50,7 +50,7 @@ def tables(results: dict[str, dict]) -> str:
     for title, metrics in (("Feature distances and AV-align (BT-FVD, BT-FAD lower is better)",
                             [(k, k, f) for k, f in FEATURE_METRICS]),
                            ("Exact Bouncing Tones measures (sync errors lower, onset F1 higher is better; — in the "
-                            "onset columns: evaluated before they were measured)", list(BT_METRICS))):
+                            "onset → impact column: evaluated before it was measured)", list(BT_METRICS))):
         header = ["setting"] + [f"{task} {label}" for task in ALL_TASKS for _, label, _ in metrics] + \
                  [f"avg {label}" for _, label, _ in metrics]
         lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
@@ -188,9 +188,10 @@ def one_model_finding(results: dict[str, dict], setting: str, task_of: dict[str,
                     at_most(agreement(other, t) - ON_PAR_POINTS, agreement(setting, t)))
         checks.append(ok)
         what = "class kept" if not math.isnan(get(setting, t, "class_kept")) else "colour = pitch"
+        sync = [get(s, t, "sync_error_ms") for s in (setting, other)]
         return (f"{t}: {key} {get(setting, t, key):.1f} vs {get(other, t, key):.1f} ({other}), {what} "
-                f"{agreement(setting, t):.0%} vs {agreement(other, t):.0%}, sync {get(setting, t, 'sync_error_ms'):.0f} "
-                f"vs {get(other, t, 'sync_error_ms'):.0f} ms: " + {True: good, False: bad, None: "not judged"}[ok])
+                f"{agreement(setting, t):.0%} vs {agreement(other, t):.0%}, sync {sync[0]:.0f} vs {sync[1]:.0f} ms: "
+                + {True: good, False: bad, None: "not judged"}[ok])
 
     checks: list[bool | None] = []
     parts = [compare(t, s, "on par", "not on par") for s, t in task_of.items()]

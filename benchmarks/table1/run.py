@@ -2,12 +2,12 @@
 
     python benchmarks/table1/run.py [--compile] [--steps 7200] [--num 200] [--out runs/table1] [--docs docs/results]
 
-Trains ``bt-small`` (by default with ``--model video_patch=4,time_rope=true``) with each noise-level setting
-(MoNL, Vanilla, Per-modality, Per-segment, Per-cell, task-specific conditional models for av_continue and a2v, and
-beyond the paper a task-weighted MoNL, one model for the specialists' tasks too) on the same latents for the same number of steps, evaluates each on joint, a2v, v2a, av_inpaint and av_continue
-(task-specific models on their own task; Vanilla with the replacement method) from the same held-out clips with
-fixed seeds, and writes DOCS/table1.md with the table, the paper's findings checked against ours, a plot and
-sample videos.
+Trains ``bt-small`` (by default with ``--model video_patch=4,time_rope=true``) with each noise-level setting (MoNL,
+Vanilla, Per-modality, Per-segment, Per-cell, task-specific conditional models for av_continue and a2v, and beyond
+the paper a task-weighted MoNL, one model for the specialists' tasks too) on the same latents for the same number
+of steps, evaluates each on joint, a2v, v2a, av_inpaint and av_continue (task-specific models on their own task;
+Vanilla with the replacement method) from the same held-out clips with fixed seeds, and writes DOCS/table1.md with
+the table, the paper's findings checked against ours, a plot and sample videos.
 
 Resumable: rerun the same command and it continues the setting it stopped in (``avdit train`` resumes) and
 skips the settings recorded as finished in DOCS/table1.json. That record is written after each setting and is

@@ -112,9 +112,9 @@ def protocol(experiment: dict, clip: dict | None) -> str:
         ("**64x64 frames.** MM-Diffusion resizes keeping the aspect ratio (bicubic) and pads to a square; "
          "`avdit prepare` crops the centre square and resizes. I3D weights: MM-Diffusion's `i3d_pretrained_400.pt`; "
          "ours any Kinetics-400 I3D converted to PyTorch (`--i3d`; pytorch-i3d's `rgb_imagenet.pt` loads as is)."),
-        (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP's (ESResNeXt-FBSP) raw "
-         f"1024-d audio embeddings of the first {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz (first "
-         "channel, zero-padded), times 1e4. With `--audioclip` ours is the same: the same network "
+        (f"**FAD.** MM-Diffusion's (and so the paper's) FAD is the Fréchet distance of AudioCLIP's (ESResNeXt-FBSP) "
+         f"raw 1024-d audio embeddings of the first {MMD_AUDIO_SECONDS:g} s of audio read at {MMD_AUDIO_RATE} Hz "
+         "(first channel, zero-padded), times 1e4. With `--audioclip` ours is the same: the same network "
          "(`avdit/eval/features/audioclip.py`, held to AudioCLIP's own code on fixed weights by a test), the same "
          "audio span, input scale and ×1e4; our clips' audio is resampled from "
          + (f"{rate} Hz" if rate != MMD_AUDIO_RATE else "the prepared rate") + f" to {MMD_AUDIO_RATE} Hz first"

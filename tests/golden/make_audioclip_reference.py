@@ -43,8 +43,8 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
             v = 0.05 * wave
         out[key] = v.reshape(value.shape).to(value.dtype)
     bins = torch.arange(state["fbsp.fc"].numel(), dtype=torch.float64)
-    out["fbsp.m"], out["fbsp.fb"], out["fbsp.fc"] = (0.1 * torch.sin(bins)).float(), (1 + 0.1 * torch.cos(bins)).float(), \
-        bins.float()
+    out["fbsp.m"], out["fbsp.fb"] = (0.1 * torch.sin(bins)).float(), (1 + 0.1 * torch.cos(bins)).float()
+    out["fbsp.fc"] = bins.float()
     return out
 
 
