@@ -84,6 +84,11 @@ def verdict(checks: list[bool | None]) -> str:
     return "**holds**" if all(checks) else "**does not hold**" if not any(checks) else "**holds in part**"
 
 
+def metric(results: dict[str, dict], setting: str, task: str, key: str) -> float:
+    """``key`` of ``setting``'s row for ``task``; NaN where the setting, the task or the measure is missing."""
+    return (results.get(setting, {}).get("rows", {}).get(task) or {}).get(key, math.nan)
+
+
 def findings(results: dict[str, dict], task_of: dict[str, str], beyond: tuple[str, ...] = ()) -> str:
     """The paper's findings on its Table 1 (four, and two from its ablations), each with our numbers and a
     verdict from the thresholds above. ``task_of`` maps each task-specific setting to the task it was trained for;
@@ -93,9 +98,9 @@ def findings(results: dict[str, dict], task_of: dict[str, str], beyond: tuple[st
     extra = [s for s in beyond if s in results]
     tail = "".join("\n" + one_model_finding(results, s, task_of) for s in extra)
     results = {s: r for s, r in results.items() if s not in extra}
+
     def value(setting, task, key):
-        row = results.get(setting, {}).get("rows", {}).get(task)
-        return row.get(key, math.nan) if row else math.nan
+        return metric(results, setting, task, key)
 
     def ranking(values: dict[str, float], fmt: str, reverse: bool = False) -> str:
         ranked = sorted((s for s in values if not math.isnan(values[s])), key=values.get, reverse=reverse)
@@ -176,7 +181,7 @@ def one_model_finding(results: dict[str, dict], setting: str, task_of: dict[str,
     within the same thresholds of MoNL on the other tasks (its range kept: the distance of the generated modality,
     BT-FVD or else BT-FAD, within 1.25x, and class kept, or colour = pitch for joint, within 5 points)."""
     def get(s: str, t: str, key: str) -> float:
-        return (results.get(s, {}).get("rows", {}).get(t) or {}).get(key, math.nan)
+        return metric(results, s, t, key)
 
     def agreement(s: str, t: str) -> float:
         kept = get(s, t, "class_kept")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 from avdit.eval.av_align import REFERENCE, ROBUST
+from avdit.eval.features.audioclip import SAMPLE_RATE as MMD_AUDIO_RATE
+from avdit.eval.features.audioclip import SECONDS as MMD_AUDIO_SECONDS
 
 AVDIT = ("Kim et al., \"A Versatile Diffusion Transformer with Mixture of Noise Levels for Audiovisual Generation\", "
          "NeurIPS 2024, arXiv 2405.13762")
@@ -45,8 +47,9 @@ PAPER = {
 # MM-Diffusion's own published figures (its CVPR 2023 paper) are not in the material this project holds: None.
 MMD_OWN: dict[str, dict] = {"aist++": {}, "landscape": {}}
 
-# MM-Diffusion's evaluator (mm_diffusion/evaluator.py, py_scripts/eval.py, evaluations/fvd/fvd.py at commit 7250222)
-MMD_CLIPS, MMD_FRAMES, MMD_AUDIO_RATE, MMD_AUDIO_SECONDS = 2048, 16, 44100, 1.6
+# MM-Diffusion's evaluator (mm_diffusion/evaluator.py, py_scripts/eval.py, evaluations/fvd/fvd.py at commit 7250222);
+# its audio rate and span are those avdit's AudioCLIP FAD reads (avdit.eval.features.audioclip)
+MMD_CLIPS, MMD_FRAMES = 2048, 16
 
 
 def columns(dataset: str) -> tuple:
