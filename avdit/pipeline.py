@@ -19,7 +19,7 @@ from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, lo
 from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
-from avdit.diffusion.generate import DEFAULT_SAMPLER, DEFAULT_STEPS
+from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -119,14 +119,14 @@ class Pipeline:
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
-                generator: torch.Generator, pyramid_lag: int, progress: bool) -> AV:
+                generator: torch.Generator, pyramid_lag: int, order: str, progress: bool) -> AV:
         """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
         The sampler turns the network's output into eps with its own schedule, the one the model was trained with."""
         out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout,
                                steps=steps, sampler=sampler, eta=eta, mode=mode, guidance=guidance,
                                schedule=DEFAULT_SCHEDULE, generator=generator,
                                self_condition=self.model.config.self_condition, progress=progress,
-                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction)
+                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction, order=order)
         return out.map(lambda p: p.float().cpu())
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
@@ -181,9 +181,10 @@ class Pipeline:
                  steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
                  guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
                  offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
-                 progress: bool = False) -> Result:
+                 order: str = DEFAULT_ORDER, progress: bool = False) -> Result:
         """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
-        or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc)."""
+        or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc). ``order``:
+        where both modalities are generated, together or one first (``avdit.diffusion.generate.ORDERS``)."""
         layout = self.layout
         task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if steps < 1:
@@ -198,11 +199,11 @@ class Pipeline:
         if clean.batch_size not in (1, num):
             raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
-        out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
+        out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress)
         video_all, audio_all = self.codecs.decode(out)
         if rolls:
             def sample(t: Task, c: AV) -> AV:
-                return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, progress)
+                return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress)
 
             video_all, audio_all, out = self._roll(task, video, audio, video_all, audio_all, duration, offset,
                                                    available, sample)

@@ -81,3 +81,17 @@ def test_an_interrupted_evaluation_resumes_with_the_same_numbers(results, tmp_pa
     assert list(again["rows"]) == list(first["rows"]) and not (tmp_path / "progress.json").exists()
     assert again["rows"]["a2v"]["BT-FVD"] == first["rows"]["a2v"]["BT-FVD"]
     assert again["rows"]["av_continue"]["BT-FVD"] == first["rows"]["av_continue"]["BT-FVD"]
+
+
+def test_the_order_flag_reaches_generation_and_the_notes(checkpoint, tmp_path):
+    run = str(checkpoint / "run")
+    scores = {}
+    for order in ("together", "video-first"):
+        out = tmp_path / order
+        assert main(["evaluate", "--checkpoint", run, "--tasks", "av_continue", "--num", "2", "--steps", "2",
+                     "--order", order, "--no-av-align", "--out", str(out)]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["settings"]["order"] == order
+        assert ("video-first, twice the steps" in (out / "results.md").read_text()) == (order == "video-first")
+        scores[order] = results["rows"]["av_continue"]["BT-FAD"]
+    assert scores["together"] != scores["video-first"]  # other audio (sampled second, given the video): it was used

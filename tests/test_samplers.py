@@ -332,3 +332,62 @@ def test_step_levels_descend_strictly_from_T_to_0(spacing):
         assert int((step_levels(10, spacing) < 100).sum()) > int((step_levels(10) < 100).sum())
     with pytest.raises(ValueError, match="steps must be in"):
         step_levels(0, spacing)
+
+
+@pytest.mark.parametrize("order", ["audio-first", "video-first"])
+@pytest.mark.parametrize("task, sampler, steps", [("joint", "ddim", 100), ("av_continue", "dpmpp2m", 10)])
+def test_ordered_generation_samples_the_analytic_conditional(order, task, sampler, steps):
+    """One modality, then the other given it: p(first | given) p(later | first, given) is the task's conditional,
+    so with an exact denoiser the pair is distributed as together."""
+    g = torch.Generator().manual_seed(4)
+    mean, cov = random_gaussian(TOY_LAYOUT, 1, 1, rank=3, generator=g)
+    oracle = GaussianOracle(mean, cov, TOY_LAYOUT)
+    given = get_task(task, TOY_LAYOUT.num_segments).given
+    reference = oracle.sample(1, g)
+    out = generate_latents(oracle, expand(reference, 2000), given, TOY_LAYOUT, steps=steps, sampler=sampler,
+                           generator=g, order=order).flatten().double()
+    given_elements = TOY_LAYOUT.cells_to_latents(given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
+    mu, cov_u = oracle.conditional(given_elements, reference.flatten()[0][given_elements])
+    generated = out[:, ~given_elements]
+    sd = cov_u.diagonal().sqrt()
+    assert ((generated.mean(0) - mu).abs() / sd).max() < 0.12
+    ratio = torch.cov(generated.T).diagonal() / cov_u.diagonal()
+    assert 0.85 < ratio.min() and ratio.max() < 1.12
+    corr = torch.corrcoef(generated.T)
+    assert (corr - cov_u / torch.outer(sd, sd)).abs().max() < 0.12  # video-audio correlations included
+
+
+@pytest.mark.parametrize("order, first", [("audio-first", 1), ("video-first", 0)])
+def test_ordered_generation_samples_one_modality_with_the_other_unseen_then_the_other(tiny_model, generator, order,
+                                                                                       first):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task("av_continue", layout.num_segments).given
+    recorder = Recorder(tiny_model)
+    out = generate_latents(recorder, clean, given, layout, steps=4, sampler="dpmpp2m", guidance=1.0,
+                           generator=generator, order=order)
+    assert len(recorder.calls) == 2 * 4
+    later, generated = 1 - first, ~given
+    for i, (_, t, _) in enumerate(recorder.calls):
+        t = t[:2]  # the conditional half of the guided batch
+        assert bool((t[:, given] == 0).all())
+        if i < 4:  # the first modality descends; the later one's generated cells wait at pure noise, unseen
+            assert bool((t[:, later][:, generated[later]] == DEFAULT_SCHEDULE.T).all())
+            assert bool((t[:, first][:, generated[first]] == t[0, first, generated[first]][0]).all())
+        else:  # the first modality is now given, clean; the later one descends
+            assert bool((t[:, first] == 0).all()) and bool((t[:, later][:, generated[later]] > 0).all())
+    mask = layout.cells_to_latents(given[None])
+    for o, c, m in zip(out, clean, mask):
+        assert torch.equal(o[m.expand_as(o)], c[m.expand_as(o)]) and bool(o.isfinite().all())
+
+
+def test_order_changes_nothing_where_one_modality_is_generated(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task("a2v", layout.num_segments).given
+    together, audio_first = (generate_latents(tiny_model, clean, given, layout, steps=3, guidance=1.0, order=o,
+                                              generator=torch.Generator().manual_seed(1))
+                             for o in ("together", "audio-first"))
+    assert all(torch.equal(a, b) for a, b in zip(together, audio_first))
+    with pytest.raises(ValueError, match="unknown order 'sideways'"):
+        generate_latents(tiny_model, clean, given, layout, steps=3, order="sideways")

@@ -33,14 +33,19 @@ def parameter_names(function: Callable) -> set[str]:
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespace) -> None:
-    """--steps, --sampler, --mode and --seed as ``generate`` and ``evaluate`` share them; ``defaults``: the
+    """--steps, --sampler, --order, --mode and --seed as ``generate`` and ``evaluate`` share them; ``defaults``: the
     library's (``Pipeline.__call__``'s or ``EvalSettings``')."""
     from avdit.diffusion import SAMPLERS
+    from avdit.diffusion.generate import ORDERS
 
     parser.add_argument("--steps", type=int, help=f"sampler steps (default {defaults.steps})")
     parser.add_argument("--sampler", choices=list(SAMPLERS),
                         help=f"sampler (default {defaults.sampler}); dpmpp2m: DPM-Solver++(2M) on levels evenly spaced "
                              "in log-SNR, for 12 steps or fewer (docs/sampling.md)")
+    parser.add_argument("--order", choices=list(ORDERS),
+                        help=f"where a task generates both modalities (joint, av_continue, av_inpaint): together, or "
+                             f"one first and then the other given it, at twice the steps (default {defaults.order}; "
+                             "docs/sampling.md)")
     parser.add_argument("--mode", choices=["clean", "replace"],
                         help=f"how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model; "
                              f"default {defaults.mode})")

@@ -11,7 +11,7 @@ from avdit.diffusion.denoiser import Network, eps_denoiser
 from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_level_matrix, task_level_matrix
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
-from avdit.layout import ClipLayout
+from avdit.layout import AUDIO, VIDEO, ClipLayout
 
 # The level spacing each sampler uses unless told otherwise (``step_levels``); see docs/sampling.md.
 DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dpmpp2m": "lambda"}
@@ -20,6 +20,11 @@ DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dp
 # on joint generation. `evaluate` keeps 25 DDIM steps, so its tables stay comparable with the earlier ones.
 DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp2m", 12
 SAMPLER_NAMES = {"ddim": "DDIM", "ddpm": "DDPM", "dpmpp2m": "DPM-Solver++(2M)"}  # as pages and messages name them
+# Where a task generates both modalities (joint, av_continue, av_inpaint), in what order: "together" descends every
+# generated cell at once (the paper's); "audio-first" samples the audio (the video held at pure noise, i.e. not seen),
+# then the video given that audio, as a2v; "video-first" the reverse. MoNL trains the network for all three.
+ORDERS = {"together": None, "audio-first": AUDIO, "video-first": VIDEO}  # name -> the modality sampled first
+DEFAULT_ORDER = "video-first"  # generation's default: measured against the others in docs/sampling.md
 
 
 def generate_latents(
@@ -28,7 +33,7 @@ def generate_latents(
     eta: float = 0.0, mode: ConditioningMode = "clean", guidance: float | Sequence[float] = 0.0,
     schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, progress: bool = False, pyramid_lag: int = 0, spacing: Spacing | None = None,
-    prediction: str | None = None,
+    prediction: str | None = None, order: str = "together",
 ) -> AV:
     """Sample the generated cells of a task; given cells of ``clean`` come back unchanged.
 
@@ -38,13 +43,47 @@ def generate_latents(
     ``clean`` is (video, audio) latents of the batch; what it holds at generated cells is never used.
     ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing level matrix
     (``pyramid_level_matrix``, one grid only) instead of descending every generated cell together. ``spacing``
-    chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``).
+    chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``). ``order`` (``ORDERS``): where
+    both modalities are generated, sample them together or one after the other (then twice the steps).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
     spacing = DEFAULT_SPACING[sampler] if spacing is None else spacing
+
+    def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
+        return _sample(model, c, g, layout, steps, sampler, eta, mode, guidance, schedule, generator, self_condition,
+                       progress, pyramid_lag, spacing, prediction, unseen)
+
+    first = sampled_first(given, order)
+    if first is None:
+        return sample(clean, given)
+    later = 1 - first
+    clean = sample(clean, given, later)  # the first modality, the later one held at pure noise (unseen)
+    then_given = given.clone()
+    then_given[..., first, :] = True
+    return sample(clean, then_given)  # the later modality given the first, as a2v or v2a
+
+
+def sampled_first(given: torch.Tensor, order: str) -> int | None:
+    """The modality ``order`` samples first on a task grid ([B,] M, N), or None where it samples all at once (it is
+    "together", or the grid generates one modality only)."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
+    generated = ~given  # ([B,] M, N)
+    both = bool(generated[..., VIDEO, :].any()) and bool(generated[..., AUDIO, :].any())
+    return ORDERS[order] if both else None
+
+
+def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int, sampler: str, eta: float,
+            mode: ConditioningMode, guidance, schedule: NoiseSchedule, generator, self_condition: bool,
+            progress: bool, pyramid_lag: int, spacing: Spacing, prediction: str | None, unseen: int | None) -> AV:
+    """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise."""
     matrix = (pyramid_level_matrix(given, steps, pyramid_lag, schedule.T, spacing, schedule) if pyramid_lag
               else task_level_matrix(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
+    if unseen is not None:
+        matrix = matrix.clone()
+        held = ~given[..., unseen, :]  # ([B,] N)
+        matrix[..., unseen, :] = torch.where(held, schedule.T, matrix[..., unseen, :])
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
     eps = eps_denoiser(model, layout, schedule, prediction)

@@ -42,6 +42,7 @@ class EvalSettings:
     num: int = 200  # clips per task
     steps: int = 25
     sampler: str = "ddim"
+    order: str = "together"  # joint, av_continue, av_inpaint: both modalities at once (the paper's) or one first
     guidance: float = DEFAULT_GUIDANCE
     mode: str = "clean"  # how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)
     seed: int = 0
@@ -222,7 +223,7 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
     for b, i in enumerate(range(0, len(video), settings.batch_size)):
         v, a = video[i:i + settings.batch_size], audio[i:i + settings.batch_size]
         result = pipe(task=task, video=v, audio=a, num=len(v), steps=settings.steps, sampler=settings.sampler,
-                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b)
+                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b, order=settings.order)
         outs_v.append(result.video)
         outs_a.append(result.audio)
     return np.concatenate(outs_v), np.concatenate(outs_a)
@@ -251,8 +252,11 @@ def markdown_table(results: dict) -> str:
         cells = [fmt.format(row[key]) if key in row and not _nan(row[key]) else "—" for key, _, fmt in used]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     s = results["settings"]
-    notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps, "
-             f"guidance {s['guidance']}, {s['mode']} conditioning, seed {s['seed']}; {results['seconds']:.0f} s.",
+    order = s.get("order", "together")
+    ordered = "" if order == "together" else f" (where both modalities are generated: {order}, twice the steps)"
+    notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps"
+             f"{ordered}, guidance {s['guidance']}, {s['mode']} conditioning, seed {s['seed']}; "
+             f"{results['seconds']:.0f} s.",
              "Given frames and audio are blanked in reference and generated clips before the feature metrics; "
              "— : not applicable (the task gives that modality) or not measured."]
     if results.get("ground_truth"):
