@@ -23,13 +23,15 @@ def test_a_recipe_replaces_defaults_and_flags_win():
     assert (config.model, config.batch_size, config.seed, config.compile) == (
         recipe["model"], recipe["batch_size"], recipe["seed"], recipe["compile"])  # the recipe
     assert config.lr == TrainConfig().lr  # neither: the default
-    assert config_of("--recipe", "bundled").batch_size == 128
+    assert config_of("--recipe", "bundled").steps == 19200 and config_of("--recipe", "bundled").batch_size == 64
+    finetune = config_of("--recipe", "bundled-finetune", "--init", "runs/long")
+    assert (finetune.init, finetune.lr, finetune.model) == ("runs/long", 2e-4, recipe["model"])
 
 
 def test_every_recipe_builds_and_an_unknown_one_is_named():
     for name in RECIPES:
         TrainConfig.from_recipe(name)
-    with pytest.raises(ValueError, match="unknown recipe 'fast'; recipes: bundled, 30-minute"):
+    with pytest.raises(ValueError, match="unknown recipe 'fast'; recipes: 30-minute, bundled, bundled-finetune"):
         TrainConfig.from_recipe("fast")
 
 

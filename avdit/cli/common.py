@@ -33,8 +33,8 @@ def parameter_names(function: Callable) -> set[str]:
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespace) -> None:
-    """--steps, --sampler, --order, --mode and --seed as ``generate`` and ``evaluate`` share them; ``defaults``: the
-    library's (``Pipeline.__call__``'s or ``EvalSettings``')."""
+    """--steps, --sampler, --order, --pyramid-lag, --mode and --device as ``generate`` and ``evaluate`` share them;
+    ``defaults``: the library's (``Pipeline.__call__``'s or ``EvalSettings``')."""
     from avdit.diffusion import SAMPLERS
     from avdit.diffusion.generate import ORDERS
 
@@ -46,6 +46,9 @@ def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespac
                         help=f"where a task generates both modalities (joint, av_continue, av_inpaint): together, or "
                              f"one first and then the other given it, at twice the steps (default {defaults.order}; "
                              "docs/sampling.md)")
+    parser.add_argument("--pyramid-lag", type=int,
+                        help="diffusion-forcing schedule: each later generated segment starts this many steps later "
+                             f"(default {defaults.pyramid_lag})")
     parser.add_argument("--mode", choices=["clean", "replace"],
                         help=f"how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model; "
                              f"default {defaults.mode})")

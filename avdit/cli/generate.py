@@ -72,8 +72,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--duration", type=float,
                      help="seconds to generate; past one window, windows roll on, each given the last two segments of "
                           "the one before (what the task gives whole, such as a2v's audio, slides along its input)")
-    gen.add_argument("--pyramid-lag", type=int,
-                     help="diffusion-forcing schedule: each later generated segment starts this many steps later "
-                          f"(default {d.pyramid_lag})")
     gen.add_argument("--out", required=True, help="output folder")
     gen.set_defaults(func=_generate)

@@ -43,6 +43,7 @@ class EvalSettings:
     steps: int = 25
     sampler: str = "ddim"
     order: str = "together"  # joint, av_continue, av_inpaint: both modalities at once (the paper's) or one first
+    pyramid_lag: int = 0  # > 0: a diffusion-forcing schedule (each later generated segment starts that many steps later)
     guidance: float = DEFAULT_GUIDANCE
     mode: str = "clean"  # how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)
     seed: int = 0
@@ -223,7 +224,8 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
     for b, i in enumerate(range(0, len(video), settings.batch_size)):
         v, a = video[i:i + settings.batch_size], audio[i:i + settings.batch_size]
         result = pipe(task=task, video=v, audio=a, num=len(v), steps=settings.steps, sampler=settings.sampler,
-                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b, order=settings.order)
+                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b, order=settings.order,
+                      pyramid_lag=settings.pyramid_lag)
         outs_v.append(result.video)
         outs_a.append(result.audio)
     return np.concatenate(outs_v), np.concatenate(outs_a)
@@ -252,8 +254,9 @@ def markdown_table(results: dict) -> str:
         cells = [fmt.format(row[key]) if key in row and not _nan(row[key]) else "—" for key, _, fmt in used]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     s = results["settings"]
-    order = s.get("order", "together")
+    order, lag = s.get("order", "together"), s.get("pyramid_lag", 0)
     ordered = "" if order == "together" else f" (where both modalities are generated: {order}, twice the steps)"
+    ordered += f", pyramid lag {lag}" if lag else ""
     notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps"
              f"{ordered}, guidance {s['guidance']}, {s['mode']} conditioning, seed {s['seed']}; "
              f"{results['seconds']:.0f} s.",

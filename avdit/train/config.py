@@ -74,10 +74,14 @@ class TrainConfig:
 # Whole-run recipes as named data (``avdit train --recipe NAME``): what each is for, and its settings. Their
 # figures and how they were chosen: docs/studies.md.
 RECIPES: dict[str, tuple[str, dict]] = {
-    "bundled": ("the bundled model (bt-small, 768k samples; 4 min on an H200, about 2.5 h on a 2-core CPU)",
-                {"preset": "bt-small", "steps": 6000, "batch_size": 128}),
-    "30-minute": ("rotary time, 4x4 video patches and a 10 % a2v share: every bar of the bundled model in about "
-                  "30 minutes on a 2-core CPU (on Bouncing Tones latents from `avdit encode`)",
+    "30-minute": ("rotary time, 4x4 video patches and a 10 % a2v share: every bar of the earlier bundled model in "
+                  "about 30 minutes on a 2-core CPU (on Bouncing Tones latents from `avdit encode`)",
                   {"preset": "bt-small", "model": "video_patch=4,time_rope=true", "batch_size": 64, "steps": 6400,
                    "seed": 1, "noise_levels": "monl=0.9,task:a2v=0.1", "compile": True}),
 }
+RECIPES["bundled"] = ("the bundled model's first stage: the 30-minute recipe for 19,200 steps (1.23M samples; about "
+                      "70 min on a 2-core CPU), on 16,384 clips", {**RECIPES["30-minute"][1], "steps": 19200})
+RECIPES["bundled-finetune"] = ("the bundled model's fine-tunes (give --init with the stage before): 4000 steps at a "
+                               "lower rate with av_continue and av_inpaint shares",
+                               {**RECIPES["30-minute"][1], "steps": 4000, "lr": 2e-4, "warmup": 200,
+                                "noise_levels": "monl=0.6,task:av_continue=0.25,task:av_inpaint=0.15"})
