@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, sampled_first
+from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, sampler_passes
 from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
 from avdit.media.errors import MediaError
 from avdit.tasks import TASK_PRESETS, TaskError, get_task
@@ -174,9 +174,9 @@ class PageRequests:
         write_mp4(folder / "output.mp4", result.video[0], result.audio[0], layout.fps, layout.sample_rate)
         save_png(folder / "contact_sheet.png", contact_sheet(result.video, result.audio, layout,
                                                              task.given.numpy()))
-        first = sampled_first(task.given, DEFAULT_ORDER)
-        order = "" if first is None else (f" ({MODALITIES[first]} first, then {MODALITIES[1 - first]} given it: "
-                                          f"{2 * int(steps)} steps in all)")
+        passes = [MODALITIES[m] for m in sampler_passes(task.given, DEFAULT_ORDER)]
+        order = "" if not passes else (f" ({passes[0]} first, then {', then '.join(passes[1:])} given the other: "
+                                       f"{len(passes) * int(steps)} steps in all)")
         status = f"Generated with {int(steps)} {SAMPLER_NAME} steps{order}, seed {int(seed)}.\n\n```\n{task}\n```"
         output = str(folder / "output.mp4")
         return str(folder / "input.mp4"), output, str(folder / "contact_sheet.png"), output, status

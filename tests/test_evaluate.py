@@ -92,6 +92,6 @@ def test_the_order_flag_reaches_generation_and_the_notes(checkpoint, tmp_path):
                      "--order", order, "--no-av-align", "--out", str(out)]) == 0
         results = json.loads((out / "results.json").read_text())
         assert results["settings"]["order"] == order
-        assert ("video-first, twice the steps" in (out / "results.md").read_text()) == (order == "video-first")
+        assert ("video-first, 2 times the steps" in (out / "results.md").read_text()) == (order == "video-first")
         scores[order] = results["rows"]["av_continue"]["BT-FAD"]
     assert scores["together"] != scores["video-first"]  # other audio (sampled second, given the video): it was used

@@ -5,6 +5,7 @@ import torch
 
 from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_latents, initial_latents, predict_x0,
                              pyramid_level_matrix, sample_ddim, sample_dpmpp_2m, step_levels, task_level_matrix)
+from avdit.diffusion.generate import ORDERS
 from avdit.diffusion.samplers import SPACINGS
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.latents import AV
@@ -328,36 +329,56 @@ def test_step_levels_descend_strictly_from_T_to_0(spacing):
         step_levels(0, spacing)
 
 
-@pytest.mark.parametrize("order", ["audio-first", "video-first"])
+@pytest.mark.parametrize("order", ["audio-first", "video-first", "video-audio-video"])
 @pytest.mark.parametrize("task, sampler, steps", [("joint", "ddim", 100), ("av_continue", "dpmpp2m", 10)])
 def test_ordered_generation_samples_the_analytic_conditional(order, task, sampler, steps):
     """One modality, then the other given it: p(first | given) p(later | first, given) is the task's conditional,
-    so with an exact denoiser the pair is distributed as together (video-audio correlations included)."""
+    so with an exact denoiser the pair is distributed as together (video-audio correlations included); a further run
+    of the first modality given the later one is a Gibbs step, which keeps that distribution."""
     assert_samples_the_analytic_conditional(task, 4, steps=steps, sampler=sampler, order=order)
 
 
-@pytest.mark.parametrize("order, first", [("audio-first", 1), ("video-first", 0)])
-def test_ordered_generation_samples_one_modality_with_the_other_unseen_then_the_other(tiny_model, generator, order,
-                                                                                       first):
+@pytest.mark.parametrize("order", ["audio-first", "video-first", "video-audio-video"])
+def test_ordered_generation_samples_one_modality_at_a_time_the_other_unseen_until_sampled(tiny_model, generator,
+                                                                                          order):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, generator)
     given = get_task("av_continue", layout.num_segments).given
     recorder = Recorder(tiny_model)
     out = generate_latents(recorder, clean, given, layout, steps=4, sampler="dpmpp2m", guidance=1.0,
                            generator=generator, order=order)
-    assert len(recorder.calls) == 2 * 4
-    later, generated = 1 - first, ~given
+    passes = ORDERS[order]
+    assert len(recorder.calls) == len(passes) * 4
+    generated = ~given
     for i, (_, t, _) in enumerate(recorder.calls):
         t = t[:2]  # the conditional half of the guided batch
+        modality, earlier = passes[i // 4], passes[:i // 4]
+        other = 1 - modality
         assert bool((t[:, given] == 0).all())
-        if i < 4:  # the first modality descends; the later one's generated cells wait at pure noise, unseen
-            assert bool((t[:, later][:, generated[later]] == DEFAULT_SCHEDULE.T).all())
-            assert bool((t[:, first][:, generated[first]] == t[0, first, generated[first]][0]).all())
-        else:  # the first modality is now given, clean; the later one descends
-            assert bool((t[:, first] == 0).all()) and bool((t[:, later][:, generated[later]] > 0).all())
+        # this run's modality descends, all its generated cells together, from pure noise at the run's first step
+        levels = t[:, modality][:, generated[modality]]
+        assert bool((levels == levels[0, 0]).all()) and bool((levels > 0).all())
+        assert i % 4 or bool((levels == DEFAULT_SCHEDULE.T).all())
+        if other in earlier:  # the other's latest sample is given, clean
+            assert bool((t[:, other] == 0).all())
+        else:  # not sampled yet: its generated cells wait at pure noise, unseen
+            assert bool((t[:, other][:, generated[other]] == DEFAULT_SCHEDULE.T).all())
     mask = layout.cells_to_latents(given[None])
     for o, c, m in zip(out, clean, mask):
         assert torch.equal(o[m.expand_as(o)], c[m.expand_as(o)]) and bool(o.isfinite().all())
+
+
+def test_resampling_the_video_keeps_the_audio_of_video_first(tiny_model):
+    """video-audio-video's first two runs are video-first's: the same seed gives the same audio, and a new video
+    sampled given it."""
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, torch.Generator().manual_seed(0))
+    given = get_task("joint", layout.num_segments).given
+    first, resampled = (generate_latents(tiny_model, clean, given, layout, steps=3, order=o,
+                                         generator=torch.Generator().manual_seed(1))
+                        for o in ("video-first", "video-audio-video"))
+    assert torch.equal(first.audio, resampled.audio)
+    assert not torch.allclose(first.video, resampled.video)
 
 
 def test_order_changes_nothing_where_one_modality_is_generated(tiny_model, generator):

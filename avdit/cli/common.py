@@ -44,8 +44,8 @@ def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespac
                              "in log-SNR, for 12 steps or fewer (docs/sampling.md)")
     parser.add_argument("--order", choices=list(ORDERS),
                         help=f"where a task generates both modalities (joint, av_continue, av_inpaint): together, or "
-                             f"one first and then the other given it, at twice the steps (default {defaults.order}; "
-                             "docs/sampling.md)")
+                             f"one modality per sampler run, given the other's latest sample (--steps each; default "
+                             f"{defaults.order}; docs/sampling.md)")
     parser.add_argument("--pyramid-lag", type=int,
                         help="diffusion-forcing schedule: each later generated segment starts this many steps later "
                              f"(default {defaults.pyramid_lag})")

@@ -21,9 +21,13 @@ DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dp
 DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp2m", 12
 SAMPLER_NAMES = {"ddim": "DDIM", "ddpm": "DDPM", "dpmpp2m": "DPM-Solver++(2M)"}  # as pages and messages name them
 # Where a task generates both modalities (joint, av_continue, av_inpaint), in what order: "together" descends every
-# generated cell at once (the paper's); "audio-first" samples the audio (the video held at pure noise, i.e. not seen),
-# then the video given that audio, as a2v; "video-first" the reverse. MoNL trains the network for all three.
-ORDERS = {"together": None, "audio-first": AUDIO, "video-first": VIDEO}  # name -> the modality sampled first
+# generated cell at once (the paper's); otherwise a sequence of sampler runs, each over one modality's generated cells,
+# given the latest sample of the other's (held at pure noise, i.e. unseen, before it has one). "audio-first" samples
+# the audio, then the video given it, as a2v; "video-first" the reverse. "video-audio-video" samples the video again
+# given that audio: one sweep of blocked Gibbs sampling, whose last pair is drawn from p(audio) p(video | audio) (the
+# first video only serves to draw the audio), so the video meets a2v's accuracy. MoNL trains the network for all.
+ORDERS: dict[str, tuple[int, ...]] = {"together": (), "audio-first": (AUDIO, VIDEO), "video-first": (VIDEO, AUDIO),
+                                      "video-audio-video": (VIDEO, AUDIO, VIDEO)}  # name -> modality of each run
 DEFAULT_ORDER = "video-first"  # generation's default: measured against the others in docs/sampling.md
 
 
@@ -44,7 +48,7 @@ def generate_latents(
     ``given`` is the task grid (M, N) or (B, M, N). ``pyramid_lag`` > 0 uses a diffusion-forcing level matrix
     (``pyramid_level_matrix``, one grid only) instead of descending every generated cell together. ``spacing``
     chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``). ``order`` (``ORDERS``): where
-    both modalities are generated, sample them together or one after the other (then twice the steps).
+    both modalities are generated, sample them together or in turns (one sampler run of ``steps`` per turn).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
@@ -54,24 +58,28 @@ def generate_latents(
         return _sample(model, c, g, layout, steps, sampler, eta, mode, guidance, schedule, generator, self_condition,
                        progress, pyramid_lag, spacing, prediction, unseen)
 
-    first = sampled_first(given, order)
-    if first is None:
+    passes = sampler_passes(given, order)
+    if not passes:
         return sample(clean, given)
-    later = 1 - first
-    clean = sample(clean, given, later)  # the first modality, the later one held at pure noise (unseen)
-    then_given = given.clone()
-    then_given[..., first, :] = True
-    return sample(clean, then_given)  # the later modality given the first, as a2v or v2a
+    sampled: set[int] = set()
+    for modality in passes:
+        other = 1 - modality
+        pass_given = given.clone()  # this modality's generated cells start again from noise
+        if other in sampled:  # the other's latest sample is given
+            pass_given[..., other, :] = True
+        clean = sample(clean, pass_given, None if other in sampled else other)  # else it waits at T, unseen
+        sampled.add(modality)
+    return clean
 
 
-def sampled_first(given: torch.Tensor, order: str) -> int | None:
-    """The modality ``order`` samples first on a task grid ([B,] M, N), or None where it samples all at once (it is
-    "together", or the grid generates one modality only)."""
+def sampler_passes(given: torch.Tensor, order: str) -> tuple[int, ...]:
+    """The modality of each sampler run ``order`` makes on a task grid ([B,] M, N); empty where one run samples every
+    generated cell (the order is "together", or the grid generates one modality only)."""
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
     generated = ~given  # ([B,] M, N)
     both = bool(generated[..., VIDEO, :].any()) and bool(generated[..., AUDIO, :].any())
-    return ORDERS[order] if both else None
+    return ORDERS[order] if both else ()
 
 
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int, sampler: str, eta: float,
