@@ -10,7 +10,7 @@ import numpy as np
 
 from avdit.atomic import atomic_path
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion.generate import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES
+from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, order_runs
 from avdit.eval.measures import clip_measures, summarise
 from avdit.layout import BOUNCING_TONES, same_geometry
 from avdit.media import write_mp4
@@ -70,7 +70,8 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAUL
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} video{{width:256px;image-rendering:pixelated}}
 img{{max-width:100%;image-rendering:pixelated}} td,th{{padding:4px 10px;text-align:left}}</style>
 <h1>avdit demo: one model, every audio-video task</h1>
-<p>{clips} held-out Bouncing Tones clips, {steps} {SAMPLER_NAMES[DEFAULT_SAMPLER]} steps, seed {seed}; made in
+<p>{clips} held-out Bouncing Tones clips, {steps} {SAMPLER_NAMES[DEFAULT_SAMPLER]} steps per sampler run (where both
+modalities are generated, {len(order_runs(DEFAULT_ORDER))} runs in turns: {DEFAULT_ORDER}), seed {seed}; made in
 {seconds:.0f} s.
 Measures are read from the decoded clips alone (colour class vs pitch class, disc trajectory vs audio onsets).</p>
 <table><tr><th>task</th>{header}</tr>{table}</table>

@@ -184,7 +184,7 @@ class Pipeline:
                  order: str = DEFAULT_ORDER, progress: bool = False) -> Result:
         """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
         or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc). ``order``:
-        where both modalities are generated, together or one first (``avdit.diffusion.generate.ORDERS``)."""
+        where both modalities are generated, together or in runs of one (``avdit.diffusion.generate.order_runs``)."""
         layout = self.layout
         task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if steps < 1:

@@ -5,10 +5,11 @@ import torch
 
 from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_latents, initial_latents, predict_x0,
                              pyramid_level_matrix, sample_ddim, sample_dpmpp_2m, step_levels, task_level_matrix)
-from avdit.diffusion.generate import ORDERS
+from avdit.diffusion.generate import order_runs
 from avdit.diffusion.samplers import SPACINGS
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.latents import AV
+from avdit.layout import AUDIO, VIDEO
 from avdit.tasks import TASK_PRESETS, get_task
 from tests.conftest import TOY_LAYOUT, random_latents
 
@@ -329,8 +330,10 @@ def test_step_levels_descend_strictly_from_T_to_0(spacing):
         step_levels(0, spacing)
 
 
-@pytest.mark.parametrize("order", ["audio-first", "video-first", "video-audio-video"])
-@pytest.mark.parametrize("task, sampler, steps", [("joint", "ddim", 100), ("av_continue", "dpmpp2m", 10)])
+@pytest.mark.parametrize("order, task, sampler, steps",
+                         [(order, *run) for order in ("audio-first", "video-first", "video-audio-video")
+                          for run in (("joint", "ddim", 100), ("av_continue", "dpmpp2m", 10))]
+                         + [("audio-video-audio-video", "av_continue", "dpmpp2m", 10)])
 def test_ordered_generation_samples_the_analytic_conditional(order, task, sampler, steps):
     """One modality, then the other given it: p(first | given) p(later | first, given) is the task's conditional,
     so with an exact denoiser the pair is distributed as together (video-audio correlations included); a further run
@@ -338,7 +341,7 @@ def test_ordered_generation_samples_the_analytic_conditional(order, task, sample
     assert_samples_the_analytic_conditional(task, 4, steps=steps, sampler=sampler, order=order)
 
 
-@pytest.mark.parametrize("order", ["audio-first", "video-first", "video-audio-video"])
+@pytest.mark.parametrize("order", ["audio-first", "video-first", "video-audio-video", "video-audio-video-audio-video"])
 def test_ordered_generation_samples_one_modality_at_a_time_the_other_unseen_until_sampled(tiny_model, generator,
                                                                                           order):
     layout = tiny_model.config.layout
@@ -347,7 +350,7 @@ def test_ordered_generation_samples_one_modality_at_a_time_the_other_unseen_unti
     recorder = Recorder(tiny_model)
     out = generate_latents(recorder, clean, given, layout, steps=4, sampler="dpmpp2m", guidance=1.0,
                            generator=generator, order=order)
-    passes = ORDERS[order]
+    passes = order_runs(order)
     assert len(recorder.calls) == len(passes) * 4
     generated = ~given
     for i, (_, t, _) in enumerate(recorder.calls):
@@ -391,3 +394,13 @@ def test_order_changes_nothing_where_one_modality_is_generated(tiny_model, gener
     assert all(torch.equal(a, b) for a, b in zip(together, audio_first))
     with pytest.raises(ValueError, match="unknown order 'sideways'"):
         generate_latents(tiny_model, clean, given, layout, steps=3, order="sideways")
+
+
+def test_an_order_names_its_runs_and_they_alternate():
+    assert order_runs("together") == ()
+    assert order_runs("video-first") == order_runs("video-audio") == (VIDEO, AUDIO)
+    assert order_runs("audio-first") == order_runs("audio-video") == (AUDIO, VIDEO)
+    assert order_runs("video-audio-video-audio-video") == (VIDEO, AUDIO) * 2 + (VIDEO,)
+    for bad in ("video", "video-video-audio", "video-audio-sideways", "video--audio", "Video-audio", ""):
+        with pytest.raises(ValueError, match="alternate between video and audio"):
+            order_runs(bad)

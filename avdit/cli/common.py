@@ -36,16 +36,23 @@ def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespac
     """--steps, --sampler, --order, --pyramid-lag, --mode and --device as ``generate`` and ``evaluate`` share them;
     ``defaults``: the library's (``Pipeline.__call__``'s or ``EvalSettings``')."""
     from avdit.diffusion import SAMPLERS
-    from avdit.diffusion.generate import ORDERS
+    from avdit.diffusion.generate import ORDERS, order_runs
+
+    def order(name: str) -> str:
+        try:
+            order_runs(name)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return name
 
     parser.add_argument("--steps", type=int, help=f"sampler steps (default {defaults.steps})")
     parser.add_argument("--sampler", choices=list(SAMPLERS),
                         help=f"sampler (default {defaults.sampler}); dpmpp2m: DPM-Solver++(2M) on levels evenly spaced "
                              "in log-SNR, for 12 steps or fewer (docs/sampling.md)")
-    parser.add_argument("--order", choices=list(ORDERS),
+    parser.add_argument("--order", type=order,
                         help=f"where a task generates both modalities (joint, av_continue, av_inpaint): together, or "
-                             f"one modality per sampler run, given the other's latest sample (--steps each; default "
-                             f"{defaults.order}; docs/sampling.md)")
+                             f"one modality per sampler run, given the other's latest sample, runs joined by '-' "
+                             f"(--steps each; e.g. {', '.join(ORDERS)}; default {defaults.order}; docs/sampling.md)")
     parser.add_argument("--pyramid-lag", type=int,
                         help="diffusion-forcing schedule: each later generated segment starts this many steps later "
                              f"(default {defaults.pyramid_lag})")

@@ -11,7 +11,7 @@ from avdit.diffusion.denoiser import Network, eps_denoiser
 from avdit.diffusion.samplers import SAMPLERS, Spacing, initial_latents, pyramid_level_matrix, task_level_matrix
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
-from avdit.layout import AUDIO, VIDEO, ClipLayout
+from avdit.layout import AUDIO, MODALITIES, VIDEO, ClipLayout
 
 # The level spacing each sampler uses unless told otherwise (``step_levels``); see docs/sampling.md.
 DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dpmpp2m": "lambda"}
@@ -21,14 +21,16 @@ DEFAULT_SPACING: dict[str, Spacing] = {"ddim": "uniform", "ddpm": "uniform", "dp
 DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp2m", 12
 SAMPLER_NAMES = {"ddim": "DDIM", "ddpm": "DDPM", "dpmpp2m": "DPM-Solver++(2M)"}  # as pages and messages name them
 # Where a task generates both modalities (joint, av_continue, av_inpaint), in what order: "together" descends every
-# generated cell at once (the paper's); otherwise a sequence of sampler runs, each over one modality's generated cells,
-# given the latest sample of the other's (held at pure noise, i.e. unseen, before it has one). "audio-first" samples
-# the audio, then the video given it, as a2v; "video-first" the reverse. "video-audio-video" samples the video again
-# given that audio: one sweep of blocked Gibbs sampling, whose last pair is drawn from p(audio) p(video | audio) (the
-# first video only serves to draw the audio), so the video meets a2v's accuracy. MoNL trains the network for all.
-ORDERS: dict[str, tuple[int, ...]] = {"together": (), "audio-first": (AUDIO, VIDEO), "video-first": (VIDEO, AUDIO),
-                                      "video-audio-video": (VIDEO, AUDIO, VIDEO)}  # name -> modality of each run
-DEFAULT_ORDER = "video-first"  # generation's default: measured against the others in docs/sampling.md
+# generated cell at once (the paper's); otherwise a sequence of sampler runs, named by their modalities joined by "-"
+# ("video-audio-video"), each over one modality's generated cells, given the latest sample of the other's (held at
+# pure noise, i.e. unseen, before it has one). "audio-video" (alias "audio-first") samples the audio, then the video
+# given it, as a2v; "video-audio" ("video-first") the reverse. Each further run samples one modality again given the
+# other's latest: a sweep of blocked Gibbs sampling, so the last video is drawn as a2v draws it, given audio drawn
+# given a video. MoNL trains the network for all (``order_runs``).
+TOGETHER = "together"
+ORDER_ALIASES = {"audio-first": "audio-video", "video-first": "video-audio"}
+ORDERS = (TOGETHER, "audio-first", "video-first", "video-audio-video", "video-audio-video-audio-video")  # as help names
+DEFAULT_ORDER = "video-audio-video-audio-video"  # generation's default: measured against the others in docs/sampling.md
 
 
 def generate_latents(
@@ -75,11 +77,24 @@ def generate_latents(
 def sampler_passes(given: torch.Tensor, order: str) -> tuple[int, ...]:
     """The modality of each sampler run ``order`` makes on a task grid ([B,] M, N); empty where one run samples every
     generated cell (the order is "together", or the grid generates one modality only)."""
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
+    runs = order_runs(order)
     generated = ~given  # ([B,] M, N)
     both = bool(generated[..., VIDEO, :].any()) and bool(generated[..., AUDIO, :].any())
-    return ORDERS[order] if both else ()
+    return runs if both else ()
+
+
+def order_runs(order: str) -> tuple[int, ...]:
+    """The modality of each sampler run ``order`` names (see ``ORDERS``); empty for "together"."""
+    if order == TOGETHER:
+        return ()
+    names = ORDER_ALIASES.get(order, order).split("-")
+    runs = tuple(MODALITIES.index(name) for name in names if name in MODALITIES)
+    alternates = all(a != b for a, b in zip(runs, runs[1:]))
+    if len(runs) != len(names) or len(runs) < 2 or not alternates:
+        raise ValueError(f"unknown order {order!r}: give {TOGETHER!r}, 'audio-first', 'video-first', or two or more "
+                         f"sampler runs that alternate between video and audio, joined by '-' (e.g. "
+                         f"'video-audio-video')")
+    return runs
 
 
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int, sampler: str, eta: float,

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from avdit.atomic import atomic_path, write_json
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.diffusion.generate import ORDERS
+from avdit.diffusion.generate import order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
 from avdit.eval.features import FeatureExtractor, load_extractors
 from avdit.eval.features.bt_nets import blank_given
@@ -256,7 +256,7 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     s = results["settings"]
     order, lag = s.get("order", "together"), s.get("pyramid_lag", 0)
-    runs = len(ORDERS[order])
+    runs = len(order_runs(order))
     ordered = "" if not runs else f" (where both modalities are generated: {order}, {runs} times the steps)"
     ordered += f", pyramid lag {lag}" if lag else ""
     notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps"
