@@ -1,7 +1,7 @@
 """Long clips on Bouncing Tones: do 8-s clips rolled from 2.125-s windows hold together?
 
     python benchmarks/long_clips.py [--num 48] [--duration 8] [--steps 12] [--sampler dpmpp2m] [--lags 0,2]
-                                    [--checkpoint DIR] [--out runs/long_clips] [--docs docs/results]
+                                    [--checkpoint DIR] [--order ORDER] [--out runs/long_clips] [--docs docs/results]
 
 Held-out Bouncing Tones clips are made ``--duration`` long (the same bounce going on). For each task and
 ``--pyramid-lag``: av_continue is given the first window only and continues its own output; a2v and v2a are given
@@ -26,7 +26,9 @@ import numpy as np
 from avdit.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import long_clip_measures, summarise_long
-from avdit.pipeline import Pipeline
+from avdit.codecs.pretrained import weights_digest
+from avdit.diffusion.generate import DEFAULT_ORDER
+from avdit.pipeline import Pipeline, bundled_model_dir
 
 TASKS = ("av_continue", "a2v", "v2a", "joint")
 COLUMNS = (("identity_held", "identity held in every window ↑", "{:.0%}"),
@@ -53,8 +55,7 @@ def generate(pipe: Pipeline, task: str, video: np.ndarray, audio: np.ndarray, ar
             v, a = v[:, :bt.FRAMES], a[:, :bt.NUM_SAMPLES]
         given = {"av_continue": (v, a), "a2v": (None, a), "v2a": (v, None), "joint": (None, None)}[task]
         result = pipe(task=task, video=given[0], audio=given[1], num=len(v), steps=args.steps, sampler=args.sampler,
-                      seed=args.seed + first,
-                      duration=args.duration, pyramid_lag=lag)
+                      seed=args.seed + first, duration=args.duration, pyramid_lag=lag, order=args.order)
         outputs_v.append(result.video)
         outputs_a.append(result.audio)
     return np.concatenate(outputs_v), np.concatenate(outputs_a)
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lags", default="0,2", help="pyramid lags to compare (default 0,2)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"tasks (default {','.join(TASKS)})")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--order", default=DEFAULT_ORDER,
+                        help=f"where both modalities are generated, the sampler runs (default {DEFAULT_ORDER})")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per sampling batch (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of sampling (default 0)")
     parser.add_argument("--out", default="runs/long_clips", help="folder for results.json (default runs/long_clips)")
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     out, docs = Path(args.out), Path(args.docs)
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "docs", "tasks", "lags", "batch_size")}
+    settings["model"] = weights_digest(args.checkpoint or bundled_model_dir())  # rows of another model are not reused
     record_path = out / "results.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"settings": settings, "rows": {}}
     if record["settings"] != settings:
