@@ -8,6 +8,7 @@ and samples, and for a2v/v2a the input slides along with it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -69,6 +70,16 @@ class Pipeline:
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
                              f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give --codecs")
         return cls(model, pair, info, device)
+
+    def weights_digest(self) -> str:
+        """sha256 of the model's and the codecs' weights as loaded (names and bytes), 16 hex digits: what makes
+        this pipeline's outputs, so a saved result can tell whether it came from the same weights."""
+        digest = hashlib.sha256()
+        for part in (self.model, self.codecs):
+            for name, tensor in part.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _read(self, source, modality: int, offset: float) -> torch.Tensor:

@@ -25,10 +25,9 @@ import numpy as np
 
 from avdit.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
-from avdit.eval.long_clips import long_clip_measures, summarise_long
-from avdit.codecs.pretrained import weights_digest
 from avdit.diffusion.generate import DEFAULT_ORDER
-from avdit.pipeline import Pipeline, bundled_model_dir
+from avdit.eval.long_clips import long_clip_measures, summarise_long
+from avdit.pipeline import Pipeline
 
 TASKS = ("av_continue", "a2v", "v2a", "joint")
 COLUMNS = (("identity_held", "identity held in every window ↑", "{:.0%}"),
@@ -97,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     out, docs = Path(args.out), Path(args.docs)
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "docs", "tasks", "lags", "batch_size")}
-    settings["model"] = weights_digest(args.checkpoint or bundled_model_dir())  # rows of another model are not reused
+    pipe = Pipeline.from_pretrained(args.checkpoint)
+    settings["weights"] = pipe.weights_digest()  # rows of other weights are not reused
     record_path = out / "results.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"settings": settings, "rows": {}}
     if record["settings"] != settings:
@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     video, audio = long_clips(args.num, frames, args.seed)
     if "real@-" not in record["rows"]:
         record["rows"]["real@-"] = summarise_long([long_clip_measures(v, a) for v, a in zip(video, audio)])
-    pipe = Pipeline.from_pretrained(args.checkpoint)
     for task in args.tasks.split(","):
         for lag in (int(x) for x in args.lags.split(",")):
             name = f"{task}@{lag}"

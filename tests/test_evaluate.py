@@ -83,6 +83,42 @@ def test_an_interrupted_evaluation_resumes_with_the_same_numbers(results, tmp_pa
     assert again["rows"]["av_continue"]["BT-FVD"] == first["rows"]["av_continue"]["BT-FVD"]
 
 
+def test_an_interrupted_evaluation_starts_over_where_the_weights_changed(results, tmp_path, monkeypatch, capsys):
+    """The same settings and checkpoint path with other weights behind them (a run trained further, a new export):
+    the finished rows are not reused."""
+    import torch
+
+    import avdit.eval.evaluate as evaluate_module
+    from avdit.pipeline import Pipeline
+
+    _, settings, _ = results
+    real_generate, real_load, calls = evaluate_module.generate, Pipeline.from_pretrained.__func__, []
+
+    def dies_on_the_second_task(pipe, task, *args):
+        calls.append(task.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_generate(pipe, task, *args)
+
+    monkeypatch.setattr(evaluate_module, "generate", dies_on_the_second_task)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(settings, tmp_path, progress=False)
+    assert set(json.loads((tmp_path / "progress.json").read_text())["rows"]) == {"reconstruction", "a2v"}
+
+    def trained_further(cls, *args, **kwargs):
+        pipe = real_load(cls, *args, **kwargs)
+        with torch.no_grad():
+            next(pipe.model.parameters()).add_(1e-3)
+        return pipe
+
+    calls.clear()
+    monkeypatch.setattr(evaluate_module, "generate", lambda pipe, task, *args: calls.append(task.name)
+                        or real_generate(pipe, task, *args))
+    monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(trained_further))
+    evaluate(settings, tmp_path, progress=True)
+    assert calls == ["a2v", "av_continue"] and "other weights" in capsys.readouterr().out
+
+
 def test_the_order_flag_reaches_generation_and_the_notes(checkpoint, tmp_path):
     run = str(checkpoint / "run")
     scores = {}

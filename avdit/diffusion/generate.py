@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Sequence
 
 import torch
@@ -89,7 +90,7 @@ def order_runs(order: str) -> tuple[int, ...]:
         return ()
     names = ORDER_ALIASES.get(order, order).split("-")
     runs = tuple(MODALITIES.index(name) for name in names if name in MODALITIES)
-    alternates = all(a != b for a, b in zip(runs, runs[1:]))
+    alternates = all(a != b for a, b in pairwise(runs))
     if len(runs) != len(names) or len(runs) < 2 or not alternates:
         raise ValueError(f"unknown order {order!r}: give {TOGETHER!r}, 'audio-first', 'video-first', or two or more "
                          f"sampler runs that alternate between video and audio, joined by '-' (e.g. "

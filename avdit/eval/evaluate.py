@@ -149,7 +149,8 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
                          f"{ref_video.shape[3]} and {ref_audio.shape[1]} samples; the model takes {layout.frames} "
                          f"frames of {layout.height}x{layout.width} at {layout.fps} fps and {layout.num_samples} "
                          f"samples: prepare the data with the model's geometry")
-    rows, earlier_seconds = _finished_rows(out, settings, progress)
+    weights = pipe.weights_digest()
+    rows, earlier_seconds = _finished_rows(out, settings, weights, progress)
     ref_cache = {}
     jobs = [name for name in (RECONSTRUCTION, *settings.tasks) if name not in rows]
     for name in tqdm(jobs, desc="evaluate", disable=not progress):
@@ -167,7 +168,7 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
             row.update(bt_scores(video, audio, task_given, classes))
         rows[name] = row
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / PROGRESS, {"settings": asdict(settings), "rows": rows,
+        write_json(out / PROGRESS, {"settings": asdict(settings), "weights": weights, "rows": rows,
                                     "seconds": earlier_seconds + time.perf_counter() - start})
     rows = {name: rows[name] for name in (RECONSTRUCTION, *settings.tasks)}  # the table's order
     reference = av_align_means(ref_video, ref_audio, layout) if settings.av_align else {}
@@ -190,8 +191,9 @@ def av_align_means(video: np.ndarray, audio: np.ndarray, layout: ClipLayout) -> 
 PROGRESS = "progress.json"  # the rows finished so far, so an interrupted evaluation resumes
 
 
-def _finished_rows(out: Path, settings: EvalSettings, progress: bool) -> tuple[dict, float]:
-    """Rows an interrupted run of these very settings finished (and its seconds); says whether it resumes."""
+def _finished_rows(out: Path, settings: EvalSettings, weights: str, progress: bool) -> tuple[dict, float]:
+    """Rows an interrupted run of these very settings and weights (``Pipeline.weights_digest``) finished (and its
+    seconds); says whether it resumes."""
     path = out / PROGRESS
     if not path.exists():
         if progress and (out / "results.json").exists():
@@ -202,6 +204,11 @@ def _finished_rows(out: Path, settings: EvalSettings, progress: bool) -> tuple[d
     if saved["settings"] != json.loads(json.dumps(asdict(settings))):
         if progress:
             print(f"avdit evaluate: {path} was made with other settings; starting over", flush=True)
+        return {}, 0.0
+    if saved.get("weights") != weights:
+        if progress:
+            print(f"avdit evaluate: {path} was made with other weights than the model and codecs loaded now; "
+                  "starting over", flush=True)
         return {}, 0.0
     if progress:
         print(f"avdit evaluate: resuming in {out}: {', '.join(saved['rows'])} already done", flush=True)
