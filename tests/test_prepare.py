@@ -105,6 +105,39 @@ def test_split_is_deterministic_and_per_file():
     assert clip_starts(10.0, PrepareSettings(duration=2.125, hop=1.0)) == [0, 1, 2, 3, 4, 5, 6, 7]
 
 
+def test_a_few_files_still_hold_one_out_and_a_file_hashing_into_test_takes_over(tmp_path, capsys):
+    """Hashing alone holds out no file of a small folder about one time in three (10 files at 0.1); then the file
+    nearest the test split is held out, so evaluate has clips. One that hashes into the test split replaces it."""
+    names = [f"clip_{i}.mp4" for i in range(40)]
+    train_only = [n for n in names if split_of(n, 0.1) == "train"][:3]
+    into_test = next(n for n in names if split_of(n, 0.1) == "test")
+    src = tmp_path / "videos"
+    src.mkdir()
+    for name in train_only:
+        write_file(src / name, frames=20, duration=2.5)
+    index = prepare_folder(src, tmp_path / "out", PrepareSettings(), progress=False)
+    held = [n for n, e in index["files"].items() if e["split"] == "test"]
+
+    def fraction_holding_out(name: str) -> float:  # the smallest test fraction that holds the file out, by bisection
+        low, high = 0.0, 1.0
+        for _ in range(50):
+            low, high = (low, (low + high) / 2) if split_of(name, (low + high) / 2) == "test" else ((low + high) / 2, high)
+        return high
+
+    assert held == [min(train_only, key=fraction_holding_out)]
+    assert main(["prepare", str(src), str(tmp_path / "out"), "--preset", "bouncing-tones"]) == 0
+    assert "2 train clips, 1 test clips" in capsys.readouterr().out  # a rerun keeps it
+    write_file(src / into_test, frames=20, duration=2.5)
+    index = prepare_folder(src, tmp_path / "out", PrepareSettings(), progress=False)
+    assert [n for n, e in index["files"].items() if e["split"] == "test"] == [into_test]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    write_file(alone / train_only[0], frames=20, duration=2.5)
+    assert main(["prepare", str(alone), str(tmp_path / "out_alone"), "--preset", "bouncing-tones"]) == 0
+    out = capsys.readouterr().out
+    assert "1 train clips, 0 test clips" in out and "no test clips" in out
+
+
 def test_cli_prepare_prints_a_summary_and_fails_cleanly(folder, tmp_path, capsys):
     assert main(["prepare", str(folder), str(tmp_path / "out"), "--preset", "bouncing-tones", "--test-fraction", "0"]) == 0
     out = capsys.readouterr().out

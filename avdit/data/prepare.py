@@ -77,10 +77,26 @@ class PrepareSettings:
         return data
 
 
+def _path_hash(relative_path: str) -> float:
+    """Where a file's path hashes to in [0, 1)."""
+    return int.from_bytes(hashlib.sha256(relative_path.encode()).digest()[:8], "big") / 2**64
+
+
 def split_of(relative_path: str, test_fraction: float) -> str:
     """Deterministic split by a hash of the file's path: all clips of one file land in the same split."""
-    digest = int.from_bytes(hashlib.sha256(relative_path.encode()).digest()[:8], "big")
-    return "test" if digest / 2**64 < test_fraction else "train"
+    return "test" if _path_hash(relative_path) < test_fraction else "train"
+
+
+def assign_splits(files: dict[str, dict], test_fraction: float) -> None:
+    """Set each file entry's split by ``split_of``. Where that holds out no file with clips (few files: 10 files at
+    0.1 hold out none about one time in three) though ``test_fraction`` > 0 and two or more files have clips, the
+    file whose path hashes lowest (the next one a larger fraction would hold out) becomes the test split, so
+    ``avdit evaluate --data`` has held-out clips; a new file that hashes into the test split takes over from it."""
+    for name, entry in files.items():
+        entry["split"] = split_of(name, test_fraction)
+    with_clips = [name for name, entry in files.items() if entry["starts"]]
+    if test_fraction > 0 and len(with_clips) >= 2 and all(files[n]["split"] == "train" for n in with_clips):
+        files[min(with_clips, key=_path_hash)]["split"] = "test"
 
 
 def clip_starts(duration: float, settings: PrepareSettings) -> list[float]:
@@ -189,8 +205,8 @@ def prepare_folder(src: str | Path, out: str | Path, settings: PrepareSettings =
         except MediaError as err:
             skipped[rel] = err.problem
             continue
-        files[rel] = {"bytes": stat.st_size, "mtime": stat.st_mtime, "duration": info.duration, "starts": starts,
-                      "split": split_of(rel, settings.test_fraction)}
+        files[rel] = {"bytes": stat.st_size, "mtime": stat.st_mtime, "duration": info.duration, "starts": starts}
+    assign_splits(files, settings.test_fraction)
     index = {"source": str(src.resolve()), "settings": settings.to_dict(), "geometry": settings.geometry().to_dict(),
              "files": files, "skipped": skipped}
     write_json(index_path, index)
@@ -202,6 +218,9 @@ def summary(index: dict) -> str:
     for entry in index["files"].values():
         counts[entry["split"]] += len(entry["starts"])
     lines = [f"{len(index['files'])} files indexed: {counts['train']} train clips, {counts['test']} test clips"]
+    if not counts["test"] and index["settings"].get("test_fraction", 0) > 0:
+        lines.append("no test clips (one file with clips cannot be split): `avdit evaluate --data` needs held-out "
+                     "clips; add files")
     if index["skipped"]:
         lines.append(f"{len(index['skipped'])} files skipped:")
         lines += [f"  {name}: {why}" for name, why in sorted(index["skipped"].items())]
