@@ -58,24 +58,32 @@ def test_task_lists_and_bad_input(checkpoint, tmp_path, capsys):
     assert "pytorch-i3d" in capsys.readouterr().err
 
 
-def test_an_interrupted_evaluation_resumes_with_the_same_numbers(results, tmp_path, monkeypatch, capsys):
-    """A kill after the first task keeps its row; the rerun does only the rest and gives the same table."""
+def interrupted_at_the_second_task(settings: EvalSettings, out, monkeypatch) -> list[str]:
+    """Run an evaluation killed as its second task starts (the first's row is saved); return the list the names of
+    the tasks generated from then on go to."""
     import avdit.eval.evaluate as evaluate_module
 
-    _, settings, first = results
-    real_generate, calls = evaluate_module.generate, []
+    real_generate, calls, killing = evaluate_module.generate, [], [True]
 
-    def dies_on_the_second_task(pipe, task, *args):
+    def generate(pipe, task, *args):
         calls.append(task.name)
-        if len(calls) == 2:
+        if killing[0] and len(calls) == 2:
             raise KeyboardInterrupt
         return real_generate(pipe, task, *args)
 
-    monkeypatch.setattr(evaluate_module, "generate", dies_on_the_second_task)
+    monkeypatch.setattr(evaluate_module, "generate", generate)
     with pytest.raises(KeyboardInterrupt):
-        evaluate(settings, tmp_path, progress=False)
-    assert set(json.loads((tmp_path / "progress.json").read_text())["rows"]) == {"reconstruction", "a2v"}
+        evaluate(settings, out, progress=False)
+    assert set(json.loads((out / "progress.json").read_text())["rows"]) == {"reconstruction", "a2v"}
     calls.clear()
+    killing[0] = False
+    return calls
+
+
+def test_an_interrupted_evaluation_resumes_with_the_same_numbers(results, tmp_path, monkeypatch, capsys):
+    """A kill after the first task keeps its row; the rerun does only the rest and gives the same table."""
+    _, settings, first = results
+    calls = interrupted_at_the_second_task(settings, tmp_path, monkeypatch)
     again = evaluate(settings, tmp_path, progress=True)
     assert calls == ["av_continue"] and "resuming" in capsys.readouterr().out
     assert list(again["rows"]) == list(first["rows"]) and not (tmp_path / "progress.json").exists()
@@ -88,22 +96,11 @@ def test_an_interrupted_evaluation_starts_over_where_the_weights_changed(results
     the finished rows are not reused."""
     import torch
 
-    import avdit.eval.evaluate as evaluate_module
     from avdit.pipeline import Pipeline
 
     _, settings, _ = results
-    real_generate, real_load, calls = evaluate_module.generate, Pipeline.from_pretrained.__func__, []
-
-    def dies_on_the_second_task(pipe, task, *args):
-        calls.append(task.name)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_generate(pipe, task, *args)
-
-    monkeypatch.setattr(evaluate_module, "generate", dies_on_the_second_task)
-    with pytest.raises(KeyboardInterrupt):
-        evaluate(settings, tmp_path, progress=False)
-    assert set(json.loads((tmp_path / "progress.json").read_text())["rows"]) == {"reconstruction", "a2v"}
+    calls = interrupted_at_the_second_task(settings, tmp_path, monkeypatch)
+    real_load = Pipeline.from_pretrained.__func__
 
     def trained_further(cls, *args, **kwargs):
         pipe = real_load(cls, *args, **kwargs)
@@ -111,9 +108,6 @@ def test_an_interrupted_evaluation_starts_over_where_the_weights_changed(results
             next(pipe.model.parameters()).add_(1e-3)
         return pipe
 
-    calls.clear()
-    monkeypatch.setattr(evaluate_module, "generate", lambda pipe, task, *args: calls.append(task.name)
-                        or real_generate(pipe, task, *args))
     monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(trained_further))
     evaluate(settings, tmp_path, progress=True)
     assert calls == ["a2v", "av_continue"] and "other weights" in capsys.readouterr().out
