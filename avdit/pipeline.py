@@ -8,7 +8,6 @@ and samples, and for a2v/v2a the input slides along with it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
-from avdit.codecs.digest import codec_digest, codec_digest_matches
+from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_digest
 from avdit.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
 from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS
@@ -74,12 +73,7 @@ class Pipeline:
     def weights_digest(self) -> str:
         """sha256 of the model's and the codecs' weights as loaded (names and bytes), 16 hex digits: what makes
         this pipeline's outputs, so a saved result can tell whether it came from the same weights."""
-        digest = hashlib.sha256()
-        for part in (self.model, self.codecs):
-            for name, tensor in part.state_dict().items():
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return tensors_digest(item for part in (self.model, self.codecs) for item in part.state_dict().items())
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _read(self, source, modality: int, offset: float) -> torch.Tensor:
