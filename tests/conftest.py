@@ -9,6 +9,7 @@ from avdit.codecs.video import VideoCodecConfig
 from avdit.latents import AV
 from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT, get_preset
+from tests.real_files import awkward_files, awkward_folder  # noqa: F401  (fixtures for every test module)
 
 
 @pytest.fixture

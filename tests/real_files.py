@@ -4,6 +4,7 @@ keep real videos with sound that nobody on this project made."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +132,30 @@ DEBIAN_VIDEOS = {
     f"{FORENSICS}/movie2/movie-hello.mpeg": "forensics-samples-files",  # MPEG-PS: mpeg2video + mp2
 }
 DEBIAN_PACKAGES = sorted(set(DEBIAN_VIDEOS.values()))
+REAL_WAV = f"{FORENSICS}/audio1/debian.wav"  # forensics-samples-files, 5.4 s
+
+# With this set, the suite runs as on a machine without the optional system packages (Debian's real files,
+# Chromium) even where they are installed: `.ci/run` runs the tests that have a fallback this way too.
+HIDE_OPTIONAL = "AVDIT_HIDE_OPTIONAL"
+
+
+def optional_hidden() -> bool:
+    return bool(os.environ.get(HIDE_OPTIONAL))
+
+
+def installed(path: str | Path) -> bool:
+    """A file of an optional system package is there, and not hidden by ``AVDIT_HIDE_OPTIONAL``."""
+    return not optional_hidden() and Path(path).exists()
+
+
+def require_real_files() -> bool:
+    """CI installs the packages: a missing real file must fail there, not skip (unless they are hidden)."""
+    return bool(os.environ.get("AVDIT_REQUIRE_REAL_FILES")) and not optional_hidden()
+
+
+def real_videos() -> list[Path]:
+    """Debian's real videos that are installed (all of them where ``require_real_files``)."""
+    found = [Path(p) for p in DEBIAN_VIDEOS if installed(p)]
+    if require_real_files():
+        assert len(found) == len(DEBIAN_VIDEOS), "Debian's real videos are missing: see .ci/run"
+    return found

@@ -6,7 +6,6 @@ packages are installed (`.ci/run` installs them) and always the awkward files of
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,18 +13,9 @@ import pytest
 
 from avdit.cli import main
 from avdit.media import probe
-from tests.real_files import DEBIAN_VIDEOS, awkward_files  # noqa: F401  (a fixture)
-
-REAL_WAV = "/usr/share/forensics-samples/original-files/audio1/debian.wav"  # forensics-samples-files, 5.4 s
+from tests.real_files import REAL_WAV, installed, real_videos
 TINY_CODEC = ["--steps", "2", "--batch-size", "2", "--decoder-steps", "0", "--latent-channels", "4",
               "--sample-every", "1000"]
-
-
-def real_videos() -> list[Path]:
-    found = [Path(p) for p in DEBIAN_VIDEOS if Path(p).exists()]
-    if os.environ.get("AVDIT_REQUIRE_REAL_FILES"):
-        assert len(found) == len(DEBIAN_VIDEOS), "Debian's real videos are missing: see .ci/run"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +57,7 @@ def _clip_of(folder: Path) -> tuple[int, int, int, float]:
 def test_generate_every_kind_of_task_at_the_datas_geometry(journey):
     run, out = journey["run"], journey["root"] / "out"
     video = sorted(journey["src"].iterdir())[0]
-    wav = REAL_WAV if Path(REAL_WAV).exists() else str(video)
+    wav = REAL_WAV if installed(REAL_WAV) else str(video)
     assert main(["generate", "--task", "a2v", "--input", wav, "--checkpoint", str(run), "--steps", "2",
                  "--out", str(out / "a2v")]) == 0
     width, height, fps, seconds = _clip_of(out / "a2v")

@@ -1,7 +1,6 @@
 """Files like real folders hold: seeking that fails, MPEG program streams, formats found only by content."""
 
 import errno
-import os
 from pathlib import Path
 
 import av
@@ -13,8 +12,7 @@ from avdit.data.datasets import ClipDataset
 from avdit.data.prepare import PrepareSettings, _readable_starts, prepare_folder
 from avdit.media import MediaError, probe, read_clip
 from tests.media_files import frame_index
-from tests.real_files import (AWKWARD, BY_NAME, CLICKS, DEBIAN_PACKAGES, DEBIAN_VIDEOS, awkward_files,  # noqa: F401
-                              awkward_folder)
+from tests.real_files import AWKWARD, BY_NAME, CLICKS, DEBIAN_PACKAGES, DEBIAN_VIDEOS, installed, require_real_files
 
 STARTS = (0.0, 1.0, 2.125)
 
@@ -123,7 +121,7 @@ def test_prepare_drops_clips_a_lying_duration_promises(awkward_files, tmp_path):
 
 def debian_video(path: str):
     return pytest.param(path, id=Path(path).name, marks=pytest.mark.skipif(
-        not Path(path).exists() and not os.environ.get("AVDIT_REQUIRE_REAL_FILES"), reason=f"real file of Debian package {DEBIAN_VIDEOS[path]} not installed "
+        not installed(path) and not require_real_files(), reason=f"real file of Debian package {DEBIAN_VIDEOS[path]} not installed or hidden "
                                         f"(apt-get install {' '.join(DEBIAN_PACKAGES)})"))
 
 

@@ -23,7 +23,7 @@ from avdit.eval.features.vggish import VGGish
 from avdit.layout import GEOMETRIES
 from tests.conftest import randomize, tiny_codecs
 from tests.golden.make_audioclip_reference import deterministic_state
-from tests.test_journey import real_videos
+from tests.real_files import real_videos
 
 RUNNER = Path(__file__).parent.parent / "benchmarks" / "table2" / "run.py"
 REAL = ("mp4.mp4", "mov.mov", "webm.webm")  # 5.6 s each, 560x320; at --test-fraction 0.3 mp4.mp4 is held out
