@@ -8,9 +8,11 @@ and samples, and for a2v/v2a the input slides along with it.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +21,9 @@ from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, lo
 from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_digest
 from avdit.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
-from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS
+from avdit.diffusion.generate import DEFAULT_HISTORY_LEVEL, DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+from avdit.diffusion.spread import match_spread, spread
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
@@ -32,6 +35,19 @@ def bundled_model_dir() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("avdit") / "assets" / "model"))
+
+
+@dataclass
+class Chunk:
+    """What ``Pipeline.stream`` yields: the frames and samples one window adds."""
+
+    video: np.ndarray  # (num, t, H, W, 3) uint8
+    audio: np.ndarray  # (num, s) float32
+    latents: AV  # of the window that made them
+    task: Task
+    start: float  # seconds of content before this chunk
+    fps: int
+    sample_rate: int
 
 
 @dataclass
@@ -124,14 +140,16 @@ class Pipeline:
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
-                generator: torch.Generator, pyramid_lag: int, order: str, progress: bool) -> AV:
+                generator: torch.Generator, pyramid_lag: int, order: str, progress: bool,
+                history: torch.Tensor | None = None, history_level: int = 0) -> AV:
         """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
         The sampler turns the network's output into eps with its own schedule, the one the model was trained with."""
         out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout,
                                steps=steps, sampler=sampler, eta=eta, mode=mode, guidance=guidance,
                                schedule=DEFAULT_SCHEDULE, generator=generator,
                                self_condition=self.model.config.self_condition, progress=progress,
-                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction, order=order)
+                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction, order=order,
+                               history=history, history_level=history_level)
         return out.map(lambda p: p.float().cpu())
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
@@ -148,74 +166,117 @@ class Pipeline:
                              "give a longer input")
         return available
 
-    def _roll(self, task: Task, video, audio, video_all: torch.Tensor, audio_all: torch.Tensor, duration: float,
-              offset: float, available: int | None, sample) -> tuple[torch.Tensor, torch.Tensor, AV]:
+    def _roll(self, task: Task, video, audio, first: AV, tail_v: torch.Tensor, tail_a: torch.Tensor,
+              duration: float | None, offset: float, available: int | None, sample,
+              anchor_spread: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
         """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
         rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
-        with it, and only the frames it adds are kept. ``video_all`` (B, T, H, W, 3), ``audio_all`` (B, S): the
-        first window; ``available``: the frames the sliding inputs cover (``_sliding_frames``)."""
+        with it, and only the frames it adds are yielded. ``first``: the first window's latents, ``tail_v``
+        (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
+        (``_sliding_frames``); ``duration`` None: on without end; ``anchor_spread``: each window's generated latents
+        keep the spread they had in the first window (``avdit.diffusion.spread``). Yields (new frames, new samples,
+        latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
-        wanted = round(duration * fps)
+        wanted = math.inf if duration is None else round(duration * fps)
         sliding = _given_whole(task)
         carry_samples = layout.segment_samples(1).stop
         rolled = task.given.clone()
         rolled[:, :2] = True
         follow = Task(f"{task.name}+rolling", rolled)
-        out = None
-        while video_all.shape[1] < wanted:
-            made = video_all.shape[1]
+        history = rolled.clone()  # the carried segments: the model's own output, not an input
+        history[:, 2:] = False
+        history[sliding] = False
+        made, made_a = tail_v.shape[1], tail_a.shape[1]  # frames, samples made so far; the tails hold one window
+        generated = layout.cells_to_latents((~rolled).expand(tail_v.shape[0], -1, -1))  # what each window makes
+        reference = spread(first, generated) if anchor_spread else None
+        while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
-            v = torch.zeros_like(video_all[:, :window])
-            a = torch.zeros_like(audio_all[:, :layout.num_samples])
-            v[:, :carry] = video_all[:, start:start + carry]
-            a[:, :carry_samples] = audio_all[:, first_sample:first_sample + carry_samples]
+            back_v, back_a = made - tail_v.shape[1], made_a - tail_a.shape[1]  # where the tails start
+            v = torch.zeros_like(tail_v[:, :window])
+            a = torch.zeros(tail_a.shape[0], layout.num_samples, dtype=tail_a.dtype)
+            v[:, :carry] = tail_v[:, start - back_v:start - back_v + carry]
+            a[:, :carry_samples] = tail_a[:, first_sample - back_a:first_sample - back_a + carry_samples]
             for m in sliding:
                 target, source = (v, video) if m == VIDEO else (a, audio)
                 target.copy_(self._read(source, m, offset + start / fps).expand_as(target))
-            out = sample(follow, self.codecs.encode(v, a))
+            out = sample(follow, self.codecs.encode(v, a), history)
+            if reference is not None:  # the first window's spread, held (avdit.diffusion.spread)
+                out = match_spread(out, generated, reference)
             new_v, new_a = self.codecs.decode(out)
-            video_all = torch.cat([video_all, new_v[:, made - start:]], 1)
-            audio_all = torch.cat([audio_all, new_a[:, audio_all.shape[1] - first_sample:]], 1)
-        return video_all, audio_all, out
+            new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
+            made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]
+            tail_v = torch.cat([tail_v, new_v], 1)[:, -window:]
+            tail_a = torch.cat([tail_a, new_a], 1)[:, -layout.num_samples:]
+            yield new_v, new_a, out
 
-    def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
-                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
-                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
-                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
-                 order: str = DEFAULT_ORDER, progress: bool = False) -> Result:
-        """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
-        or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc). ``order``:
-        where both modalities are generated, together or in runs of one (``avdit.diffusion.generate.order_runs``)."""
+    def stream(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
+               steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
+               guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
+               offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
+               order: str = DEFAULT_ORDER, history_level: int = DEFAULT_HISTORY_LEVEL, anchor_spread: bool = True,
+               progress: bool = False) -> Iterator[Chunk]:
+        """``__call__``'s clips as they are made: the first window, then the frames each next window adds (see the
+        module doc), with ``duration`` None going on until the caller stops. Memory stays that of one window."""
         layout = self.layout
         task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
+        if duration is not None and not duration > 0:
+            raise ValueError(f"--duration must be > 0 seconds, got {duration:g}")
+        if duration is None and _given_whole(task):
+            raise ValueError(f"task {task.name!r} slides along its input, which ends: give a --duration")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
-        rolls = duration is not None and duration > float(layout.duration)
+        rolls = duration is None or duration > float(layout.duration)
         # what the inputs of a sliding modality cover: one too short fails before any sampling
         available = self._sliding_frames(task, video, audio, duration, offset) if rolls and latents is None else None
         if clean.batch_size not in (1, num):
             raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
-        out = self._sample(task, clean, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress)
-        video_all, audio_all = self.codecs.decode(out)
-        if rolls:
-            def sample(t: Task, c: AV) -> AV:
-                return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress)
 
-            video_all, audio_all, out = self._roll(task, video, audio, video_all, audio_all, duration, offset,
-                                                   available, sample)
-        if duration is not None:
-            video_all = video_all[:, :max(1, round(duration * layout.fps))]
-            audio_all = audio_all[:, :round(duration * layout.sample_rate)]
-        return Result(video_all.numpy(), audio_all.numpy(), out, task, layout.fps, layout.sample_rate)
+        def sample(t: Task, c: AV, history: torch.Tensor | None = None) -> AV:
+            return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress,
+                                history, history_level)
+
+        out = sample(task, clean)
+        first_v, first_a = self.codecs.decode(out)
+        frames = None if duration is None else max(1, round(duration * layout.fps))  # None: no end
+        samples = None if duration is None else round(duration * layout.sample_rate)
+        windows = [(first_v, first_a, out)]
+        if rolls:
+            windows = itertools.chain(windows, self._roll(task, video, audio, out, first_v, first_a, duration, offset,
+                                                          available, sample, anchor_spread))
+        made_v = made_a = 0
+        for new_v, new_a, out in windows:
+            if frames is not None:  # the last window: only what the duration asks for
+                new_v, new_a = new_v[:, :max(0, frames - made_v)], new_a[:, :max(0, samples - made_a)]
+            yield Chunk(new_v.numpy(), new_a.numpy(), out, task, made_v / layout.fps, layout.fps, layout.sample_rate)
+            made_v, made_a = made_v + new_v.shape[1], made_a + new_a.shape[1]
+
+    def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
+                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
+                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
+                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
+                 order: str = DEFAULT_ORDER, history_level: int = DEFAULT_HISTORY_LEVEL, anchor_spread: bool = True,
+                 progress: bool = False) -> Result:
+        """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
+        or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc; ``stream``
+        gives the same clips as they are made). ``order``: where both modalities are generated, together or in runs
+        of one (``avdit.diffusion.generate.order_runs``). ``history_level``: the level at which rolling windows see
+        the segments they carry (0: clean). ``anchor_spread``: rolling windows keep the first window's latent spread
+        (``avdit.diffusion.spread``; without it a stream's subject shrinks and fades in 10-20 s)."""
+        if duration is None:
+            duration = float(self.layout.duration)
+        chunks = list(self.stream(task, video, audio, latents, num, steps, sampler, eta, guidance, mode, seed, offset,
+                                  duration, pyramid_lag, order, history_level, anchor_spread, progress))
+        return Result(np.concatenate([c.video for c in chunks], 1), np.concatenate([c.audio for c in chunks], 1),
+                      chunks[-1].latents, chunks[-1].task, self.layout.fps, self.layout.sample_rate)
 
 
 def _given_whole(task: Task) -> list[int]:

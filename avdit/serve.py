@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, sampler_passes
 from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
+from avdit.live import LiveStreams, StreamBusy, status_line
 from avdit.media.errors import MediaError
 from avdit.tasks import TASK_PRESETS, TaskError, get_task
 
@@ -37,6 +39,9 @@ BT_SOURCE, UPLOAD_SOURCE = "Bouncing Tones clip", "upload"
 MAX_KEPT_REQUESTS = 32  # request folders kept on disk; older ones are deleted
 CACHE_SWEEP_S, CACHE_MAX_AGE_S = 3600, 86400  # Gradio's copies of uploads and results: hourly, older than a day
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LIVE_TASKS = ("joint", "av_continue")  # what the live section streams
+LIVE_ROUTE = "/avdit-live"  # where the server sends live streams
+LIVE_PLAYER_JS = (Path(__file__).parent / "live_player.js").read_text()  # plays them as they arrive (MSE)
 _PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"`]+)+/([^\s/'\"`]+)")  # an absolute path of two or more parts
 
 
@@ -130,16 +135,14 @@ class PageRequests:
                 shutil.rmtree(self._folders.popleft(), ignore_errors=True)
         return folder
 
-    def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,
-                 video_cells: list[str], audio_cells: list[str], steps: int, guidance_video: float,
-                 guidance_audio: float, seed: int) -> tuple[str, str, str, str, str]:
-        """Returns (input mp4, output mp4, contact sheet png, output mp4 for download, status text)."""
+    def inputs(self, task, source: str, bt_index: int, video_file: str | None,
+               audio_file: str | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The given video (T, H, W, 3) uint8 and audio (S,) float32 of one window, read only for the modalities the
+        task gives (None for the others): a held-out Bouncing Tones clip, or uploaded files."""
         from avdit.data import bouncing_tones as bt
-        from avdit.media import read_clip, write_mp4
-        from avdit.render import contact_sheet, save_png
+        from avdit.media import read_clip
 
         layout = self.layout
-        task = task_from_cells(video_cells, audio_cells, layout)
         if source == UPLOAD_SOURCE:
             if not video_file and not audio_file:
                 raise ValueError("upload a video or an audio file" +
@@ -164,6 +167,18 @@ class PageRequests:
         else:
             clip = bt.make_clip(0, int(bt_index), "test")
             video, audio = clip.video, clip.audio
+        return video, audio
+
+    def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,
+                 video_cells: list[str], audio_cells: list[str], steps: int, guidance_video: float,
+                 guidance_audio: float, seed: int) -> tuple[str, str, str, str, str]:
+        """Returns (input mp4, output mp4, contact sheet png, output mp4 for download, status text)."""
+        from avdit.media import write_mp4
+        from avdit.render import contact_sheet, save_png
+
+        layout = self.layout
+        task = task_from_cells(video_cells, audio_cells, layout)
+        video, audio = self.inputs(task, source, bt_index, video_file, audio_file)
         folder = self.new_folder()
         shown_video = video if video is not None else np.full((layout.frames, layout.height, layout.width, 3), 16,
                                                                 np.uint8)
@@ -182,14 +197,16 @@ class PageRequests:
         return str(folder / "input.mp4"), output, str(folder / "contact_sheet.png"), output, status
 
 
-def build_app(pipe, max_upload_mb: int = 50):
-    """The Gradio Blocks page around ``pipe`` (a ``Pipeline``)."""
+def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
+    """The Gradio Blocks page around ``pipe`` (a ``Pipeline``); ``app.live`` holds its live streams, which
+    ``add_live_route`` serves."""
     import gradio as gr
     from gradio.utils import get_upload_folder
 
     layout = pipe.layout
     labels = segment_labels(layout)
     requests = PageRequests(pipe, upload_dir=get_upload_folder())
+    live = LiveStreams(pipe, max_streams)
     sources = [BT_SOURCE, UPLOAD_SOURCE] if requests.bouncing_tones else [UPLOAD_SOURCE]
 
     def on_preset(name):
@@ -240,25 +257,104 @@ def build_app(pipe, max_upload_mb: int = 50):
             shown_output = gr.Video(label="generated", elem_id="output-video")
         sheet = gr.Image(label="contact sheet (green bar: given, orange: generated)", elem_id="sheet")
         download = gr.File(label="download the generated mp4", elem_id="download")
+        gr.Markdown("## Live\nAn endless stream, played with its sound as it is made: joint generation, or a "
+                    "continuation of the input above (a Bouncing Tones clip or the uploaded video's first "
+                    f"{float(layout.duration):.3f} s). Stop ends the generation on the server; so does closing the page.")
+        with gr.Row():
+            live_task = gr.Radio(list(LIVE_TASKS), value=LIVE_TASKS[0], label="live task", elem_id="live-task")
+            live_start = gr.Button("Start", variant="primary", elem_id="live-start")
+            live_stop = gr.Button("Stop", elem_id="live-stop")
+        live_video = gr.HTML(elem_id="live-player")
+        live_status = gr.Markdown(elem_id="live-status")
+        live_id = gr.Textbox(visible=False)  # the stream this page plays (not gr.State: it would hold a connection open)
+
+        def on_live_start(key, task_name, source_name, index, video_path, seed_value):
+            if key is not None:
+                live.stop(key)
+            try:
+                task = get_task(task_name, layout.num_segments)
+                video, audio = (None, None) if task_name == "joint" else requests.inputs(
+                    task, source_name, index, video_path, None)  # the video's own audio
+                stream = live.open({"task": task_name, "video": video, "audio": audio, "seed": int(seed_value)})
+            except StreamBusy as err:
+                return None, "", f"**Please wait:** {err}"
+            except Exception as err:
+                if not isinstance(err, (ValueError, OSError)):
+                    traceback.print_exc()
+                return None, "", f"**Could not start:** {page_message(err)}"
+            player = (f'<video id="live-video" data-stream="{LIVE_ROUTE}/{stream.id}.mp4" autoplay controls '
+                      'playsinline style="width:256px;height:256px;image-rendering:pixelated"></video>')
+            return stream.id, player, "Starting: making the first window..."
+
+        def on_live_stop(key):
+            stream = live.get(key) if key else None
+            if stream is None:
+                return None, "", ""
+            live.stop(key)
+            return None, "", status_line(stream)
+
+        def on_live_status(key):  # while the stream runs, its figures once a second
+            stream = live.get(key) if key else None
+            while stream is not None and stream.running:
+                yield status_line(stream)
+                time.sleep(1.0)
+            if stream is not None:
+                yield status_line(stream)
+
+        live_start.click(on_live_start, [live_id, live_task, source, bt_index, video_file, seed],
+                         [live_id, live_video, live_status], api_name=False).then(
+            None, js=LIVE_PLAYER_JS).then(
+            on_live_status, [live_id], [live_status], api_name=False, concurrency_limit=None, show_progress="hidden")
+        live_stop.click(on_live_stop, [live_id], [live_id, live_video, live_status], api_name=False,
+                        concurrency_limit=None)
         task_preset.change(on_preset, task_preset, [video_cells, audio_cells])
         run.click(on_generate, [source, bt_index, video_file, audio_file, video_cells, audio_cells, steps,
                                 guidance_video, guidance_audio, seed],
                   [shown_input, shown_output, sheet, download, status], api_name="generate")
     app.queue()
+    app.live = live
     return app
 
 
+def add_live_route(app) -> None:
+    """``GET {LIVE_ROUTE}/ID.mp4`` on the launched app's server: the live stream ID as one fragmented mp4 that never
+    ends. Only the page's Start makes an ID (behind the page's login, when it has one), and an ID is unguessable.
+    The stream stops when the response ends: the viewer stopped, closed the page or lost the connection."""
+    import anyio
+    from fastapi import HTTPException
+    from fastapi.responses import StreamingResponse
+
+    async def live_stream(key: str):
+        stream = app.live.get(key.removesuffix(".mp4"))
+        if stream is None:
+            raise HTTPException(404, "no such live stream: press Start in the page")
+
+        async def body():
+            try:
+                while (data := await anyio.to_thread.run_sync(stream.read, 0.5)) is not None:
+                    if data:
+                        yield data
+            finally:
+                stream.stop()
+
+        return StreamingResponse(body(), media_type="video/mp4", headers={"Cache-Control": "no-store"})
+
+    app.server_app.add_api_route(LIVE_ROUTE + "/{key}", live_stream, methods=["GET"])
+
+
 def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 50,
-          block: bool = True, device: str | None = None, auth: str | tuple[str, str] | None = None):
+          block: bool = True, device: str | None = None, auth: str | tuple[str, str] | None = None,
+          max_streams: int = 1):
     """Start the app; returns it (with ``block=False``, the server runs in a background thread).
 
     ``auth``: 'USER:PASSWORD' (or a pair) the page asks for; without it anyone who reaches it can use it.
+    ``max_streams``: live streams at once (a further viewer is told to wait).
     """
     from avdit.pipeline import Pipeline
 
     login = parse_auth(auth)
     pipe = Pipeline.from_pretrained(checkpoint, device=device)
-    app = build_app(pipe, max_upload_mb)
+    app = build_app(pipe, max_upload_mb, max_streams)
     local = host in LOCAL_HOSTS
     where = "only this machine can reach it" if local else f"reachable from other machines on {host}"
     url_host = f"[{host}]" if ":" in host else host
@@ -270,6 +366,12 @@ def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 78
     elif not local:
         print(f"note: others can reach the page on {host}; it asks for a login, sent unencrypted over plain HTTP.",
               flush=True)
-    app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb", prevent_thread_lock=not block,
+    app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb", prevent_thread_lock=True,
                quiet=True, show_error=True, auth=login)
+    add_live_route(app)
+    if block:
+        try:
+            app.block_thread()
+        finally:
+            app.live.stop_all()
     return app

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from avdit.serve import BOUNCING_TONES, preset_cells, segment_labels, task_from_cells
@@ -91,6 +92,49 @@ def test_generate_av_continue_from_a_bouncing_tones_clip(page, tmp_path):
     info = probe(tmp_path / "download.mp4")
     assert info.has_video and info.has_audio, info
     assert "av_continue" in page.locator("#status").inner_text() or "G G" in page.locator("#status").inner_text()
+
+
+LIVE_STATE = """() => { const v = document.getElementById('live-video');
+    return v ? [v.currentTime, v.webkitAudioDecodedByteCount, v.error ? v.error.message : null] : null; }"""
+
+
+def test_live_stream_plays_with_sound_and_stops(page):
+    """Live: Start plays an endless stream with its sound for 20 s without a stall, a second viewer is told to
+    wait, and Stop ends the generation on the server (the second viewer can then start)."""
+    page.get_by_role("radio", name="av_continue").first.check()
+    page.locator("#live-task").get_by_role("radio", name="joint").check()
+    page.locator("#live-start").click()
+    page.wait_for_function("() => { const v = document.getElementById('live-video'); return v && v.currentTime > 0; }",
+                           timeout=60_000)
+    times, audio = [], []
+    for _ in range(21):  # a sample a second, for 20 s of playback
+        current, decoded, error = page.evaluate(LIVE_STATE)
+        assert error is None
+        times.append(current)
+        audio.append(decoded)
+        page.wait_for_timeout(1000)
+    steps = np.diff(times)
+    assert times[-1] - times[0] >= 18, times  # played on, in real time
+    assert steps.min() > 0.5, times  # no stall after the start
+    assert audio[0] > 0 and audio[-1] > audio[0], audio  # an audio track, decoded as it plays
+    assert "Live (playing)" in page.locator("#live-status").inner_text()
+
+    second = page.context.browser.new_page()
+    second.goto(page.url)
+    second.wait_for_selector("#live-start")
+    second.locator("#live-start").click()
+    second.wait_for_function("() => document.getElementById('live-status').innerText.includes('Please wait')",
+                             timeout=30_000)
+    assert second.locator("#live-video").count() == 0
+
+    page.locator("#live-stop").click()
+    page.wait_for_function("() => !document.getElementById('live-video')", timeout=30_000)
+    second.wait_for_timeout(3000)  # the generation ends after the window it is making
+    second.locator("#live-start").click()
+    second.wait_for_function("() => { const v = document.getElementById('live-video'); return v && v.currentTime > 0; }",
+                             timeout=60_000)
+    second.locator("#live-stop").click()
+    second.close()
 
 
 def test_a_bad_upload_shows_an_error_in_the_page(page, tmp_path):

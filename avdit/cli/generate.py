@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 
 from avdit.cli.common import add_sampling_flags, given, library_defaults, parameter_names
 
@@ -19,6 +20,17 @@ def _guidance(args: argparse.Namespace) -> dict:
     return given(args, ("guidance",))
 
 
+def _duration(text: str) -> float:
+    """--duration: seconds > 0, or ``inf`` for a stream without end."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--duration takes seconds or 'inf', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--duration must be > 0 seconds (or 'inf'), got {text}")
+    return value
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -26,13 +38,17 @@ def _generate(args: argparse.Namespace) -> int:
     from avdit.pipeline import Pipeline
     from avdit.render import contact_sheet, save_png
 
+    to_stdout = args.out == "-"
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder")
+    if not to_stdout and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder (or '-' for stdout)")
     guidance = _guidance(args)
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs, device=args.device)
-    flags = given(args, parameter_names(Pipeline.__call__) - {"video", "audio", "guidance", "progress"})
-    result = pipe(video=args.video or args.input, audio=args.audio or args.input, **flags, **guidance, progress=True)
+    flags = given(args, parameter_names(Pipeline.__call__) - {"video", "audio", "guidance", "progress", "duration"})
+    inputs = dict(video=args.video or args.input, audio=args.audio or args.input)
+    if to_stdout or (args.duration is not None and args.duration > float(pipe.layout.duration)):
+        return _stream(pipe, args, inputs, {**flags, **guidance}, None if to_stdout else out)
+    result = pipe(**inputs, duration=args.duration, **flags, **guidance, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     for i, (video, audio) in enumerate(zip(result.video, result.audio)):
         write_mp4(out / f"sample_{i:03d}.mp4", video, audio, result.fps, result.sample_rate)
@@ -40,6 +56,61 @@ def _generate(args: argparse.Namespace) -> int:
     save_png(out / "contact_sheet.png", sheet)
     print(f"{len(result.video)} clip(s) for task {result.task.name} in {out} (sample_*.mp4, contact_sheet.png)")
     return 0
+
+
+def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> int:
+    """Past one window, or to stdout: each clip is written as it is made (a fragmented mp4: memory holds one window,
+    and a run cut off leaves files that play up to their last second); progress in seconds of content."""
+    import sys
+    import time
+
+    from tqdm import tqdm
+
+    from avdit.media import Mp4Stream
+    from avdit.render import contact_sheet, save_png
+
+    layout = pipe.layout
+    endless = args.duration is None or args.duration == float("inf")
+    duration = None if endless else args.duration
+    if out is None and flags.get("num", 1) != 1:
+        raise ValueError("--out - writes one stream to stdout: give --num 1")
+    if out is None and endless and args.duration is None:
+        duration = float(layout.duration)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    chunks = pipe.stream(**inputs, duration=duration, **flags)
+    first = next(chunks)  # the first window: any input error is raised before a file is opened
+    num = first.video.shape[0]
+    writers = [Mp4Stream(sys.stdout.buffer if out is None else out / f"sample_{i:03d}.mp4", layout.width,
+                         layout.height, layout.fps, layout.sample_rate) for i in range(num)]
+    bar = tqdm(total=duration, unit="s", desc=f"{first.task.name}: seconds of content", file=sys.stderr,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]" if duration else
+               "{desc}: {n:.1f} s [{elapsed}{postfix}]")
+    began, written = time.perf_counter(), 0.0
+    interrupted = False
+    try:
+        if out is not None:
+            sheet = contact_sheet(first.video, first.audio, layout, first.task.given.numpy())  # the first window
+            save_png(out / "contact_sheet.png", sheet)
+        for chunk in itertools.chain([first], chunks):
+            for writer, video, audio in zip(writers, chunk.video, chunk.audio):
+                writer.write(video, audio)
+            seconds = chunk.video.shape[1] / layout.fps
+            written += seconds
+            bar.update(seconds)
+            bar.set_postfix_str(f"{written / (time.perf_counter() - began):.2f}x real time")
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        for writer in writers:
+            writer.close()
+        bar.close()
+    where = "stdout" if out is None else f"{out} (sample_*.mp4, contact_sheet.png of the first window)"
+    rate = written / (time.perf_counter() - began)
+    state = "interrupted: " if interrupted else ""
+    print(f"{state}{num} stream(s) of {written:.1f} s for task {first.task.name} in {where}, {rate:.2f}x real time",
+          file=sys.stderr)
+    return 130 if interrupted else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,8 +140,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "(OMP_NUM_THREADS) give the same clip bit for bit; another thread count or device gives "
                           "the same noise, but float rounding may move pixel values by a step (1/255 measured))")
     gen.add_argument("--offset", type=float, help="start of the clip in the input file, seconds (default 0)")
-    gen.add_argument("--duration", type=float,
-                     help="seconds to generate; past one window, windows roll on, each given the last two segments of "
-                          "the one before (what the task gives whole, such as a2v's audio, slides along its input)")
-    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--duration", type=_duration,
+                     help="seconds to generate, or 'inf' to go on until Ctrl-C; past one window, windows roll on, each "
+                          "given the last two segments of the one before (what the task gives whole, such as a2v's "
+                          "audio, slides along its input), and the mp4s are written as they are made: an interrupted "
+                          "run leaves files that play")
+    gen.add_argument("--no-anchor-spread", dest="anchor_spread", action="store_false", default=None,
+                     help="past one window, let each window's latents take their own spread instead of the first "
+                          "window's (the stream then shrinks and fades in 10-20 s: docs/results/streams.md)")
+    gen.add_argument("--history-level", type=int,
+                     help=f"past one window, the noise level (0-999) at which each window sees the segments it carries "
+                          f"(default {d.history_level}: clean; Diffusion Forcing's noisy history, measured in "
+                          "docs/results/streams.md)")
+    gen.add_argument("--out", required=True, help="output folder, or '-': one stream to stdout as fragmented mp4 "
+                                                  "(avdit generate ... --out - | ffplay -)")
     gen.set_defaults(func=_generate)

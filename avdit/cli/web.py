@@ -29,7 +29,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from avdit.serve import serve
 
-    serve(**given(args, ("checkpoint", "host", "port", "max_upload_mb", "device", "auth")))
+    serve(**given(args, ("checkpoint", "host", "port", "max_upload_mb", "device", "auth", "max_streams")))
     return 0
 
 
@@ -64,6 +64,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     srv.add_argument("--max-upload-mb", type=int, help=f"largest upload accepted, MB (default {d.max_upload_mb})")
     srv.add_argument("--auth", metavar="USER:PASSWORD",
                      help="login the page asks for (default: none; anyone who reaches it can use it)")
+    srv.add_argument("--max-streams", type=int,
+                     help=f"live streams at once; a further viewer is told to wait (default {d.max_streams}: two "
+                          "CPU cores keep one stream ahead of playback)")
     srv.set_defaults(func=_serve)
 
 

@@ -32,6 +32,9 @@ TOGETHER = "together"
 ORDER_ALIASES = {"audio-first": "audio-video", "video-first": "video-audio"}
 ORDERS = (TOGETHER, "audio-first", "video-first", "video-audio-video", "video-audio-video-audio-video")  # as help names
 DEFAULT_ORDER = "video-audio-video-audio-video"  # generation's default: measured against the others in docs/sampling.md
+# The level at which a stream's windows see the segments they carry from the window before (0: clean; see
+# ``generate_latents``'s ``history``): measured over 10-minute streams in docs/results/streams.md.
+DEFAULT_HISTORY_LEVEL = 0
 
 
 def generate_latents(
@@ -40,7 +43,8 @@ def generate_latents(
     eta: float = 0.0, mode: ConditioningMode = "clean", guidance: float | Sequence[float] = 0.0,
     schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, progress: bool = False, pyramid_lag: int = 0, spacing: Spacing | None = None,
-    prediction: str | None = None, order: str = "together",
+    prediction: str | None = None, order: str = "together", history: torch.Tensor | None = None,
+    history_level: int = 0,
 ) -> AV:
     """Sample the generated cells of a task; given cells of ``clean`` come back unchanged.
 
@@ -52,6 +56,10 @@ def generate_latents(
     (``pyramid_level_matrix``, one grid only) instead of descending every generated cell together. ``spacing``
     chooses the levels the steps visit (default: the sampler's, ``DEFAULT_SPACING``). ``order`` (``ORDERS``): where
     both modalities are generated, sample them together or in turns (one sampler run of ``steps`` per turn).
+
+    ``history`` (M, N) bool marks given cells that hold the model's own earlier output (a stream's carried
+    segments); the network sees them noised to ``history_level`` instead of clean (Diffusion Forcing's noisy
+    history: a model that never sees its own small errors exactly cannot compound them). They come back clean.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
@@ -59,7 +67,11 @@ def generate_latents(
 
     def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
         return _sample(model, c, g, layout, steps, sampler, eta, mode, guidance, schedule, generator, self_condition,
-                       progress, pyramid_lag, spacing, prediction, unseen)
+                       progress, pyramid_lag, spacing, prediction, unseen, noised, history_level)
+
+    noised = None if history is None or history_level == 0 else history & given  # (M, N) or (B, M, N)
+    if history_level < 0 or history_level >= schedule.T:
+        raise ValueError(f"history_level must be in [0, {schedule.T}), got {history_level}")
 
     passes = sampler_passes(given, order)
     if not passes:
@@ -100,14 +112,18 @@ def order_runs(order: str) -> tuple[int, ...]:
 
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, steps: int, sampler: str, eta: float,
             mode: ConditioningMode, guidance, schedule: NoiseSchedule, generator, self_condition: bool,
-            progress: bool, pyramid_lag: int, spacing: Spacing, prediction: str | None, unseen: int | None) -> AV:
-    """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise."""
+            progress: bool, pyramid_lag: int, spacing: Spacing, prediction: str | None, unseen: int | None,
+            noised: torch.Tensor | None = None, history_level: int = 0) -> AV:
+    """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise;
+    given cells in ``noised`` are held at ``history_level`` and come back clean."""
     matrix = (pyramid_level_matrix(given, steps, pyramid_lag, schedule.T, spacing, schedule) if pyramid_lag
               else task_level_matrix(given, steps, schedule.T, spacing, schedule))  # (S + 1, [B,] M, N)
     if unseen is not None:
         matrix = matrix.clone()
         held = ~given[..., unseen, :]  # ([B,] N)
         matrix[..., unseen, :] = torch.where(held, schedule.T, matrix[..., unseen, :])
+    if noised is not None:
+        matrix = torch.where(noised, history_level, matrix)  # held there: the sampler does not move them
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
     eps = eps_denoiser(model, layout, schedule, prediction)
@@ -115,4 +131,8 @@ def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, 
     kwargs = dict(generator=generator, self_condition=self_condition, progress=progress)
     if sampler == "ddim":
         kwargs["eta"] = eta
-    return SAMPLERS[sampler](denoiser, x, matrix, layout, schedule, **kwargs)
+    out = SAMPLERS[sampler](denoiser, x, matrix, layout, schedule, **kwargs)
+    if noised is None:
+        return out
+    back = layout.cells_to_latents(noised.expand(clean.batch_size, *noised.shape[-2:]).to(clean.device))
+    return out.map(lambda o, c, b: torch.where(b, c, o), clean, back)  # the noised history comes back clean

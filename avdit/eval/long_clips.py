@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.bouncing_tones import disc_centres, fit_trajectory
+from avdit.eval.bouncing_tones import colour_class, disc_centres, disc_coverage, fit_trajectory, pitch_class
 from avdit.eval.measures import clip_measures, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES
@@ -76,3 +76,42 @@ def summarise_long(measures: list[dict]) -> dict:
                "first_window_onset_sync_error_ms", "window_trajectory_rms_px", "clip_trajectory_rms_px")
     return {**{k: float(np.mean([m[k] for m in measures])) for k in means},
             **{k: median_where_defined(measures, k) for k in medians}, "clips": len(measures)}
+
+
+def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) -> list[dict]:
+    """Cheap measures of every window of a long stream (minutes: ``clip_measures`` on all of them would take longer
+    than making the stream): colour and pitch class, the disc's size (mean coverage, px^2) and brightness (99.5th
+    percentile of the brightest channel); the two-way sync on every ``sync_every``-th window only (nan elsewhere).
+    video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
+    per_frame = bt.SAMPLE_RATE // bt.FPS
+    audio = np.pad(audio, (0, max(0, video.shape[0] * per_frame - audio.shape[0])))
+    rows = []
+    for k, s in enumerate(window_starts(video.shape[0])):
+        frames, samples = video[s:s + WINDOW_FRAMES], audio[s * per_frame:s * per_frame + bt.NUM_SAMPLES]
+        classes = colour_class(frames)
+        seen = classes[classes >= 0]
+        row = {"start_s": s / bt.FPS, "colour": int(np.bincount(seen).argmax()) if seen.size else -1,
+               "pitch": pitch_class(samples), "size_px2": float(disc_coverage(frames).sum(axis=(1, 2)).mean()),
+               "brightness": float(np.percentile(frames.max(axis=-1), 99.5)),
+               "sync_error_ms": math.nan, "onset_sync_error_ms": math.nan}
+        if k % sync_every == 0:
+            measured = clip_measures(frames, samples)
+            row.update(sync_error_ms=measured["sync_error_ms"], onset_sync_error_ms=measured["onset_sync_error_ms"])
+        rows.append(row)
+    return rows
+
+
+def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
+    """How long a stream keeps its first window: the start (s) of the first window whose colour or pitch class is
+    not the first window's (subject lost), or whose disc size or brightness is off the first window's by more than
+    ``tolerance`` (ball lost); None where every window holds."""
+    first = windows[0]
+    subject = ball = None
+    for w in windows:
+        if subject is None and not (w["colour"] == w["pitch"] == first["colour"] == first["pitch"]):
+            subject = w["start_s"]
+        off = [abs(w[k] - first[k]) > tolerance * first[k] for k in ("size_px2", "brightness")]
+        if ball is None and any(off):
+            ball = w["start_s"]
+    return {"subject_lost_s": subject, "ball_lost_s": ball,
+            "lost_s": min((t for t in (subject, ball) if t is not None), default=None)}

@@ -2,7 +2,7 @@
 
 from avdit.media.errors import MediaError
 from avdit.media.read import Clip, MediaInfo, probe, read_audio, read_clip, read_video
-from avdit.media.write import write_mp4, write_wav
+from avdit.media.write import Mp4Stream, write_mp4, write_wav
 
 __all__ = ["Clip", "MediaError", "MediaInfo", "probe", "read_audio", "read_clip", "read_video",
-           "write_mp4", "write_wav"]
+           "write_mp4", "write_wav", "Mp4Stream"]

@@ -85,3 +85,85 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
             frame.sample_rate, frame.pts = sample_rate, i
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+class Mp4Stream:
+    """An mp4 written as it is made (H.264 + AAC mono, fragmented): memory holds one chunk, and a file cut off at
+    any point plays up to its last fragment (about a second); ``close`` (or the ``with`` block) finishes it.
+
+    ``target`` is a path or a binary file object (``sys.stdout.buffer``: a pipe to ffplay or ffmpeg). ``write``
+    takes frames (t, H, W, 3) uint8 and samples (s,) float; frame j is stamped j / fps and sample i i / sample_rate
+    over the whole stream, as ``write_mp4`` stamps them. A fragmented mp4 has no edit list to hide the AAC
+    encoder's priming (its first frame), which would make the audio late by 1024 samples: the stream's first 1024
+    samples are dropped instead, so the priming plays in their place and every later sample is on time.
+    """
+
+    def __init__(self, target, width: int, height: int, fps: int, sample_rate: int, crf: int = 18):
+        name = target if isinstance(target, (str, os.PathLike)) else "<stream>"
+        if isinstance(target, (str, os.PathLike)):
+            _check_target(target)
+        if width % 2 or height % 2:
+            raise MediaError(name, f"H.264 needs an even frame size, got {width}x{height}")
+        self.name, self.fps, self.sample_rate, self.size = name, fps, sample_rate, (height, width)
+        # a fragment at every keyframe, a keyframe every half second; no moov at the end to wait for
+        self.container = av.open(target, "w", format="mp4", options={
+            "movflags": "frag_keyframe+empty_moov+default_base_moof", "use_editlist": "1"})
+        self.video = self.container.add_stream("libx264", rate=fps)
+        self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
+        self.video.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency", "g": str(max(1, fps // 2)),
+                              "threads": "1"}
+        self.video.codec_context.thread_count = 1
+        self.audio = self.container.add_stream("aac", rate=sample_rate)
+        self.audio.layout = "mono"
+        self.frames = self.samples = 0
+        self.pending = np.zeros(0, dtype=np.float32)  # samples short of a whole AAC frame
+        self.priming = AAC_FRAME  # samples still to drop (see the class doc)
+        self.closed = False
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of video written so far."""
+        return self.frames / self.fps
+
+    def write(self, video: np.ndarray, audio: np.ndarray) -> None:
+        _check_video(self.name, video)
+        if video.shape[1:3] != self.size:
+            raise MediaError(self.name, f"frames of {video.shape[2]}x{video.shape[1]} in a stream of "
+                                        f"{self.size[1]}x{self.size[0]}")
+        for image in video:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+            frame.pts = self.frames
+            self.frames += 1
+            self.container.mux(self.video.encode(frame))
+        audio = _check_audio(self.name, audio)
+        dropped = min(self.priming, audio.shape[0])
+        self.priming -= dropped
+        self.pending = np.concatenate([self.pending, audio[dropped:]])
+        whole = self.pending.shape[0] // AAC_FRAME * AAC_FRAME
+        self._write_audio(self.pending[:whole])
+        self.pending = self.pending[whole:]
+
+    def _write_audio(self, audio: np.ndarray) -> None:
+        for i in range(0, audio.shape[0], AAC_FRAME):
+            frame = av.AudioFrame.from_ndarray(audio[None, i:i + AAC_FRAME], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = self.sample_rate, self.samples
+            self.samples += frame.samples  # as fed: the priming is not counted
+            self.container.mux(self.audio.encode(frame))
+
+    def close(self) -> None:
+        """Flush both encoders and finish the file (safe to call twice)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._write_audio(self.pending)
+            self.container.mux(self.video.encode(None))
+            self.container.mux(self.audio.encode(None))
+        finally:
+            self.container.close()
+
+    def __enter__(self) -> "Mp4Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

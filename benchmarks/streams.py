@@ -1,0 +1,204 @@
+"""Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
+
+    python benchmarks/streams.py [--tasks av_continue,joint] [--starts 20] [--duration 600] [--batch-size 20]
+                                 [--before-duration 120] [--out runs/streams] [--docs docs/results]
+
+For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults: av_continue from the first
+window of a held-out clip, joint from nothing (a seed per stream). ``before`` is the same without holding the first
+window's latent spread (``anchor_spread=False``, the stream of earlier versions), over ``--before-duration`` s
+(it loses every stream well before that). Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
+colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
+window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first
+window's (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and
+sync per minute, and how fast streams are made: per stream in a batch, and one stream alone (what `avdit generate`
+gives). Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avdit.atomic import atomic_path, write_json
+from avdit.data import bouncing_tones as bt
+from avdit.eval.long_clips import stream_windows, time_held
+from avdit.pipeline import Pipeline
+
+TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
+VARIANTS = {"after": {}, "before": {"anchor_spread": False}}
+
+
+def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
+                sync_every: int) -> tuple[list[list[dict]], float]:
+    """Window measures of each stream, and the seconds it took to make them all."""
+    streams, took = [], 0.0
+    for first in range(0, starts, batch):
+        num = min(batch, starts - first)
+        clips = [bt.make_clip(seed, first + i, "test") for i in range(num)]
+        given = {"av_continue": (np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])),
+                 "joint": (None, None)}[task]
+        began = time.perf_counter()
+        chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
+                                  duration=duration, **options))
+        took += time.perf_counter() - began
+        video, audio = (np.concatenate([getattr(c, k) for c in chunks], 1) for k in ("video", "audio"))
+        streams += [stream_windows(v, a, sync_every) for v, a in zip(video, audio)]
+        print(f"  {task}: {len(streams)}/{starts} streams", flush=True)
+    return streams, took
+
+
+def single_stream_speed(pipe: Pipeline, seconds: float) -> float:
+    """Seconds of content per second for one joint stream alone."""
+    began = time.perf_counter()
+    for _ in pipe.stream(task="joint", duration=seconds):
+        pass
+    return seconds / (time.perf_counter() - began)
+
+
+def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dict:
+    held = [time_held(w, TOLERANCE) for w in streams]
+    lost = [h["lost_s"] if h["lost_s"] is not None else duration for h in held]
+    minutes = math.ceil(duration / 60)
+    per_minute = []
+    for m in range(minutes):
+        rows = [(w, s[0]) for s in streams for w in s if m * 60 <= w["start_s"] < (m + 1) * 60]
+        ratio = lambda key: float(np.median([w[key] / max(f[key], 1e-9) for w, f in rows]))  # noqa: E731
+        sync = [w[k] for w, _ in rows for k in ("sync_error_ms", "onset_sync_error_ms") if not math.isnan(w[k])]
+        per_minute.append({"minute": m + 1, "size": ratio("size_px2"), "brightness": ratio("brightness"),
+                           "sync_ms": float(np.median(sync)) if sync else math.nan})
+    firsts = [s[0][k] for s in streams for k in ("sync_error_ms", "onset_sync_error_ms")
+              if not math.isnan(s[0][k])]
+    return {"streams": len(streams), "duration": duration, "held_to_end": float(np.mean([h["lost_s"] is None
+                                                                                        for h in held])),
+            "subject_held_to_end": float(np.mean([h["subject_lost_s"] is None for h in held])),
+            "time_held_s": lost, "per_minute": per_minute,
+            "first_window_sync_ms": float(np.median(firsts)) if firsts else math.nan,
+            "speed_per_stream": len(streams) * duration / seconds, "seconds": seconds}
+
+
+def survival_svg(rows: dict) -> str:
+    """Share of streams still held against time, one line per row."""
+    w, h, pad = 640, 300, 50
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
+    horizon = max(r["duration"] for r in rows.values())
+    x = lambda t: pad + (w - 2 * pad) * t / horizon  # noqa: E731
+    y = lambda share: h - pad + (2 * pad - h) * share  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+             'font-size="12">', f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
+             f'<text x="{w / 2 - 60}" y="{h - 15}">seconds of stream</text>',
+             f'<text x="5" y="{pad - 10}">share of streams held</text>']
+    for t in np.linspace(0, horizon, 6):
+        parts.append(f'<text x="{x(t) - 10:.0f}" y="{h - pad + 15}">{t:.0f}</text>')
+    for share in (0, 0.5, 1):
+        parts.append(f'<text x="{pad - 30}" y="{y(share) + 4:.0f}">{share:g}</text>')
+    for i, (name, row) in enumerate(rows.items()):
+        times = np.sort(row["time_held_s"])
+        points = [(0.0, 1.0)]
+        for k, t in enumerate(times):
+            points += [(t, 1 - k / len(times)), (t, 1 - (k + 1) / len(times))]
+        points.append((row["duration"], points[-1][1]))
+        path = " ".join(f"{x(t):.1f},{y(s):.1f}" for t, s in points)
+        colour = colours[i % len(colours)]
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{w - pad - 150}" y="{pad + 15 * i}" fill="{colour}">{name}</text>')
+    return "\n".join(parts + ["</svg>"]) + "\n"
+
+
+def page(rows: dict, single: dict | None, command: str) -> str:
+    lines = ["# Streams of minutes on Bouncing Tones", "", "Made by", "", f"    {command}", "",
+             "Each stream rolls 2.125-s windows, each given the last 0.625 s of the one before. A stream is held "
+             "until the first 2-s window whose colour or pitch class is not the first window's, or whose disc size "
+             f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
+             "(each window's generated latents keep the first window's spread, `avdit.diffusion.spread`); `before`: "
+             "without it, as earlier versions rolled.", "",
+             "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
+             "time held: min / median / max s | first-window sync ms | last-minute sync ms | "
+             "last-minute size / brightness vs first window | made per stream (batched) x real time |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|"]
+    for name, r in rows.items():
+        task, variant = name.split("@")
+        held = np.asarray(r["time_held_s"])
+        last = r["per_minute"][-1]
+        lines.append(f"| {task} | {variant} | {r['streams']} | {r['duration']:.0f} | {r['held_to_end']:.0%} | "
+                     f"{r['subject_held_to_end']:.0%} | {held.min():.0f} / {np.median(held):.0f} / {held.max():.0f} | "
+                     f"{r['first_window_sync_ms']:.0f} | {last['sync_ms']:.0f} | "
+                     f"{last['size']:.2f} / {last['brightness']:.2f} | {r['speed_per_stream']:.1f} |")
+    if single is not None:
+        lines += ["", f"One joint stream alone (as `avdit generate --duration` makes it): **{single['speed']:.2f}x real "
+                      f"time** on this machine, {single['seconds']:g} s of content, model loaded."]
+    lines += ["", "Per minute (median over streams and windows; size and brightness as a ratio to each stream's "
+                  "first window, sync both ways in ms):", "",
+              "| task | variant | minute | size | brightness | sync ms |", "|---|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        task, variant = name.split("@")
+        for m in r["per_minute"]:
+            lines.append(f"| {task} | {variant} | {m['minute']} | {m['size']:.2f} | {m['brightness']:.2f} | "
+                         f"{m['sync_ms']:.0f} |")
+    lines += ["", "![share of streams held against time](streams.svg)", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default="av_continue,joint", help="tasks (default av_continue,joint)")
+    parser.add_argument("--starts", type=int, default=20, help="streams per task (default 20)")
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default 600)")
+    parser.add_argument("--before-duration", type=float, default=120.0,
+                        help="seconds per stream without the fix (default 120; 0: skip)")
+    parser.add_argument("--batch-size", type=int, default=20, help="streams made together (default 20)")
+    parser.add_argument("--sync-every", type=int, default=8, help="measure sync on every n-th window (default 8)")
+    parser.add_argument("--single", type=float, default=60.0, help="seconds of one stream timed alone (0: skip)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of sampling (default 0)")
+    parser.add_argument("--out", default="runs/streams", help="folder for results.json (default runs/streams)")
+    parser.add_argument("--docs", default="docs/results", help="folder for streams.md/svg (default docs/results)")
+    args = parser.parse_args(argv)
+    out, docs = Path(args.out), Path(args.docs)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = Pipeline.from_pretrained(args.checkpoint)
+    settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
+                "weights": pipe.weights_digest()}  # rows of other weights or starts are not reused
+    record_path = out / "results.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {"settings": settings, "rows": {}}
+    if record["settings"] != settings:
+        raise SystemExit(f"{record_path} holds rows made with {record['settings']}; use another --out")
+    if record["rows"]:
+        print(f"streams: resuming in {out}: {', '.join(record['rows'])} done", flush=True)
+    for task in args.tasks.split(","):
+        for variant, options in VARIANTS.items():
+            duration = args.duration if variant == "after" else args.before_duration
+            name = f"{task}@{variant}"
+            if not duration or (name in record["rows"] and record["rows"][name]["duration"] == duration):
+                continue
+            print(f"{name}: {args.starts} streams of {duration:g} s", flush=True)
+            streams, seconds = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed, options,
+                                           args.sync_every)
+            record["rows"][name] = summarise(streams, duration, seconds)
+            write_json(record_path, record)
+            row = record["rows"][name]
+            print(f"{name}: held to the end {row['held_to_end']:.0%}, time held median "
+                  f"{np.median(row['time_held_s']):.0f} s, {row['speed_per_stream']:.1f}x real time per stream",
+                  flush=True)
+    if args.single and record.get("single", {}).get("seconds") != args.single:
+        record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single)}
+        write_json(record_path, record)
+    command = "python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in (("streams.md", page(record["rows"], record.get("single"), command.strip())),
+                       ("streams.svg", survival_svg(record["rows"]))):
+        with atomic_path(docs / name, Path(name).suffix) as tmp:
+            Path(tmp).write_text(text)
+    print(f"written to {docs / 'streams.md'} and {docs / 'streams.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

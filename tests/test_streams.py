@@ -1,0 +1,184 @@
+"""Streams: windows rolled without end, the latent spread held, noisy history, the mp4 written as it is made."""
+
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from avdit.cli import main
+from avdit.data import bouncing_tones as bt
+from avdit.diffusion import generate_latents
+from avdit.diffusion.spread import match_spread, spread
+from avdit.eval.long_clips import stream_windows, time_held
+from avdit.latents import AV
+from avdit.layout import BOUNCING_TONES
+from avdit.media import Mp4Stream, read_clip, write_mp4
+from avdit.pipeline import Pipeline
+from avdit.tasks import get_task
+from tests.conftest import TOY_LAYOUT
+
+
+def test_match_spread_sets_the_spread_of_the_marked_cells_only():
+    g = torch.Generator().manual_seed(0)
+    x = AV(torch.randn(2, 3, 5, 2, 2, generator=g) * 3 + 1, torch.randn(2, 4, 85, generator=g) * 0.5)
+    given = get_task("av_continue", 5).given
+    cells = BOUNCING_TONES.cells_to_latents((~given).expand(2, -1, -1))
+    target = AV(torch.full((2, 3, 1, 1, 1), 0.7), torch.full((2, 4, 1), 1.3))
+    out = match_spread(x, cells, target)
+    for o, xi, c, t in zip(out, x, cells, target):
+        c = c.expand_as(xi)
+        assert torch.equal(o[~c], xi[~c])  # the given cells are untouched
+        picked = o.transpose(0, 1)[c.transpose(0, 1)].view(o.shape[1], -1)  # (C, B * elements)
+        assert torch.allclose(spread(out, cells)[0 if o.dim() == 5 else 1], t)
+        before = xi.transpose(0, 1)[c.transpose(0, 1)].view(xi.shape[1], -1)
+        assert torch.allclose(picked.mean(1), before.mean(1), atol=1e-5)  # rescaled about its own mean
+    # spread is the population standard deviation over the marked elements, per example and channel
+    only = x.video[1, 2, 2:]
+    assert torch.isclose(spread(x, cells).video[1, 2].squeeze(), only.std(unbiased=False))
+
+
+class Recorder(torch.nn.Module):
+    """An eps network that records the levels and the inputs it is given, and predicts zero noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x: AV, t: torch.Tensor, self_cond=None) -> AV:
+        self.calls.append((x.map(torch.clone), t.clone()))
+        return x.map(torch.zeros_like)
+
+
+def test_noisy_history_is_seen_at_its_level_and_comes_back_clean():
+    """Diffusion Forcing's noisy history: the carried cells reach the network at ``history_level`` (noised to it),
+    every step, and come back exactly as given."""
+    layout = TOY_LAYOUT
+    g = torch.Generator().manual_seed(1)
+    clean = AV(torch.randn(2, 2, 5, 1, 1, generator=g), torch.randn(2, 2, 17, generator=g))
+    given = get_task("av_continue", 5).given
+    history = given.clone()
+    history[1] = False  # the audio's given cells are an input: clean
+    net = Recorder()
+    out = generate_latents(net, clean, given, layout, steps=3, sampler="ddim", generator=g, prediction="eps",
+                           history=history, history_level=200)
+    mask = layout.cells_to_latents(given.expand(2, -1, -1))
+    for o, c, m in zip(out, clean, mask):
+        m = m.expand_as(o)
+        assert torch.equal(o[m], c[m])
+    for x, t in net.calls:
+        assert bool((t[:, 0, :2] == 200).all()) and bool((t[:, 1, :2] == 0).all())
+        video_history = x.video[:, :, :2]  # latent frames 0-1: segments 0-1
+        assert not torch.allclose(video_history, clean.video[:, :, :2])  # noised, not clean
+        assert torch.equal(x.audio[:, :, :5], clean.audio[:, :, :5])  # audio segment 0 (5 latents): clean
+    with pytest.raises(ValueError, match="history_level"):
+        generate_latents(net, clean, given, layout, steps=2, prediction="eps", history=history, history_level=1000)
+
+
+def test_a_stream_is_the_long_clip_made_window_by_window(checkpoint):
+    """``stream`` yields the first window, then what each window adds; together they are ``__call__``'s clip, and
+    without a duration it goes on until the caller stops."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    whole = pipe(task="joint", steps=2, duration=5.0, seed=3)
+    chunks = list(pipe.stream(task="joint", steps=2, duration=5.0, seed=3))
+    assert [c.video.shape[1] for c in chunks] == [17, 12, 11]  # 5 s = 40 frames
+    assert [c.start for c in chunks] == [0.0, 17 / 8, 29 / 8]
+    assert np.array_equal(np.concatenate([c.video for c in chunks], 1), whole.video)
+    assert np.array_equal(np.concatenate([c.audio for c in chunks], 1), whole.audio)
+    endless = pipe.stream(task="joint", steps=1, seed=3)
+    assert sum(next(endless).video.shape[1] for _ in range(6)) == 17 + 5 * 12
+    with pytest.raises(ValueError, match="give a --duration"):
+        next(pipe.stream(task="a2v", audio=np.zeros(34000, np.float32), steps=1))
+
+
+def test_without_the_held_spread_the_stream_is_what_it_was(checkpoint):
+    """``anchor_spread`` changes only the windows after the first, and only by a rescaling of what they make."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    held = pipe(task="joint", steps=2, duration=4.0, seed=2)
+    free = pipe(task="joint", steps=2, duration=4.0, seed=2, anchor_spread=False)
+    assert np.array_equal(held.video[:, :17], free.video[:, :17])
+    assert not np.array_equal(held.video[:, 17:], free.video[:, 17:])
+
+
+def test_mp4_stream_keeps_sync_and_plays_when_cut_off(tmp_path):
+    """Written a chunk at a time, read back: frames where they were, audio on time (the AAC priming dropped);
+    a file cut off mid-way still reads up to its last whole fragment."""
+    clip = bt.make_clip(0, 3, "test", frames=48)  # 6 s
+    path = tmp_path / "stream.mp4"
+    with Mp4Stream(path, 64, 64, 8, 16000) as writer:
+        for k in range(0, 48, 12):
+            writer.write(clip.video[k:k + 12], clip.audio[k * 2000:(k + 12) * 2000])
+    back = read_clip(path, 8, 16000, (64, 64), duration=5.5)
+    reference = tmp_path / "whole.mp4"
+    write_mp4(reference, clip.video, clip.audio, 8, 16000)
+    whole = read_clip(reference, 8, 16000, (64, 64), duration=5.5)
+    lag = np.correlate(back.audio[2000:86000], clip.audio[:88000], "valid").argmax() - 2000
+    assert lag == 0  # on time to the sample
+    errors = [np.abs(back.video[1:43].astype(int) - clip.video[1 + d:43 + d].astype(int)).mean() for d in (-1, 0, 1)]
+    assert np.argmin(errors) == 1 and errors[1] < 2 * np.abs(whole.video.astype(int) - clip.video[:44]).mean() + 1
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with av.open(str(cut)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert 16 <= frames < 48
+
+
+def test_generate_writes_a_stream_as_it_goes_and_an_interrupted_one_plays(checkpoint, monkeypatch, tmp_path,
+                                                                          capsys):
+    run = str(checkpoint / "run")
+    assert main(["generate", "--task", "joint", "--checkpoint", run, "--steps", "1", "--duration", "6",
+                 "--out", str(tmp_path / "long")]) == 0
+    clip = read_clip(tmp_path / "long" / "sample_000.mp4", 8, 16000, (64, 64))
+    assert clip.video.shape[0] == 48 and abs(clip.audio.shape[0] - 96000) < 1100
+    assert (tmp_path / "long" / "contact_sheet.png").exists()
+    assert "real time" in capsys.readouterr().err
+
+    original = Pipeline.stream
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C while the fourth window is made
+        for k, chunk in enumerate(original(self, *args, **kwargs)):
+            if k == 3:
+                raise KeyboardInterrupt
+            yield chunk
+
+    monkeypatch.setattr(Pipeline, "stream", interrupted)
+    assert main(["generate", "--task", "joint", "--checkpoint", run, "--steps", "1", "--duration", "inf",
+                 "--out", str(tmp_path / "endless")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    clip = read_clip(tmp_path / "endless" / "sample_000.mp4", 8, 16000, (64, 64))
+    assert clip.video.shape[0] == 17 + 2 * 12  # the windows made before Ctrl-C, all of them
+
+
+def test_generate_pipes_a_stream_to_stdout(checkpoint, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "avdit.cli", "generate", "--task", "joint", "--checkpoint",
+                          str(checkpoint / "run"), "--steps", "1", "--duration", "4", "--out", "-"],
+                         capture_output=True, check=True, timeout=120)
+    assert out.stdout[4:8] == b"ftyp"
+    (tmp_path / "piped.mp4").write_bytes(out.stdout)
+    assert read_clip(tmp_path / "piped.mp4", 8, 16000, (64, 64)).video.shape[0] == 32
+
+
+def test_bad_durations_are_refused(checkpoint, capsys):
+    for bad in ("0", "-3", "soon"):
+        with pytest.raises(SystemExit):
+            main(["generate", "--task", "joint", "--duration", bad, "--out", "x"])
+        assert "--duration" in capsys.readouterr().err
+
+
+def test_time_held_finds_the_first_window_that_loses_the_subject_or_the_ball():
+    clip = bt.make_clip(0, 2, "test", frames=81)  # 10 s
+    windows = stream_windows(clip.video, clip.audio, sync_every=2)
+    assert time_held(windows) == {"subject_lost_s": None, "ball_lost_s": None, "lost_s": None}
+    assert all(w["colour"] == w["pitch"] == clip.params.k for w in windows)
+    assert not np.isnan(windows[0]["sync_error_ms"]) and np.isnan(windows[1]["sync_error_ms"])
+    faded = clip.video.copy()
+    faded[48:] = (16 + (faded[48:].astype(int) - 16) * 0.8).astype(np.uint8)  # 20 % dimmer from 6 s
+    held = time_held(stream_windows(faded, clip.audio))
+    assert held["subject_lost_s"] is None and held["ball_lost_s"] == held["lost_s"] == 6.0  # the window from 6 s
+    other = bt.make_clip(0, [i for i in range(40) if bt.make_clip(0, i, "test").params.k != clip.params.k][0],
+                         "test", frames=81)
+    swapped = np.concatenate([clip.video[:40], other.video[40:]])
+    assert time_held(stream_windows(swapped, clip.audio))["subject_lost_s"] is not None
