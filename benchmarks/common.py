@@ -131,3 +131,17 @@ def matmul_seconds(fn: Callable[[], object], repeats: int = 5, device: str = "cp
                 for a in args]
         total += best_time(partial(func, *args, **kwargs), repeats=repeats, warmup=2, device=device)
     return total, len(recorder.calls)
+
+
+def resumable_record(path, settings: dict, name: str) -> dict:
+    """The rows a benchmark kept in ``path`` (its results.json) under the same ``settings``, so a rerun goes on where
+    it stopped; rows made under other settings are refused (use another --out)."""
+    from pathlib import Path
+
+    path = Path(path)
+    record = json.loads(path.read_text()) if path.exists() else {"settings": settings, "rows": {}}
+    if record["settings"] != settings:
+        raise SystemExit(f"{path} holds rows made with {record['settings']}; use another --out")
+    if record["rows"]:
+        print(f"{name}: resuming in {path.parent}: {', '.join(record['rows'])} done", flush=True)
+    return record

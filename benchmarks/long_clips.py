@@ -15,7 +15,6 @@ rows, so a rerun goes on where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -28,6 +27,9 @@ from avdit.data import bouncing_tones as bt
 from avdit.diffusion.generate import DEFAULT_ORDER
 from avdit.eval.long_clips import long_clip_measures, summarise_long
 from avdit.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import resumable_record  # noqa: E402
 
 TASKS = ("av_continue", "a2v", "v2a", "joint")
 COLUMNS = (("identity_held", "identity held in every window ↑", "{:.0%}"),
@@ -99,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline.from_pretrained(args.checkpoint)
     settings["weights"] = pipe.weights_digest()  # rows of other weights are not reused
     record_path = out / "results.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {"settings": settings, "rows": {}}
-    if record["settings"] != settings:
-        raise SystemExit(f"{record_path} holds rows made with {record['settings']}; use another --out")
-    if record["rows"]:
-        print(f"long_clips: resuming in {out}: {', '.join(record['rows'])} done", flush=True)
+    record = resumable_record(record_path, settings, "long_clips")
     frames = round(args.duration * bt.FPS)
     video, audio = long_clips(args.num, frames, args.seed)
     if "real@-" not in record["rows"]:

@@ -17,7 +17,6 @@ gives). Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps fini
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -30,6 +29,9 @@ from avdit.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import resumable_record  # noqa: E402
 
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 VARIANTS = {"after": {}, "before": {"anchor_spread": False}}
@@ -112,8 +114,8 @@ def survival_svg(rows: dict) -> str:
     return "\n".join(parts + ["</svg>"]) + "\n"
 
 
-def page(rows: dict, single: dict | None, command: str) -> str:
-    lines = ["# Streams of minutes on Bouncing Tones", "", "Made by", "", f"    {command}", "",
+def page(rows: dict, single: dict | None, commands: list[str]) -> str:
+    lines = ["# Streams of minutes on Bouncing Tones", "", "Made by", "", *(f"    {c}" for c in commands), "",
              "Each stream rolls 2.125-s windows, each given the last 0.625 s of the one before. A stream is held "
              "until the first 2-s window whose colour or pitch class is not the first window's, or whose disc size "
              f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
@@ -167,11 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
                 "weights": pipe.weights_digest()}  # rows of other weights or starts are not reused
     record_path = out / "results.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {"settings": settings, "rows": {}}
-    if record["settings"] != settings:
-        raise SystemExit(f"{record_path} holds rows made with {record['settings']}; use another --out")
-    if record["rows"]:
-        print(f"streams: resuming in {out}: {', '.join(record['rows'])} done", flush=True)
+    record = resumable_record(record_path, settings, "streams")
+    command = ("python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     for task in args.tasks.split(","):
         for variant, options in VARIANTS.items():
             duration = args.duration if variant == "after" else args.before_duration
@@ -181,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {args.starts} streams of {duration:g} s", flush=True)
             streams, seconds = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed, options,
                                            args.sync_every)
-            record["rows"][name] = summarise(streams, duration, seconds)
+            record["rows"][name] = {**summarise(streams, duration, seconds), "command": command}
             write_json(record_path, record)
             row = record["rows"][name]
             print(f"{name}: held to the end {row['held_to_end']:.0%}, time held median "
@@ -190,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.single and record.get("single", {}).get("seconds") != args.single:
         record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single)}
         write_json(record_path, record)
-    command = "python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     docs.mkdir(parents=True, exist_ok=True)
-    for name, text in (("streams.md", page(record["rows"], record.get("single"), command.strip())),
+    commands = list(dict.fromkeys(row.get("command", command) for row in record["rows"].values()))
+    for name, text in (("streams.md", page(record["rows"], record.get("single"), commands)),
                        ("streams.svg", survival_svg(record["rows"]))):
         with atomic_path(docs / name, Path(name).suffix) as tmp:
             Path(tmp).write_text(text)
