@@ -76,7 +76,7 @@ def page(server):
 def test_generate_av_continue_from_a_bouncing_tones_clip(page, tmp_path):
     from avdit.media import probe
 
-    page.get_by_role("radio", name="av_continue").check()
+    page.locator("#preset").get_by_role("radio", name="av_continue").check()
     steps = page.locator("#steps input[type=number]")
     steps.fill("2")
     steps.press("Enter")
@@ -101,7 +101,7 @@ LIVE_STATE = """() => { const v = document.getElementById('live-video');
 def test_live_stream_plays_with_sound_and_stops(page):
     """Live: Start plays an endless stream with its sound for 20 s without a stall, a second viewer is told to
     wait, and Stop ends the generation on the server (the second viewer can then start)."""
-    page.get_by_role("radio", name="av_continue").first.check()
+    page.locator("#preset").get_by_role("radio", name="av_continue").check()
     page.locator("#live-task").get_by_role("radio", name="joint").check()
     page.locator("#live-start").click()
     page.wait_for_function("() => { const v = document.getElementById('live-video'); return v && v.currentTime > 0; }",
