@@ -3,7 +3,9 @@
 A task is a preset name or any grid; the given parts come as file paths, arrays or latents; the result is
 clips (video uint8, audio float32) with their latents. Past one window, ``duration`` generates by rolling
 continuation: each window is given the last 0.625 s (segments 0-1) of the one before, re-encoded from pixels
-and samples, and for a2v/v2a the input slides along with it.
+and samples, and for a2v/v2a the input slides along with it; each window's generated latents keep the spread the
+first window's had (``avdit.diffusion.spread``). ``pipe.stream(...)`` yields the same clips window by window, in the
+memory of one window, and without a duration goes on until the caller stops.
 """
 
 from __future__ import annotations
@@ -227,6 +229,8 @@ class Pipeline:
             raise ValueError(f"--steps must be >= 1, got {steps}")
         if num < 1:
             raise ValueError(f"--num must be >= 1, got {num}")
+        if duration is not None and math.isinf(duration):
+            duration = None  # no end
         if duration is not None and not duration > 0:
             raise ValueError(f"--duration must be > 0 seconds, got {duration:g}")
         if duration is None and _given_whole(task):
@@ -256,7 +260,9 @@ class Pipeline:
         for new_v, new_a, out in windows:
             if frames is not None:  # the last window: only what the duration asks for
                 new_v, new_a = new_v[:, :max(0, frames - made_v)], new_a[:, :max(0, samples - made_a)]
-            yield Chunk(new_v.numpy(), new_a.numpy(), out, task, made_v / layout.fps, layout.fps, layout.sample_rate)
+            # copies: a view would hold the whole decoded window in memory for as long as the chunk is kept
+            yield Chunk(new_v.clone().numpy(), new_a.clone().numpy(), out, task, made_v / layout.fps, layout.fps,
+                        layout.sample_rate)
             made_v, made_a = made_v + new_v.shape[1], made_a + new_a.shape[1]
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,

@@ -259,14 +259,15 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
         download = gr.File(label="download the generated mp4", elem_id="download")
         gr.Markdown("## Live\nAn endless stream, played with its sound as it is made: joint generation, or a "
                     "continuation of the input above (a Bouncing Tones clip or the uploaded video's first "
-                    f"{float(layout.duration):.3f} s). Stop ends the generation on the server; so does closing the page.")
+                    f"{float(layout.duration):.3f} s). Stop ends the generation on the server; so does closing "
+                    "the page.")
         with gr.Row():
             live_task = gr.Radio(list(LIVE_TASKS), value=LIVE_TASKS[0], label="live task", elem_id="live-task")
             live_start = gr.Button("Start", variant="primary", elem_id="live-start")
             live_stop = gr.Button("Stop", elem_id="live-stop")
         live_video = gr.HTML(elem_id="live-player")
         live_status = gr.Markdown(elem_id="live-status")
-        live_id = gr.Textbox(visible=False)  # the stream this page plays (not gr.State: it would hold a connection open)
+        live_id = gr.Textbox(visible=False)  # the stream this page plays (a gr.State would hold a connection open)
 
         def on_live_start(key, task_name, source_name, index, video_path, seed_value):
             if key is not None:

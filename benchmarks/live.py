@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
              f"| audio decoded (bytes) | {rows[-1]['audio']} |",
              f"| server memory, first / last minute (median MB) | {np.median(minute[0]):.0f} / "
              f"{np.median(minute[-1]):.0f} |",
-             f"| generation ended after Stop (s) | {ended_after:.1f} ({'ended' if not stream.running else 'RUNNING'}) |",
+             f"| generation ended after Stop (s) | {ended_after:.1f} "
+             f"({'ended' if not stream.running else 'STILL RUNNING'}) |",
              "", "Server memory per minute (median MB): " + ", ".join(f"{np.median(m):.0f}" for m in minute if len(m)),
              ""]
     docs = Path(args.docs)

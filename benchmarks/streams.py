@@ -134,8 +134,9 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
                      f"{r['first_window_sync_ms']:.0f} | {last['sync_ms']:.0f} | "
                      f"{last['size']:.2f} / {last['brightness']:.2f} | {r['speed_per_stream']:.1f} |")
     if single is not None:
-        lines += ["", f"One joint stream alone (as `avdit generate --duration` makes it): **{single['speed']:.2f}x real "
-                      f"time** on this machine, {single['seconds']:g} s of content, model loaded."]
+        lines += ["", "One joint stream alone (as `avdit generate --duration` makes it): "
+                      f"**{single['speed']:.2f}x real time** on this machine, {single['seconds']:g} s of content, "
+                      "model loaded."]
     lines += ["", "Per minute (median over streams and windows; size and brightness as a ratio to each stream's "
                   "first window, sync both ways in ms):", "",
               "| task | variant | minute | size | brightness | sync ms |", "|---|---|---:|---:|---:|---:|"]

@@ -121,8 +121,9 @@ def test_prepare_drops_clips_a_lying_duration_promises(awkward_files, tmp_path):
 
 def debian_video(path: str):
     return pytest.param(path, id=Path(path).name, marks=pytest.mark.skipif(
-        not installed(path) and not require_real_files(), reason=f"real file of Debian package {DEBIAN_VIDEOS[path]} not installed or hidden "
-                                        f"(apt-get install {' '.join(DEBIAN_PACKAGES)})"))
+        not installed(path) and not require_real_files(),
+        reason=f"real file of Debian package {DEBIAN_VIDEOS[path]} not installed or hidden "
+               f"(apt-get install {' '.join(DEBIAN_PACKAGES)})"))
 
 
 @pytest.mark.parametrize("path", [debian_video(p) for p in DEBIAN_VIDEOS])

@@ -131,8 +131,8 @@ def test_live_stream_plays_with_sound_and_stops(page):
     page.wait_for_function("() => !document.getElementById('live-video')", timeout=30_000)
     second.wait_for_timeout(3000)  # the generation ends after the window it is making
     second.locator("#live-start").click()
-    second.wait_for_function("() => { const v = document.getElementById('live-video'); return v && v.currentTime > 0; }",
-                             timeout=60_000)
+    second.wait_for_function("() => { const v = document.getElementById('live-video');"
+                             " return v && v.currentTime > 0; }", timeout=60_000)
     second.locator("#live-stop").click()
     second.close()
 

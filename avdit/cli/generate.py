@@ -60,7 +60,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> int:
     """Past one window, or to stdout: each clip is written as it is made (a fragmented mp4: memory holds one window,
-    and a run cut off leaves files that play up to their last second); progress in seconds of content."""
+    and a run cut off leaves files that play up to their last half second); progress in seconds of content."""
     import sys
     import time
 
@@ -70,14 +70,12 @@ def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> i
     from avdit.render import contact_sheet, save_png
 
     layout = pipe.layout
-    endless = args.duration is None or args.duration == float("inf")
-    duration = None if endless else args.duration
     if out is None and flags.get("num", 1) != 1:
         raise ValueError("--out - writes one stream to stdout: give --num 1")
-    if out is None and endless and args.duration is None:
-        duration = float(layout.duration)
+    duration = None if args.duration == float("inf") else args.duration or float(layout.duration)  # None: no end
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
     chunks = pipe.stream(**inputs, duration=duration, **flags)
     first = next(chunks)  # the first window: any input error is raised before a file is opened
     num = first.video.shape[0]
@@ -86,8 +84,7 @@ def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> i
     bar = tqdm(total=duration, unit="s", desc=f"{first.task.name}: seconds of content", file=sys.stderr,
                bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]" if duration else
                "{desc}: {n:.1f} s [{elapsed}{postfix}]")
-    began, written = time.perf_counter(), 0.0
-    interrupted = False
+    written, interrupted = 0.0, False
     try:
         if out is not None:
             sheet = contact_sheet(first.video, first.audio, layout, first.task.given.numpy())  # the first window
@@ -147,11 +144,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "run leaves files that play")
     gen.add_argument("--no-anchor-spread", dest="anchor_spread", action="store_false", default=None,
                      help="past one window, let each window's latents take their own spread instead of the first "
-                          "window's (the stream then shrinks and fades in 10-20 s: docs/results/streams.md)")
+                          "window's (the stream then shrinks and fades in 10-20 s: docs/streams.md)")
     gen.add_argument("--history-level", type=int,
                      help=f"past one window, the noise level (0-999) at which each window sees the segments it carries "
                           f"(default {d.history_level}: clean; Diffusion Forcing's noisy history, measured in "
-                          "docs/results/streams.md)")
+                          "docs/streams.md)")
     gen.add_argument("--out", required=True, help="output folder, or '-': one stream to stdout as fragmented mp4 "
                                                   "(avdit generate ... --out - | ffplay -)")
     gen.set_defaults(func=_generate)

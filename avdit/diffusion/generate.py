@@ -33,7 +33,7 @@ ORDER_ALIASES = {"audio-first": "audio-video", "video-first": "video-audio"}
 ORDERS = (TOGETHER, "audio-first", "video-first", "video-audio-video", "video-audio-video-audio-video")  # as help names
 DEFAULT_ORDER = "video-audio-video-audio-video"  # generation's default: measured against the others in docs/sampling.md
 # The level at which a stream's windows see the segments they carry from the window before (0: clean; see
-# ``generate_latents``'s ``history``): measured over 10-minute streams in docs/results/streams.md.
+# ``generate_latents``'s ``history``): levels 100-500 measured against the held spread in docs/streams.md.
 DEFAULT_HISTORY_LEVEL = 0
 
 

@@ -3,7 +3,7 @@
 A model's samples come out a little less spread than its data (diffusion samplers shrink towards the mean where the
 network is unsure), and a stream compounds it: each window continues the last, so the shrinkage multiplies window
 by window. On Bouncing Tones the video latents' spread fell from 1.0 to 0.4 in 16 s of av_continue and the ball
-shrank and faded into the background (docs/results/streams.md). Rescaling each window's generated latents to the
+shrank and faded into the background (docs/streams.md). Rescaling each window's generated latents to the
 spread the first window had (about their own per-channel mean, which moves with the content) holds it, in the way
 long-video tools match every frame's colour statistics to the first frame's.
 """

@@ -89,7 +89,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
 
 class Mp4Stream:
     """An mp4 written as it is made (H.264 + AAC mono, fragmented): memory holds one chunk, and a file cut off at
-    any point plays up to its last fragment (about a second); ``close`` (or the ``with`` block) finishes it.
+    any point plays up to its last fragment (half a second); ``close`` (or the ``with`` block) finishes it.
 
     ``target`` is a path or a binary file object (``sys.stdout.buffer``: a pipe to ffplay or ffmpeg). ``write``
     takes frames (t, H, W, 3) uint8 and samples (s,) float; frame j is stamped j / fps and sample i i / sample_rate
