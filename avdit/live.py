@@ -11,6 +11,7 @@ viewer to wait.
 from __future__ import annotations
 
 import collections
+import math
 import secrets
 import threading
 import time
@@ -84,7 +85,7 @@ class LiveStats:
     started: float = field(default_factory=time.perf_counter)
     made_s: float = 0.0  # seconds of content made
     first_picture_s: float | None = None  # from start until the first window was written
-    rss_mb: list[float] = field(default_factory=list)  # resident memory after each window
+    rss_mb: float = math.nan  # resident memory after the latest window
     error: str | None = None
 
     def ahead_s(self) -> float:
@@ -135,7 +136,7 @@ class LiveStream:
                     self.stats.made_s += chunk.video.shape[1] / layout.fps
                     if self.stats.first_picture_s is None:
                         self.stats.first_picture_s = time.perf_counter() - self.stats.started
-                    self.stats.rss_mb.append(resident_mb())
+                    self.stats.rss_mb = resident_mb()
         except StreamStopped:
             pass
         except Exception as err:  # said in the page; the server goes on
@@ -188,7 +189,7 @@ def status_line(stream: LiveStream) -> str:
         return f"**The stream stopped:** {s.error}"
     if s.first_picture_s is None:
         return "Starting: making the first window..."
-    rss = f", memory {s.rss_mb[-1]:.0f} MB" if s.rss_mb and s.rss_mb[-1] == s.rss_mb[-1] else ""
+    rss = "" if math.isnan(s.rss_mb) else f", memory {s.rss_mb:.0f} MB"
     state = "stopped" if not stream.running else "stopping" if stream.stopped.is_set() else "playing"
     return (f"Live ({state}): {s.made_s:.1f} s made at {s.speed():.2f}x real time, {s.ahead_s():.1f} s ahead of "
             f"playback; first picture after {s.first_picture_s:.1f} s{rss}")

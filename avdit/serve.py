@@ -270,8 +270,7 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
         live_id = gr.Textbox(visible=False)  # the stream this page plays (a gr.State would hold a connection open)
 
         def on_live_start(key, task_name, source_name, index, video_path, seed_value):
-            if key is not None:
-                live.stop(key)
+            live.stop(key)  # this page's earlier stream, if any
             try:
                 task = get_task(task_name, layout.num_segments)
                 video, audio = (None, None) if task_name == "joint" else requests.inputs(

@@ -65,13 +65,13 @@ def generate_latents(
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
     spacing = DEFAULT_SPACING[sampler] if spacing is None else spacing
 
+    if history_level < 0 or history_level >= schedule.T:
+        raise ValueError(f"history_level must be in [0, {schedule.T}), got {history_level}")
+    noised = None if history is None or history_level == 0 else history & given  # (M, N) or (B, M, N)
+
     def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
         return _sample(model, c, g, layout, steps, sampler, eta, mode, guidance, schedule, generator, self_condition,
                        progress, pyramid_lag, spacing, prediction, unseen, noised, history_level)
-
-    noised = None if history is None or history_level == 0 else history & given  # (M, N) or (B, M, N)
-    if history_level < 0 or history_level >= schedule.T:
-        raise ValueError(f"history_level must be in [0, {schedule.T}), got {history_level}")
 
     passes = sampler_passes(given, order)
     if not passes:

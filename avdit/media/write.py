@@ -32,6 +32,37 @@ def _check_audio(path, audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32)
 
 
+def _add_h264(container, fps: int, width: int, height: int, options: dict) -> av.VideoStream:
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {**options, "threads": "1"}
+    stream.codec_context.thread_count = 1  # no thread pools: see media.read._single_threaded
+    return stream
+
+
+def _add_aac(container, sample_rate: int) -> av.AudioStream:
+    stream = container.add_stream("aac", rate=sample_rate)
+    stream.layout = "mono"
+    return stream
+
+
+def _video_frame(image: np.ndarray, pts: int) -> av.VideoFrame:
+    """(H, W, 3) uint8 RGB as a yuv420p frame stamped ``pts``. Converted here, not inside encode(): with PyAV's
+    implicit conversion the same frames gave 7 different encodings in 30 writes in one process; converted here, one
+    encoding in 600 writes of three clips (a rarer variation, up to ~25/255 decoded, was still seen under pytest:
+    cause unknown)."""
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    frame.pts = pts
+    return frame
+
+
+def _audio_frame(samples: np.ndarray, sample_rate: int, pts: int) -> av.AudioFrame:
+    """(s,) float32 mono samples as a frame stamped ``pts`` (in samples)."""
+    frame = av.AudioFrame.from_ndarray(samples[None], format="fltp", layout="mono")
+    frame.sample_rate, frame.pts = sample_rate, pts
+    return frame
+
+
 def write_mp4(path: str | os.PathLike, video: np.ndarray | None, audio: np.ndarray | None, fps: int,
               sample_rate: int, crf: int = 18) -> None:
     """Write H.264 (yuv420p, constant ``crf``) and AAC mono into one mp4; either may be None, not both.
@@ -48,28 +79,17 @@ def write_mp4(path: str | os.PathLike, video: np.ndarray | None, audio: np.ndarr
     with atomic_path(path, ".mp4") as tmp, av.open(tmp, "w", format="mp4") as container:
         video_stream = audio_stream = None
         if video is not None:
-            video_stream = container.add_stream("libx264", rate=fps)
-            video_stream.width, video_stream.height = video.shape[2], video.shape[1]
-            video_stream.pix_fmt = "yuv420p"
-            video_stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
-            video_stream.codec_context.thread_count = 1  # no thread pools: see media.read._single_threaded
+            video_stream = _add_h264(container, fps, video.shape[2], video.shape[1],
+                                     {"crf": str(crf), "preset": "medium"})
         if audio is not None:
-            audio_stream = container.add_stream("aac", rate=sample_rate)
-            audio_stream.layout = "mono"
+            audio_stream = _add_aac(container, sample_rate)
         if video_stream is not None:
             for j, image in enumerate(video):
-                # Converted here, not inside encode(): with PyAV's implicit conversion the same frames gave 7
-                # different encodings in 30 writes in one process; converted here, one encoding in 600 writes of
-                # three clips (a rarer variation, up to ~25/255 decoded, was still seen under pytest: cause unknown).
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-                frame.pts = j
-                container.mux(video_stream.encode(frame))
+                container.mux(video_stream.encode(_video_frame(image, j)))
             container.mux(video_stream.encode(None))
         if audio_stream is not None:
             for i in range(0, audio.shape[0], AAC_FRAME):
-                frame = av.AudioFrame.from_ndarray(audio[None, i:i + AAC_FRAME], format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = sample_rate, i
-                container.mux(audio_stream.encode(frame))
+                container.mux(audio_stream.encode(_audio_frame(audio[i:i + AAC_FRAME], sample_rate, i)))
             container.mux(audio_stream.encode(None))
 
 
@@ -81,9 +101,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
         stream = container.add_stream("pcm_s16le", rate=sample_rate)
         stream.layout = "mono"
         for i in range(0, audio.shape[0], 4096):
-            frame = av.AudioFrame.from_ndarray(audio[None, i:i + 4096], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = sample_rate, i
-            container.mux(stream.encode(frame))
+            container.mux(stream.encode(_audio_frame(audio[i:i + 4096], sample_rate, i)))
         container.mux(stream.encode(None))
 
 
@@ -104,26 +122,17 @@ class Mp4Stream:
             _check_target(target)
         if width % 2 or height % 2:
             raise MediaError(name, f"H.264 needs an even frame size, got {width}x{height}")
-        self.name, self.fps, self.sample_rate, self.size = name, fps, sample_rate, (height, width)
+        self.name, self.sample_rate, self.size = name, sample_rate, (height, width)
         # a fragment at every keyframe, a keyframe every half second; no moov at the end to wait for
         self.container = av.open(target, "w", format="mp4", options={
             "movflags": "frag_keyframe+empty_moov+default_base_moof", "use_editlist": "1"})
-        self.video = self.container.add_stream("libx264", rate=fps)
-        self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
-        self.video.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency", "g": str(max(1, fps // 2)),
-                              "threads": "1"}
-        self.video.codec_context.thread_count = 1
-        self.audio = self.container.add_stream("aac", rate=sample_rate)
-        self.audio.layout = "mono"
+        self.video = _add_h264(self.container, fps, width, height, {"crf": str(crf), "preset": "veryfast",
+                                                                     "tune": "zerolatency", "g": str(max(1, fps // 2))})
+        self.audio = _add_aac(self.container, sample_rate)
         self.frames = self.samples = 0
         self.pending = np.zeros(0, dtype=np.float32)  # samples short of a whole AAC frame
         self.priming = AAC_FRAME  # samples still to drop (see the class doc)
         self.closed = False
-
-    @property
-    def seconds(self) -> float:
-        """Seconds of video written so far."""
-        return self.frames / self.fps
 
     def write(self, video: np.ndarray, audio: np.ndarray) -> None:
         _check_video(self.name, video)
@@ -131,10 +140,8 @@ class Mp4Stream:
             raise MediaError(self.name, f"frames of {video.shape[2]}x{video.shape[1]} in a stream of "
                                         f"{self.size[1]}x{self.size[0]}")
         for image in video:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-            frame.pts = self.frames
+            self.container.mux(self.video.encode(_video_frame(image, self.frames)))
             self.frames += 1
-            self.container.mux(self.video.encode(frame))
         audio = _check_audio(self.name, audio)
         dropped = min(self.priming, audio.shape[0])
         self.priming -= dropped
@@ -145,8 +152,7 @@ class Mp4Stream:
 
     def _write_audio(self, audio: np.ndarray) -> None:
         for i in range(0, audio.shape[0], AAC_FRAME):
-            frame = av.AudioFrame.from_ndarray(audio[None, i:i + AAC_FRAME], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = self.sample_rate, self.samples
+            frame = _audio_frame(audio[i:i + AAC_FRAME], self.sample_rate, self.samples)
             self.samples += frame.samples  # as fed: the priming is not counted
             self.container.mux(self.audio.encode(frame))
 
