@@ -160,9 +160,11 @@ class LiveStreams:
         with self.lock:
             for key in [k for k, s in self.streams.items() if not s.running]:
                 del self.streams[key]
-            if len(self.streams) >= self.max_streams:
-                raise StreamBusy(f"{len(self.streams)} live stream(s) already play on this server, as many as it "
-                                 "can keep ahead of playback: wait until it stops, then press start again")
+            # a stopped stream only finishes the window it is making: its slot is free
+            playing = sum(not s.stopped.is_set() for s in self.streams.values())
+            if playing >= self.max_streams:
+                raise StreamBusy(f"{playing} live stream(s) already play on this server, as many as it can keep "
+                                 "ahead of playback: wait until it stops, then press start again")
             stream = LiveStream(self.pipe, request).start()
             self.streams[stream.id] = stream
             return stream

@@ -395,3 +395,47 @@ def test_auth_is_asked_for(checkpoint, capsys):
             assert client.get("/config").status_code == 200
     finally:
         app.close()
+
+
+def test_live_streams_hold_one_at_a_time_and_a_stopped_one_frees_its_slot():
+    """A second stream is refused while one plays; Stop frees the slot at once (the stopped stream only finishes
+    the window it is making), and the stopped stream's response ends."""
+    import threading
+
+    from avdit.live import LiveStreams, StreamBusy
+
+    release = threading.Event()
+
+    class SlowPipe:  # one window, then it waits as a model making the next window would
+        layout = BOUNCING_TONES
+
+        def stream(self, duration=None, **request):
+            from types import SimpleNamespace
+
+            from avdit.data.bouncing_tones import make_clip
+
+            clip = make_clip(0, 1, "test")
+            yield SimpleNamespace(video=clip.video[None], audio=clip.audio[None])
+            release.wait(30)
+            yield SimpleNamespace(video=clip.video[None, :12], audio=clip.audio[None, :24000])
+
+    live = LiveStreams(SlowPipe(), max_streams=1)
+    first = live.open({})
+    for _ in range(100):  # until its first window is written
+        if first.stats.first_picture_s is not None:
+            break
+        threading.Event().wait(0.1)
+    with pytest.raises(StreamBusy, match="wait until it stops"):
+        live.open({})
+    live.stop(first.id)
+    second = live.open({})  # while the first still finishes its window
+    assert first.running and second.id != first.id
+    release.set()
+    first.thread.join(10)
+    data = b""
+    while (part := first.read(0.1)) is not None:
+        data += part
+    assert data[4:8] == b"ftyp" and not first.running  # what it made was sent, then the response ends
+    second.stop()
+    second.thread.join(10)
+    assert not second.running
