@@ -39,7 +39,7 @@ class ClipLayout:
     The geometry comes from the data (``GEOMETRIES`` names the paper's and Bouncing Tones'); the strides come from
     the codecs (``CodecPair.layout``) and default to avdit's own: a causal video codec with temporal stride 4 and
     spatial stride 8, an audio codec with hop 400 (40 latents per second at 16 kHz). Pretrained codecs bring
-    others (``avdit.codecs.pretrained``): temporal stride 4 or 8, spatial 8 to 32, hops of 320 to 2048 samples.
+    others (``avdit.codecs.adapters``): temporal stride 4 or 8, spatial 8 to 32, hops of 320 to 2048 samples.
     """
 
     fps: int
@@ -232,7 +232,7 @@ def working_durations(fps: int, temporal_stride: int = 4, near: float = 2.0, cou
 
 # Named clip geometries. The paper's (Sec. 5, App. D): Monologues at 8 fps, 128x128, 2.125 s (17 frames);
 # Landscape and AIST++ at 64x64 and 10 fps (as in MM-Diffusion), cut to 21 frames (2.1 s) for the causal codec.
-# Bouncing Tones is the project's built-in benchmark (shared/BOUNCING_TONES.md).
+# Bouncing Tones is the project's built-in benchmark (docs/bouncing-tones.md).
 GEOMETRIES: dict[str, ClipLayout] = {
     "bouncing-tones": ClipLayout(fps=8, frames=17, height=64, width=64, sample_rate=16000),
     "monologues": ClipLayout(fps=8, frames=17, height=128, width=128, sample_rate=16000),

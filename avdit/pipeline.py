@@ -1,11 +1,20 @@
 """What a user of a trained model calls: ``Pipeline.from_pretrained(DIR)`` then ``pipe(task=..., ...)``.
 
 A task is a preset name or any grid; the given parts come as file paths, arrays or latents; the result is
-clips (video uint8, audio float32) with their latents. Past one window, ``duration`` generates by rolling
-continuation: each window is given the last 0.625 s (segments 0-1) of the one before, re-encoded from pixels
-and samples, and for a2v/v2a the input slides along with it; each window's generated latents keep the spread the
-first window's had (``avdit.diffusion.spread``). ``pipe.stream(...)`` yields the same clips window by window, in the
-memory of one window, and without a duration goes on until the caller stops.
+clips (video uint8, audio float32) with their latents. How it samples is a ``SamplingConfig``.
+
+Past one window, ``duration`` generates by rolling continuation. Each next window is given segments 0-1 (0.625 s)
+and makes the 1.5 s after them:
+
+- segment 1 is the last 0.5 s made so far, re-encoded from pixels and samples: the motion goes on from there;
+- segment 0 is the first window's own segment 0 (``SamplingConfig.anchor_segment``): the subject as it began, seen
+  in every window, so a small change of colour or size in one window is not carried into the next and compounded;
+- for a2v/v2a the input slides along instead, and segments 0-1 are the last 0.625 s made;
+- each window's generated latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
+  ``avdit.diffusion.spread``).
+
+``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
+goes on until the caller stops.
 """
 
 from __future__ import annotations
@@ -14,17 +23,15 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_digest
-from avdit.devices import resolve_device
-from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
-from avdit.diffusion.generate import DEFAULT_HISTORY_LEVEL, DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS
-from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
+from avdit.utils.devices import resolve_device
+from avdit.diffusion import DEFAULT_SAMPLING, DEFAULT_SCHEDULE, SamplingConfig, generate_latents
 from avdit.diffusion.spread import match_spread, spread
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -54,6 +61,8 @@ class Chunk:
 
 @dataclass
 class Result:
+    """What ``Pipeline.__call__`` returns: whole clips."""
+
     video: np.ndarray  # (num, T, H, W, 3) uint8
     audio: np.ndarray  # (num, S) float32
     latents: AV | None  # of the last window
@@ -61,9 +70,20 @@ class Result:
     fps: int
     sample_rate: int
 
+    @classmethod
+    def join(cls, chunks: Iterable[Chunk]) -> "Result":
+        """The clips ``Pipeline.stream`` yields, joined (it must end: give it a duration)."""
+        chunks = list(chunks)
+        last = chunks[-1]
+        return cls(np.concatenate([c.video for c in chunks], 1), np.concatenate([c.audio for c in chunks], 1),
+                   last.latents, last.task, last.fps, last.sample_rate)
+
 
 class Pipeline:
-    """The model samples on ``device`` (default: a GPU when there is one); the codecs encode and decode on the CPU."""
+    """The model samples on ``device`` (default: a GPU when there is one); the codecs encode and decode on the CPU.
+    ``progress``: show a progress bar per sampler run."""
+
+    progress: bool = False
 
     def __init__(self, model: AVDiT, codecs: CodecPair, info: dict | None = None, device: str | None = None):
         if model.config.layout != codecs.layout:
@@ -85,7 +105,7 @@ class Pipeline:
         pair = load_codecs(codecs_dir)
         if info.get("codec_digest") and not codec_digest_matches(info["codec_digest"], codecs_dir):
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
-                             f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give --codecs")
+                             f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give codecs=FOLDER")
         return cls(model, pair, info, device)
 
     def weights_digest(self) -> str:
@@ -141,17 +161,14 @@ class Pipeline:
 
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _sample(self, task: Task, clean: AV, steps: int, sampler: str, eta: float, guidance, mode: str,
-                generator: torch.Generator, pyramid_lag: int, order: str, progress: bool,
-                history: torch.Tensor | None = None, history_level: int = 0) -> AV:
+    def _sample(self, task: Task, clean: AV, sampling: SamplingConfig, generator: torch.Generator,
+                history: torch.Tensor | None = None) -> AV:
         """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
         The sampler turns the network's output into eps with its own schedule, the one the model was trained with."""
-        out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout,
-                               steps=steps, sampler=sampler, eta=eta, mode=mode, guidance=guidance,
+        out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout, sampling,
                                schedule=DEFAULT_SCHEDULE, generator=generator,
-                               self_condition=self.model.config.self_condition, progress=progress,
-                               pyramid_lag=pyramid_lag, prediction=self.model.config.prediction, order=order,
-                               history=history, history_level=history_level)
+                               self_condition=self.model.config.self_condition,
+                               prediction=self.model.config.prediction, history=history, progress=self.progress)
         return out.map(lambda p: p.float().cpu())
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
@@ -162,23 +179,23 @@ class Pipeline:
         fps = self.layout.fps
         if available is not None and available < round(duration * fps):
             name = " and ".join(MODALITIES[m] for m in sliding)
-            raise ValueError(f"the given {name} lasts {available / fps:.2f} s from --offset {offset:g}: past one "
-                             f"window it slides along its input, which must last the --duration {duration:g} s; ask "
-                             f"for at most --duration {max(available / fps, float(self.layout.duration)):.2f}, or "
-                             "give a longer input")
+            raise ValueError(f"the given {name} lasts {available / fps:.2f} s from offset={offset:g}: past one window "
+                             f"it slides along its input, which must last the duration={duration:g} s; ask for at most "
+                             f"duration={max(available / fps, float(self.layout.duration)):.2f}, or give a longer input")
         return available
 
     def _roll(self, task: Task, video, audio, first: AV, tail_v: torch.Tensor, tail_a: torch.Tensor,
               duration: float | None, offset: float, available: int | None, sample,
-              anchor_spread: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
+              sampling: SamplingConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
         """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
         rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
         with it, and only the frames it adds are yielded. ``first``: the first window's latents, ``tail_v``
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
-        (``_sliding_frames``); ``duration`` None: on without end; ``anchor_spread``: each window's generated latents
-        keep the spread they had in the first window (``avdit.diffusion.spread``). Yields (new frames, new samples,
-        latents) per window, keeping one window in memory."""
+        (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: where no input slides,
+        segment 0 of every window is the first window's (see the module doc); ``sampling.anchor_spread``: each window's
+        generated latents keep the spread they had in the first window (``avdit.diffusion.spread``). Yields (new
+        frames, new samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
@@ -193,7 +210,11 @@ class Pipeline:
         history[sliding] = False
         made, made_a = tail_v.shape[1], tail_a.shape[1]  # frames, samples made so far; the tails hold one window
         generated = layout.cells_to_latents((~rolled).expand(tail_v.shape[0], -1, -1))  # what each window makes
-        reference = spread(first, generated) if anchor_spread else None
+        reference = spread(first, generated) if sampling.anchor_spread else None
+        seg0_frames, seg0_samples = layout.segment_frames(0).stop, layout.segment_samples(0).stop
+        anchor = None  # the first window's segment 0: frames (B, t, H, W, 3), samples (B, s)
+        if sampling.anchor_segment and not sliding:
+            anchor = tail_v[:, :seg0_frames].clone(), tail_a[:, :seg0_samples].clone()
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
@@ -205,6 +226,8 @@ class Pipeline:
             for m in sliding:
                 target, source = (v, video) if m == VIDEO else (a, audio)
                 target.copy_(self._read(source, m, offset + start / fps).expand_as(target))
+            if anchor is not None:  # segment 0 holds the first window's: the subject as it began
+                v[:, :seg0_frames], a[:, :seg0_samples] = anchor
             out = sample(follow, self.codecs.encode(v, a), history)
             if reference is not None:  # the first window's spread, held (avdit.diffusion.spread)
                 out = match_spread(out, generated, reference)
@@ -215,38 +238,38 @@ class Pipeline:
             tail_a = torch.cat([tail_a, new_a], 1)[:, -layout.num_samples:]
             yield new_v, new_a, out
 
-    def stream(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
-               steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
-               guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
-               offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
-               order: str = DEFAULT_ORDER, history_level: int = DEFAULT_HISTORY_LEVEL, anchor_spread: bool = True,
-               progress: bool = False) -> Iterator[Chunk]:
-        """``__call__``'s clips as they are made: the first window, then the frames each next window adds (see the
-        module doc), with ``duration`` None going on until the caller stops. Memory stays that of one window."""
+    def stream(self, task: str | Task = "joint", video=None, audio=None, *, latents: AV | None = None, num: int = 1,
+               seed: int = 0, offset: float = 0.0, duration: float | None = None,
+               sampling: SamplingConfig = DEFAULT_SAMPLING) -> Iterator[Chunk]:
+        """``num`` clips of a task as they are made: the first window, then the frames each next window adds (see
+        the module doc); ``duration`` None (or inf) goes on until the caller stops. Memory stays that of one window.
+
+        ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32, or batches of them, read from
+        ``offset`` seconds; ``latents`` replaces both. ``sampling``: how (``SamplingConfig``; default: the
+        ``default`` preset). The same seed, inputs, device and thread count give the same clips bit for bit."""
         layout = self.layout
         task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
-        if steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {steps}")
+        if not isinstance(sampling, SamplingConfig):
+            raise TypeError(f"sampling must be a SamplingConfig (avdit.diffusion), got {type(sampling).__name__}")
         if num < 1:
-            raise ValueError(f"--num must be >= 1, got {num}")
+            raise ValueError(f"num must be >= 1, got {num}")
         if duration is not None and math.isinf(duration):
             duration = None  # no end
         if duration is not None and not duration > 0:
-            raise ValueError(f"--duration must be > 0 seconds, got {duration:g}")
+            raise ValueError(f"duration must be > 0 seconds (or None for no end), got {duration:g}")
         if duration is None and _given_whole(task):
-            raise ValueError(f"task {task.name!r} slides along its input, which ends: give a --duration")
+            raise ValueError(f"task {task.name!r} slides along its input, which ends: give a duration")
         generator = torch.Generator().manual_seed(seed)
         clean = self._clean_latents(task, video, audio, latents, offset)
         rolls = duration is None or duration > float(layout.duration)
         # what the inputs of a sliding modality cover: one too short fails before any sampling
         available = self._sliding_frames(task, video, audio, duration, offset) if rolls and latents is None else None
         if clean.batch_size not in (1, num):
-            raise ValueError(f"{clean.batch_size} inputs were given for --num {num}: give one input, or one per clip")
+            raise ValueError(f"{clean.batch_size} inputs were given for num={num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
 
         def sample(t: Task, c: AV, history: torch.Tensor | None = None) -> AV:
-            return self._sample(t, c, steps, sampler, eta, guidance, mode, generator, pyramid_lag, order, progress,
-                                history, history_level)
+            return self._sample(t, c, sampling, generator, history)
 
         out = sample(task, clean)
         first_v, first_a = self.codecs.decode(out)
@@ -255,7 +278,7 @@ class Pipeline:
         windows = [(first_v, first_a, out)]
         if rolls:
             windows = itertools.chain(windows, self._roll(task, video, audio, out, first_v, first_a, duration, offset,
-                                                          available, sample, anchor_spread))
+                                                          available, sample, sampling))
         made_v = made_a = 0
         for new_v, new_a, out in windows:
             if frames is not None:  # the last window: only what the duration asks for
@@ -265,24 +288,14 @@ class Pipeline:
                         layout.sample_rate)
             made_v, made_a = made_v + new_v.shape[1], made_a + new_a.shape[1]
 
-    def __call__(self, task: str | Task = "joint", video=None, audio=None, latents: AV | None = None, num: int = 1,
-                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, eta: float = 0.0,
-                 guidance: float | Sequence[float] = DEFAULT_GUIDANCE, mode: str = "clean", seed: int = 0,
-                 offset: float = 0.0, duration: float | None = None, pyramid_lag: int = 0,
-                 order: str = DEFAULT_ORDER, history_level: int = DEFAULT_HISTORY_LEVEL, anchor_spread: bool = True,
-                 progress: bool = False) -> Result:
-        """Generate ``num`` clips for a task. ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32,
-        or batches of them; ``latents`` replaces both. ``duration`` > one window rolls on (see module doc; ``stream``
-        gives the same clips as they are made). ``order``: where both modalities are generated, together or in runs
-        of one (``avdit.diffusion.generate.order_runs``). ``history_level``: the level at which rolling windows see
-        the segments they carry (0: clean). ``anchor_spread``: rolling windows keep the first window's latent spread
-        (``avdit.diffusion.spread``; without it a stream's subject shrinks and fades in 10-20 s)."""
-        if duration is None:
-            duration = float(self.layout.duration)
-        chunks = list(self.stream(task, video, audio, latents, num, steps, sampler, eta, guidance, mode, seed, offset,
-                                  duration, pyramid_lag, order, history_level, anchor_spread, progress))
-        return Result(np.concatenate([c.video for c in chunks], 1), np.concatenate([c.audio for c in chunks], 1),
-                      chunks[-1].latents, chunks[-1].task, self.layout.fps, self.layout.sample_rate)
+    def __call__(self, task: str | Task = "joint", video=None, audio=None, *, num: int = 1, seed: int = 0,
+                 duration: float | None = None, sampling: SamplingConfig = DEFAULT_SAMPLING) -> Result:
+        """Generate ``num`` clips for a task (a preset name or a ``Task`` grid), ``duration`` seconds long (default:
+        one window; longer rolls on, see the module doc). ``video``/``audio``: the given parts, as paths, arrays
+        (T, H, W, 3) uint8 / (S,) float32, or batches of them. ``sampling``: how (``SamplingConfig``). For latents
+        as input, or an offset into the inputs, ``Result.join(pipe.stream(...))`` gives the same clips."""
+        duration = float(self.layout.duration) if duration is None else duration
+        return Result.join(self.stream(task, video, audio, num=num, seed=seed, duration=duration, sampling=sampling))
 
 
 def _given_whole(task: Task) -> list[int]:
@@ -300,7 +313,7 @@ def _codecs_of(folder: Path, info: dict) -> Path:
         return folder
     if info.get("codecs"):
         raise CodecError(f"{folder} was trained with the codecs in {info['codecs']}, which is not there now; give "
-                         "--codecs with that folder (or copy video.* and audio.* beside the checkpoint)")
+                         "codecs=FOLDER with that folder (or copy video.* and audio.* beside the checkpoint)")
     return bundled_codecs_dir()
 
 

@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import best_time  # noqa: E402
 
-from avdit.codecs.train import CodecTrainSettings, _forward, build_codec  # noqa: E402
+from avdit.train.codecs import CodecTrainSettings, _forward, build_codec  # noqa: E402
 from avdit.data import bouncing_tones as bt  # noqa: E402
 
 

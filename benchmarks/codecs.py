@@ -19,7 +19,7 @@ import torch
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.losses import multi_resolution_stft
 from avdit.data import bouncing_tones as bt
-from avdit.eval.bouncing_tones import audio_onsets, clip_colour_class, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import audio_onsets, clip_colour_class, fit_trajectory, pitch_class
 
 
 def keeps(video: np.ndarray, audio: np.ndarray, params: bt.BTParams) -> dict:

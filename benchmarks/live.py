@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.atomic import atomic_path
-from avdit.live import resident_mb
+from avdit.utils.atomic import atomic_path
+from avdit.apps.live import resident_mb
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
 WATCH = """() => { const v = document.getElementById('live-video');
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from avdit.serve import serve
+    from avdit.apps.serve import serve
 
     port = free_port()
     app = serve(args.checkpoint, port=port, block=False)

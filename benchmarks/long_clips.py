@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion.generate import DEFAULT_ORDER
+from avdit.diffusion import DEFAULT_SAMPLING
 from avdit.eval.long_clips import long_clip_measures, summarise_long
 from avdit.pipeline import Pipeline
 
@@ -55,8 +55,9 @@ def generate(pipe: Pipeline, task: str, video: np.ndarray, audio: np.ndarray, ar
         if task == "av_continue":  # the first window only: the model continues its own output
             v, a = v[:, :bt.FRAMES], a[:, :bt.NUM_SAMPLES]
         given = {"av_continue": (v, a), "a2v": (None, a), "v2a": (v, None), "joint": (None, None)}[task]
-        result = pipe(task=task, video=given[0], audio=given[1], num=len(v), steps=args.steps, sampler=args.sampler,
-                      seed=args.seed + first, duration=args.duration, pyramid_lag=lag, order=args.order)
+        result = pipe(task, given[0], given[1], num=len(v), seed=args.seed + first, duration=args.duration,
+                      sampling=DEFAULT_SAMPLING.replace(steps=args.steps, sampler=args.sampler, pyramid_lag=lag,
+                                                        order=args.order))
         outputs_v.append(result.video)
         outputs_a.append(result.audio)
     return np.concatenate(outputs_v), np.concatenate(outputs_a)
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lags", default="0,2", help="pyramid lags to compare (default 0,2)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"tasks (default {','.join(TASKS)})")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
-    parser.add_argument("--order", default=DEFAULT_ORDER,
-                        help=f"where both modalities are generated, the sampler runs (default {DEFAULT_ORDER})")
+    parser.add_argument("--order", default=DEFAULT_SAMPLING.order,
+                        help=f"where both modalities are generated, the sampler runs (default "
+                             f"{DEFAULT_SAMPLING.order})")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per sampling batch (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of sampling (default 0)")
     parser.add_argument("--out", default="runs/long_clips", help="folder for results.json (default runs/long_clips)")

@@ -69,7 +69,7 @@ def folder_step(folder: Path, batch_size: int = 8, repeats: int = 3) -> None:
     """Seconds per `train-codec video` step on a real folder (first pass, cached) and on Bouncing Tones."""
     import torch
 
-    from avdit.codecs.train import CodecTrainSettings, _forward, build_codec
+    from avdit.train.codecs import CodecTrainSettings, _forward, build_codec
     from avdit.data.datasets import BouncingTonesDataset, ClipDataset
     from avdit.data.loader import make_loader
     from avdit.data.prepare import PrepareSettings, prepare_folder

@@ -29,6 +29,7 @@ from avdit.diffusion import generate_latents  # noqa: E402
 from avdit.latents import AV  # noqa: E402
 from avdit.model import AVDiT, get_preset  # noqa: E402
 from avdit.tasks import get_task  # noqa: E402
+from avdit.diffusion import SamplingConfig
 
 
 FEW_STEP_SAMPLER, FEW_STEPS = "dpmpp2m", 12  # the few-step setting set against 50 DDIM steps
@@ -50,7 +51,8 @@ def one(preset: str, precision: str, batch: int, steps: int, device: str = "cpu"
 
     def sample(n, sampler="ddim"):
         with torch.no_grad(), autocast(dtype, device):
-            return generate_latents(model, clean, given, layout, steps=n, sampler=sampler,
+            return generate_latents(model, clean, given, layout,
+                                    SamplingConfig(sampler=sampler, steps=n, guidance=0.0, order="together"),
                                     generator=torch.Generator().manual_seed(0))
 
     def seconds_per_step(sampler: str) -> tuple[float, AV]:

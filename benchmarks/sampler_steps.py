@@ -20,8 +20,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 from avdit.eval.evaluate import ALL_TASKS, EvalSettings, evaluate
+from avdit.diffusion import SamplingConfig
 
 REFERENCE = ("ddim", 50)
 MEASURES = (("identity_agreement", "colour = pitch", "{:.1%}", 1), ("sync_error_ms", "impact→onset ms", "{:.1f}", -1),
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = {}
     for sampler, steps in parse_grid(args.grid):
-        settings = EvalSettings(num=args.num, steps=steps, sampler=sampler, av_align=False)
+        settings = EvalSettings(num=args.num, av_align=False,
+                                sampling=SamplingConfig(sampler=sampler, steps=steps, order="together"))
         results[(sampler, steps)] = finished(settings, Path(args.out) / f"{sampler}_{steps}")
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)

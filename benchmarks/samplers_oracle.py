@@ -18,6 +18,7 @@ from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents, initial_latents
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.layout import BOUNCING_TONES
 from avdit.tasks import get_task
+from avdit.diffusion import SamplingConfig
 
 LAYOUT = dataclasses.replace(BOUNCING_TONES, height=8, width=8, audio_hop=2000)  # 1x1 video latents, 17 audio
 
@@ -33,9 +34,10 @@ def ode_error(sampler: str, steps: int, spacing: str, task: str = "joint", batch
     # the sampler's first latents (pure noise at T on generated cells), drawn as generate_latents draws them
     first = torch.where(given, 0, DEFAULT_SCHEDULE.T).expand(batch, -1, -1)  # (B, M, N)
     x_T = initial_latents(reference, first, LAYOUT, DEFAULT_SCHEDULE, torch.Generator().manual_seed(seed + 1))
-    out = generate_latents(oracle, reference, given, LAYOUT, steps=steps, sampler=sampler, spacing=spacing,
-                           generator=torch.Generator().manual_seed(seed + 1), pyramid_lag=pyramid_lag,
-                           guidance=guidance).flatten().double()
+    out = generate_latents(oracle, reference, given, LAYOUT,
+                           SamplingConfig(sampler=sampler, steps=steps, spacing=spacing, guidance=guidance,
+                                          order="together", pyramid_lag=pyramid_lag),
+                           generator=torch.Generator().manual_seed(seed + 1)).flatten().double()
     given_elements = LAYOUT.cells_to_latents(given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
     exact = oracle.ode_map(x_T.flatten(), given_elements, reference.flatten()[0][given_elements])
     diff = out[:, ~given_elements] - exact

@@ -21,6 +21,7 @@ import numpy as np
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.pipeline import Pipeline
+from avdit.diffusion import DEFAULT_SAMPLING
 
 FREE = {"anchor_spread": False}
 VARIANTS = {"defaults": {}, "free": FREE, "video-first": {**FREE, "order": "video-first"},
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.variant:
         began = time.perf_counter()
         result = pipe(task="av_continue", video=video, audio=audio, num=args.starts, seed=0, duration=args.seconds,
-                      **VARIANTS[name])
+                      sampling=DEFAULT_SAMPLING.replace(**VARIANTS[name]))
         took = time.perf_counter() - began
         held = 0
         print(f"{name} {VARIANTS[name]}: {args.starts} x {args.seconds:g} s in {took:.0f} s")

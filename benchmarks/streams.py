@@ -3,15 +3,16 @@
     python benchmarks/streams.py [--tasks av_continue,joint] [--starts 20] [--duration 600] [--batch-size 20]
                                  [--before-duration 120] [--out runs/streams] [--docs docs/results]
 
-For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults: av_continue from the first
-window of a held-out clip, joint from nothing (a seed per stream). ``before`` is the same without holding the first
-window's latent spread (``anchor_spread=False``, the stream of earlier versions), over ``--before-duration`` s
-(it loses every stream well before that). Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
-colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
-window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first
-window's (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and
-sync per minute, and how fast streams are made: per stream in a batch, and one stream alone (what `avdit generate`
-gives). Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes.
+For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
+the first window of a held-out clip, joint from nothing (a seed per stream). ``spread`` is the same without the anchor
+segment (``anchor_segment=False``: the first window's segment 0 is not given to every window), and ``before`` without
+holding the first window's latent spread either (how earlier versions rolled), each over ``--before-duration`` s. Every
+2-s window is measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and
+brightness; sync on every 8th window. A stream is held until the first window whose class is not the first window's
+(subject lost) or whose size or brightness is 10 % off the first window's (ball lost). Reports the time held (its
+distribution), the share held to the end, size, brightness and sync per minute, and how fast streams are made: per
+stream in a batch, and one stream alone (what `avdit generate` gives). Writes DOCS/streams.md and DOCS/streams.svg;
+OUT/results.json keeps finished rows, so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -25,16 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.pipeline import Pipeline
+from avdit.diffusion import DEFAULT_SAMPLING
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import resumable_record  # noqa: E402
 
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
-VARIANTS = {"after": {}, "before": {"anchor_spread": False}}
+# generation's defaults; without the anchor segment (the streams of the version before); without either (earlier)
+VARIANTS = {"after": {}, "spread": {"anchor_segment": False},
+            "before": {"anchor_spread": False, "anchor_segment": False}}
 
 
 def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
@@ -48,7 +52,7 @@ def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: 
                  "joint": (None, None)}[task]
         began = time.perf_counter()
         chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
-                                  duration=duration, **options))
+                                  duration=duration, sampling=DEFAULT_SAMPLING.replace(**options)))
         took += time.perf_counter() - began
         video, audio = (np.concatenate([getattr(c, k) for c in chunks], 1) for k in ("video", "audio"))
         streams += [stream_windows(v, a, sync_every) for v, a in zip(video, audio)]
@@ -116,11 +120,12 @@ def survival_svg(rows: dict) -> str:
 
 def page(rows: dict, single: dict | None, commands: list[str]) -> str:
     lines = ["# Streams of minutes on Bouncing Tones", "", "Made by", "", *(f"    {c}" for c in commands), "",
-             "Each stream rolls 2.125-s windows, each given the last 0.625 s of the one before. A stream is held "
+             "Each stream rolls 2.125-s windows, each given 0.625 s and making the next 1.5 s. A stream is held "
              "until the first 2-s window whose colour or pitch class is not the first window's, or whose disc size "
              f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
-             "(each window's generated latents keep the first window's spread, `avdit.diffusion.spread`); `before`: "
-             "without it, as earlier versions rolled.", "",
+             "(every window is given the first window's segment 0, `anchor_segment`, and its generated latents keep "
+             "the first window's spread, `anchor_spread`); `spread`: without the anchor segment (the version "
+             "before); `before`: without either, as earlier versions rolled.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
              "time held: min / median / max s | first-window sync ms | last-minute sync ms | "
              "last-minute size / brightness vs first window | made per stream (batched) x real time |",
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=20, help="streams per task (default 20)")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default 600)")
     parser.add_argument("--before-duration", type=float, default=120.0,
-                        help="seconds per stream without the fix (default 120; 0: skip)")
+                        help="seconds per stream of the variants without the anchors (default 120; 0: skip)")
     parser.add_argument("--batch-size", type=int, default=20, help="streams made together (default 20)")
     parser.add_argument("--sync-every", type=int, default=8, help="measure sync on every n-th window (default 8)")
     parser.add_argument("--single", type=float, default=60.0, help="seconds of one stream timed alone (0: skip)")
@@ -176,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         for variant, options in VARIANTS.items():
             duration = args.duration if variant == "after" else args.before_duration
             name = f"{task}@{variant}"
-            if not duration or (name in record["rows"] and record["rows"][name]["duration"] == duration):
+            done = record["rows"].get(name, {}).get("duration", 0)
+            if not duration or done == duration or (variant != "after" and done > duration):  # a longer one is kept
                 continue
             print(f"{name}: {args.starts} streams of {duration:g} s", flush=True)
             streams, seconds = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed, options,

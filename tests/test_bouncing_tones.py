@@ -9,7 +9,7 @@ from avdit.data.loader import make_loader
 from avdit.data import bouncing_tones as bt
 from avdit.data.bt_files import write_bouncing_tones
 from avdit.data.datasets import BouncingTonesDataset
-from avdit.eval.bouncing_tones import audio_onsets, clip_colour_class, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import audio_onsets, clip_colour_class, fit_trajectory, pitch_class
 from avdit.media import read_clip
 
 CLIPS = [bt.make_clip(3, i) for i in range(24)]

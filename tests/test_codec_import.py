@@ -11,7 +11,7 @@ import torch
 
 from avdit.cli import main
 from avdit.codecs.interface import CodecError, load_codecs
-from avdit.codecs.pretrained import ExternalAudioConfig, _AudioNet
+from avdit.codecs.adapters import ExternalAudioConfig, _AudioNet
 from avdit.data.datasets import open_dataset
 from avdit.layout import ClipLayout
 from avdit.model import get_preset

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from avdit.codecs.codec import CodecError
-from avdit.codecs.pretrained import load_pretrained
+from avdit.codecs.adapters import load_pretrained
 from tests.test_codec_import import TINY
 
 # class -> (kind, a batch of 2 clips below the library's tile sizes, one above the small tiles that `tile` sets)

@@ -9,7 +9,7 @@ from avdit.codecs.interface import AudioCodec, CodecError, CodecPair, VideoCodec
 from avdit.codecs.video import VideoCodecConfig
 from avdit.codecs.losses import multi_resolution_stft, ssim
 from avdit.codecs.shards import encode_dataset, load_shards
-from avdit.codecs.train import CodecTrainSettings, train_codec
+from avdit.train.codecs import CodecTrainSettings, train_codec
 from avdit.data import bouncing_tones as bt
 
 from tests.conftest import TINY_AUDIO_CODEC as TINY_AUDIO
@@ -116,7 +116,7 @@ def test_losses_are_zero_on_identical_inputs_and_grow_with_error():
 
 
 def test_train_codec_writes_samples_checkpoints_resumes_and_exports(tmp_path, monkeypatch):
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
     settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=2, checkpoint_every=1,
@@ -144,7 +144,7 @@ def test_encode_writes_shards_that_load_back(pair, tmp_path):
         direct = pair.encode(video, audio)
     torch.testing.assert_close(latents.video[:2], direct.video)
     assert loaded_index["codec_digest"] == index["codec_digest"]
-    with pytest.raises(ValueError, match="--num"):
+    with pytest.raises(ValueError, match="num="):
         encode_dataset("bouncing-tones", pair, tmp_path / "codecs", tmp_path / "s2", progress=False)
 
 
@@ -190,7 +190,7 @@ def test_cli_roundtrip_and_encode(pair, tmp_path, capsys):
 
 
 def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair):
-    from avdit.codecs.train import _forward
+    from avdit.train.codecs import _forward
 
     video, audio = bt_batch()
     for codec, batch in ((pair.video, {"video": video}), (pair.audio, {"audio": audio})):
@@ -203,12 +203,12 @@ def test_bf16_codec_training_runs_the_network_in_bf16_and_the_loss_in_fp32(pair)
         assert recon16.dtype == latent16.dtype == loss16.dtype == torch.float32
         assert loss16.item() == pytest.approx(loss32.item(), rel=0.05)  # the same numbers to bf16 precision
         torch.testing.assert_close(recon16, recon32, atol=0.05 * recon32.abs().max().item(), rtol=0)
-    with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
         CodecTrainSettings(kind="video", precision="fp16")
 
 
 def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_digest(tmp_path, monkeypatch):
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
     from avdit.codecs.digest import codec_digest, codec_digest_matches
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
@@ -230,12 +230,12 @@ def test_decoder_phase_trains_the_decoder_alone_and_keeps_the_latents_and_their_
         torch.testing.assert_close(after.encode(audio), before.encode(audio))
     assert codec_digest(tmp_path / "run") == digest  # latents and models made with the codec stay valid
     assert codec_digest_matches(digest, tmp_path / "run") and not codec_digest_matches("0" * 16, tmp_path / "run")
-    with pytest.raises(ValueError, match="resume with --steps 2"):
+    with pytest.raises(ValueError, match="resume with steps=2"):
         train_codec(CodecTrainSettings(**{**phased.__dict__, "steps": 3}), tmp_path / "run", progress=False)
 
 
 def test_decoder_phase_learning_rate_restarts_at_decoder_lr_and_decays_by_cosine():
-    from avdit.codecs.train import _lr
+    from avdit.train.codecs import _lr
 
     settings = CodecTrainSettings(kind="video", steps=10, warmup=2, lr=2e-3, decoder_steps=4, decoder_lr=1e-3)
     assert _lr(9, settings) < 1e-4
@@ -262,7 +262,7 @@ def test_sharpen_head_starts_as_the_identity_and_keeps_the_decoder_causal():
 
 
 def test_video_decoder_phase_adds_the_sharpen_head_and_exports_it(tmp_path, monkeypatch):
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
 
     monkeypatch.setattr(train_module, "VideoCodecConfig",
                         lambda **kw: VideoCodecConfig(**{"widths": (16, 32), "latent_channels": 4, **kw}))
@@ -284,7 +284,7 @@ def test_video_decoder_phase_adds_the_sharpen_head_and_exports_it(tmp_path, monk
 
 
 def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypatch, capsys):
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
     from avdit.cli import main
 
     seen = []
@@ -302,7 +302,7 @@ def test_train_codec_cli_defaults_are_the_recipe_of_each_kind(tmp_path, monkeypa
 def test_a_resumed_codec_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, kind):
     """Audio: 4 steps in one go == 2 steps, a kill, then the same command resumed (with 2 loader workers), bit for
     bit. Video: 1 + 1, entering its decoder phase (a new head, a new optimizer) right after resuming."""
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
     monkeypatch.setattr(train_module, "VideoCodecConfig",
@@ -337,7 +337,7 @@ def test_a_resumed_codec_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, 
 
 
 def test_step_batches_depend_on_the_step_alone():
-    from avdit.codecs.train import StepBatches
+    from avdit.train.codecs import StepBatches
 
     clips = list(range(100))
     whole, tail = StepBatches(clips, 3, 0, 0, 4), StepBatches(clips, 3, 0, 2, 4)
@@ -347,7 +347,7 @@ def test_step_batches_depend_on_the_step_alone():
 
 
 def test_codec_run_refuses_to_shrink_its_steps(tmp_path, monkeypatch):
-    import avdit.codecs.train as train_module
+    import avdit.train.codecs as train_module
 
     monkeypatch.setattr(train_module, "AudioCodecConfig", lambda **kw: AudioCodecConfig(widths=(16, 16, 16), **kw))
     settings = CodecTrainSettings(kind="audio", steps=2, batch_size=2, sample_every=10, checkpoint_every=10,

@@ -8,9 +8,10 @@ from avdit.diffusion import (DEFAULT_SCHEDULE, EpsDenoiser, NoiseSchedule, diffu
                              generate_latents, parse_loss_weighting, q_sample, reduce_loss)
 from avdit.latents import AV, randn_like
 from avdit.model import AVDiT, get_preset
-from avdit.pipeline import Pipeline
+from avdit.pipeline import Pipeline, Result
 from avdit.tasks import get_task
 from tests.conftest import randomize, random_latents
+from avdit.diffusion import SamplingConfig
 
 GOLDEN = "tests/golden/bundled_a2v_ddim_3_steps.safetensors"
 
@@ -20,7 +21,9 @@ def bundled_a2v(pipe: Pipeline) -> tuple[AV, AV]:
     g = torch.Generator().manual_seed(0)
     model = pipe.model
     clean = AV(torch.randn(2, *model.video_shape, generator=g), torch.randn(2, *model.audio_shape, generator=g))
-    return clean, pipe("a2v", latents=clean, num=2, steps=3, sampler="ddim", seed=0).latents
+    chunks = pipe.stream("a2v", latents=clean, num=2, seed=0, duration=float(pipe.layout.duration),
+                         sampling=SamplingConfig(steps=3, sampler="ddim"))
+    return clean, Result.join(chunks).latents
 
 
 def test_the_bundled_model_generates_the_latents_it_generated_before():
@@ -79,9 +82,7 @@ def test_the_bundled_model_through_the_wrapper_equals_the_in_network_conversion(
     g = torch.Generator().manual_seed(3)
     clean = AV(torch.randn(2, *model.video_shape, generator=g), torch.randn(2, *model.audio_shape, generator=g))
     given = get_task("a2v", layout.num_segments).given
-    run = lambda net, prediction: generate_latents(  # noqa: E731
-        net, clean, given, layout, steps=3, sampler=sampler, guidance=1.0, prediction=prediction,
-        generator=torch.Generator().manual_seed(0))
+    run = lambda net, prediction: generate_latents(net, clean, given, layout, SamplingConfig(steps=3, sampler=sampler, guidance=1.0, order="together"), prediction=prediction, generator=torch.Generator().manual_seed(0))
     for a, b in zip(run(model, "v"), run(in_network_v_to_eps(model), "eps")):
         assert torch.equal(a, b)
 
@@ -149,8 +150,7 @@ def test_a_sampler_uses_its_schedule_for_the_networks_parameterisation(v_model, 
     layout = v_model.config.layout
     clean = random_latents(v_model, 2, generator)
     given = get_task("joint", layout.num_segments).given
-    out = generate_latents(v_model, clean, given, layout, steps=1, sampler="ddim", schedule=OTHER,
-                           generator=torch.Generator().manual_seed(0))
+    out = generate_latents(v_model, clean, given, layout, SamplingConfig(steps=1, sampler="ddim", guidance=0.0, order="together"), schedule=OTHER, generator=torch.Generator().manual_seed(0))
     x_T = randn_like(clean, torch.Generator().manual_seed(0))  # generated cells start as pure noise
     with torch.no_grad():
         v = v_model(x_T, torch.full((2, 2, 5), OTHER.T))

@@ -4,6 +4,7 @@ import math
 import pytest
 
 from avdit.cli import main
+from avdit.diffusion import SamplingConfig
 from avdit.eval.evaluate import EvalSettings, evaluate, parse_tasks
 from avdit.tasks import TaskError
 
@@ -11,7 +12,8 @@ from avdit.tasks import TaskError
 @pytest.fixture(scope="module")
 def results(checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    settings = EvalSettings(tasks=("a2v", "av_continue"), num=4, steps=2, batch_size=2,
+    settings = EvalSettings(tasks=("a2v", "av_continue"), num=4, sampling=SamplingConfig(sampler="ddim", steps=2,
+                                                                                     order="together"), batch_size=2,
                             checkpoint=str(checkpoint / "run"))
     return out, settings, evaluate(settings, out, progress=False)
 
@@ -50,7 +52,7 @@ def test_task_lists_and_bad_input(checkpoint, tmp_path, capsys):
         parse_tasks("a2x")
     run = str(checkpoint / "run")
     assert main(["evaluate", "--checkpoint", run, "--num", "1", "--out", str(tmp_path / "e")]) == 2
-    assert "--num must be >= 2" in capsys.readouterr().err
+    assert "--num 1: give at least 2" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
     assert main(["evaluate", "--checkpoint", run, "--num", "2", "--out", str(tmp_path / "file")]) == 2
     assert main(["evaluate", "--checkpoint", run, "--i3d", str(tmp_path / "none.pt"), "--num", "2",
@@ -121,7 +123,7 @@ def test_the_order_flag_reaches_generation_and_the_notes(checkpoint, tmp_path):
         assert main(["evaluate", "--checkpoint", run, "--tasks", "av_continue", "--num", "2", "--steps", "2",
                      "--order", order, "--no-av-align", "--out", str(out)]) == 0
         results = json.loads((out / "results.json").read_text())
-        assert results["settings"]["order"] == order
+        assert results["settings"]["sampling"]["order"] == order
         assert ("video-first, 2 times the steps" in (out / "results.md").read_text()) == (order == "video-first")
         scores[order] = results["rows"]["av_continue"]["BT-FAD"]
     assert scores["together"] != scores["video-first"]  # other audio (sampled second, given the video): it was used

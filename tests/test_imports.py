@@ -93,3 +93,15 @@ def test_the_model_and_the_pipeline_import_nothing_above_them():
     assert not {m for m in reachable(graph, "avdit.model") if m.startswith(above_model)}
     assert not {m for m in reachable(graph, "avdit.pipeline")
                 if m.startswith(("avdit.train", "avdit.eval", "avdit.cli", "avdit.data"))}
+
+
+def test_the_top_level_holds_the_core_the_helpers_and_the_applications_have_their_packages():
+    top = {p.stem for p in ROOT.glob("*.py")} - {"__init__"}
+    assert top == {"layout", "latents", "pipeline"}, f"modules at the top level: {sorted(top)}"
+    graph = import_graph()
+    helpers = {m for m in graph if m.startswith("avdit.utils")}
+    assert {"avdit.utils.atomic", "avdit.utils.seeding", "avdit.utils.distributed"} <= helpers
+    for helper in helpers:  # the helpers build on nothing else of avdit's
+        assert all(m.startswith("avdit.utils") for m in graph[helper]), (helper, graph[helper])
+    users_of_apps = {m for m, deps in graph.items() if any(d.startswith("avdit.apps") for d in deps)}
+    assert all(m.startswith(("avdit.apps", "avdit.cli")) for m in users_of_apps), users_of_apps

@@ -28,7 +28,7 @@ def journey(tmp_path_factory, awkward_files):
     for path in [*real_videos(), *awkward_files.values()]:
         shutil.copy(path, src / path.name)
     prepared, codecs, latents, run = root / "prepared", root / "codecs", root / "latents", root / "run"
-    assert main(["prepare", str(src), str(prepared), "--preset", "landscape", "--hop", "1.0",
+    assert main(["prepare", str(src), str(prepared), "--geometry", "landscape", "--hop", "1.0",
                  "--test-fraction", "0.3"]) == 0
     assert main(["train-codec", "video", "--data", str(prepared), "--out", str(codecs), *TINY_CODEC]) == 0
     assert main(["train-codec", "audio", "--data", str(prepared), "--out", str(codecs), *TINY_CODEC]) == 0
@@ -109,7 +109,7 @@ def test_the_journey_at_128x128_gives_clips_at_that_size(tmp_path, awkward_files
     src.mkdir()
     for path in [*real_videos()[:3], awkward_files["nocues.mkv"], awkward_files["program.mpeg"]]:
         shutil.copy(path, src / path.name)
-    assert main(["prepare", str(src), str(prepared), "--preset", "monologues", "--test-fraction", "0"]) == 0
+    assert main(["prepare", str(src), str(prepared), "--geometry", "monologues", "--test-fraction", "0"]) == 0
     one_step = ["--steps", "1", "--batch-size", "2", "--decoder-steps", "0", "--latent-channels", "4"]
     for kind in ("video", "audio"):
         assert main(["train-codec", kind, "--data", str(prepared), "--out", str(codecs), *one_step]) == 0

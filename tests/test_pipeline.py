@@ -6,11 +6,12 @@ from avdit.cli import main
 from avdit.codecs.interface import CodecError
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion.samplers import pyramid_level_matrix
-from avdit.eval.bouncing_tones import audio_onsets
+from avdit.eval.bt_analysis import audio_onsets
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
 from tests.conftest import tiny_codecs
+from avdit.diffusion import SamplingConfig
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_every_task_keeps_its_given_latents(checkpoint, clip_file):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     for name, lag in (("joint", 0), ("a2v", 0), ("v2a", 0), ("av_continue", 0), ("av_inpaint", 0),
                       ("video:0-1,audio:0", 0), ("av_continue", 2)):
-        result = pipe(task=name, video=clip_file, audio=clip_file, num=2, steps=3, seed=1, pyramid_lag=lag)
+        result = pipe(task=name, video=clip_file, audio=clip_file, num=2, seed=1, sampling=SamplingConfig(steps=3, pyramid_lag=lag))
         assert result.video.shape == (2, 17, 64, 64, 3) and result.video.dtype == np.uint8
         assert result.audio.shape == (2, 34000)
         task = get_task(name, 5)
@@ -40,19 +41,19 @@ def test_every_task_keeps_its_given_latents(checkpoint, clip_file):
 
 def test_seeds_repeat_and_arrays_work_like_files(checkpoint, clip_file):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    a = pipe(task="v2a", video=clip_file, steps=3, seed=5)
-    b = pipe(task="v2a", video=clip_file, steps=3, seed=5)
+    a = pipe(task="v2a", video=clip_file, seed=5, sampling=SamplingConfig(steps=3))
+    b = pipe(task="v2a", video=clip_file, seed=5, sampling=SamplingConfig(steps=3))
     assert np.array_equal(a.audio, b.audio)
     clip = read_clip(clip_file, 8, 16000, (64, 64), duration=17 / 8)
-    c = pipe(task="v2a", video=clip.video, steps=3, seed=5)
+    c = pipe(task="v2a", video=clip.video, seed=5, sampling=SamplingConfig(steps=3))
     assert np.array_equal(a.audio, c.audio)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on one by benchmarks/gpu_check.sh)")
 def test_sampling_on_a_gpu_follows_the_cpu(checkpoint, clip_file):
     """The same seed gives the same noise on either device, so guided a2v latents agree up to float rounding."""
-    cpu = Pipeline.from_pretrained(checkpoint / "run", device="cpu")(task="a2v", audio=clip_file, steps=3, seed=2)
-    gpu = Pipeline.from_pretrained(checkpoint / "run", device="cuda")(task="a2v", audio=clip_file, steps=3, seed=2)
+    cpu = Pipeline.from_pretrained(checkpoint / "run", device="cpu")(task="a2v", audio=clip_file, seed=2, sampling=SamplingConfig(steps=3))
+    gpu = Pipeline.from_pretrained(checkpoint / "run", device="cuda")(task="a2v", audio=clip_file, seed=2, sampling=SamplingConfig(steps=3))
     for a, b in zip(cpu.latents, gpu.latents):
         assert b.device.type == "cpu"
         torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
@@ -60,11 +61,11 @@ def test_sampling_on_a_gpu_follows_the_cpu(checkpoint, clip_file):
 
 def test_long_clips_roll_on_and_keep_the_input_for_a2v(checkpoint, clip_file, tmp_path):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    result = pipe(task="joint", steps=2, duration=3.625)
+    result = pipe(task="joint", duration=3.625, sampling=SamplingConfig(steps=2))
     assert result.video.shape[1] == 29 and result.audio.shape[1] == 58000
     wav = tmp_path / "long.wav"
     write_wav(wav, read_clip(clip_file, 8, 16000, video=False).audio, 16000)
-    a2v = pipe(task="a2v", audio=wav, steps=2, duration=3.625)
+    a2v = pipe(task="a2v", audio=wav, duration=3.625, sampling=SamplingConfig(steps=2))
     assert a2v.video.shape == (1, 29, 64, 64, 3)
 
 
@@ -76,12 +77,12 @@ def test_a_one_window_clip_continues_its_own_output_for_8_seconds(checkpoint, tm
     clip = bt.make_clip(0, 3, "test")
     short = tmp_path / "one_window.mp4"
     write_mp4(short, clip.video, clip.audio, 8, 16000)
-    result = pipe(task="av_continue", video=short, audio=short, steps=2, duration=8.0)
+    result = pipe(task="av_continue", video=short, audio=short, duration=8.0, sampling=SamplingConfig(steps=2))
     assert result.video.shape == (1, 64, 64, 64, 3) and result.audio.shape == (1, 128000)
-    first = pipe(task="av_continue", video=short, audio=short, steps=2)
+    first = pipe(task="av_continue", video=short, audio=short, sampling=SamplingConfig(steps=2))
     assert np.array_equal(result.video[:, :17], first.video)  # the first window is the one-window result
-    with pytest.raises(ValueError, match=r"lasts 2.1\d s.*at most --duration 2.12"):
-        pipe(task="a2v", audio=short, steps=2, duration=4.0)
+    with pytest.raises(ValueError, match=r"lasts 2.1\d s.*at most duration=2.12"):
+        pipe(task="a2v", audio=short, duration=4.0, sampling=SamplingConfig(steps=2))
 
 
 def test_a_given_modality_slides_along_an_input_exactly_as_long_as_the_duration():
@@ -89,13 +90,13 @@ def test_a_given_modality_slides_along_an_input_exactly_as_long_as_the_duration(
     earlier to end with the input; the given audio comes back where it was, all along (through the bundled codecs)."""
     pipe = Pipeline.from_pretrained(None)
     long = bt.make_clip(0, 5, "test", frames=64)  # 8 s
-    result = pipe(task="a2v", audio=long.audio, steps=2, duration=8.0)
+    result = pipe(task="a2v", audio=long.audio, duration=8.0, sampling=SamplingConfig(steps=2))
     assert result.video.shape == (1, 64, 64, 64, 3) and result.audio.shape == (1, 128000)
     given, back = audio_onsets(long.audio), audio_onsets(result.audio[0])  # plucks at the impacts, over 8 s
     assert len(given) >= 8 and len(back) == len(given)
     assert np.abs(back - given).max() < 0.03  # each where it was (a window off would move the late ones by 125 ms)
-    with pytest.raises(ValueError, match=r"lasts 8.00 s.*at most --duration 8.00"):
-        pipe(task="a2v", audio=long.audio, steps=2, duration=9.0)
+    with pytest.raises(ValueError, match=r"lasts 8.00 s.*at most duration=8.00"):
+        pipe(task="a2v", audio=long.audio, duration=9.0, sampling=SamplingConfig(steps=2))
 
 
 def test_pyramid_schedule_makes_later_segments_noisier():
@@ -114,13 +115,13 @@ def test_bad_requests_are_clear_errors(checkpoint, clip_file, tmp_path):
         pipe(task="a2b")
     with pytest.raises(TaskError, match="nothing left to generate"):
         pipe(task="video:all,audio:all")
-    with pytest.raises(ValueError, match="steps must be >= 1"):
-        pipe(task="joint", steps=0)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        pipe(task="joint", sampling=SamplingConfig(steps=0))
     short = tmp_path / "short.mp4"
     clip = bt.make_clip(0, 0)
     write_mp4(short, clip.video[:9], clip.audio[:18000], 8, 16000)
     with pytest.raises(Exception, match="too short"):
-        pipe(task="v2a", video=short, steps=2)
+        pipe(task="v2a", video=short, sampling=SamplingConfig(steps=2))
     with pytest.raises(FileNotFoundError, match="model.json not found"):
         Pipeline.from_pretrained(tmp_path)
     tiny_codecs(3).save(tmp_path / "other")
@@ -154,9 +155,9 @@ def test_cli_generate_writes_mp4s_and_a_contact_sheet(checkpoint, clip_file, tmp
 
 
 def test_demo_writes_a_page_with_every_task(checkpoint, tmp_path):
-    from avdit.demo import DEMO_TASKS, run_demo
+    from avdit.apps.demo import DEMO_TASKS, run_demo
 
-    page = run_demo(tmp_path / "demo", clips=2, steps=2, checkpoint=checkpoint / "run")
+    page = run_demo(tmp_path / "demo", clips=2, sampling=SamplingConfig(steps=2), checkpoint=checkpoint / "run")
     text = page.read_text()
     for name in DEMO_TASKS:
         assert f"<h2>{name}</h2>" in text and (tmp_path / "demo" / f"{name}_1.mp4").exists()
@@ -168,23 +169,23 @@ def test_a_batch_of_inputs_must_match_num(checkpoint, clip_file):
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     clip = read_clip(clip_file, 8, 16000, (64, 64), duration=17 / 8)
     videos = np.stack([clip.video, clip.video])
-    assert pipe(task="v2a", video=videos, num=2, steps=2).audio.shape == (2, 34000)
-    with pytest.raises(ValueError, match="2 inputs were given for --num 3"):
-        pipe(task="v2a", video=videos, num=3, steps=2)
+    assert pipe(task="v2a", video=videos, num=2, sampling=SamplingConfig(steps=2)).audio.shape == (2, 34000)
+    with pytest.raises(ValueError, match="2 inputs were given for num=3"):
+        pipe(task="v2a", video=videos, num=3, sampling=SamplingConfig(steps=2))
     audios = np.stack([clip.audio, clip.audio])  # the modality not given follows the given one's batch
-    assert pipe(task="a2v", audio=audios, num=2, steps=2).video.shape == (2, 17, 64, 64, 3)
-    with pytest.raises(ValueError, match="2 inputs were given for --num 1"):
-        pipe(task="a2v", audio=audios, steps=2)
+    assert pipe(task="a2v", audio=audios, num=2, sampling=SamplingConfig(steps=2)).video.shape == (2, 17, 64, 64, 3)
+    with pytest.raises(ValueError, match="2 inputs were given for num=1"):
+        pipe(task="a2v", audio=audios, sampling=SamplingConfig(steps=2))
     with pytest.raises(ValueError, match="2 videos and 3 audio tracks were given"):
-        pipe(task="av_continue", video=videos, audio=np.stack([clip.audio] * 3), num=2, steps=2)
+        pipe(task="av_continue", video=videos, audio=np.stack([clip.audio] * 3), num=2, sampling=SamplingConfig(steps=2))
 
 
 def test_export_makes_a_half_size_checkpoint_that_generates_the_same(checkpoint, clip_file, tmp_path, capsys):
     assert main(["export", str(checkpoint / "run"), str(tmp_path / "small")]) == 0
     full, small = checkpoint / "run" / "model.safetensors", tmp_path / "small" / "model.safetensors"
     assert small.stat().st_size < 0.6 * full.stat().st_size
-    a = Pipeline.from_pretrained(checkpoint / "run")(task="a2v", audio=clip_file, steps=3, seed=1)
-    b = Pipeline.from_pretrained(tmp_path / "small")(task="a2v", audio=clip_file, steps=3, seed=1)
+    a = Pipeline.from_pretrained(checkpoint / "run")(task="a2v", audio=clip_file, seed=1, sampling=SamplingConfig(steps=3))
+    b = Pipeline.from_pretrained(tmp_path / "small")(task="a2v", audio=clip_file, seed=1, sampling=SamplingConfig(steps=3))
     assert np.abs(a.latents.video - b.latents.video).max() < 0.05  # fp16 weights: close, not equal
     assert main(["export", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2
 
@@ -194,5 +195,5 @@ def test_the_bundled_model_loads_with_the_bundled_codecs_and_generates():
     assert pipe.info["step"] > 0 and pipe.info["train"]["noise_levels"].startswith("monl=")  # MoNL with task shares
     assert pipe.info["train"]["init"]  # fine-tuned from the stage before (docs/studies.md)
     clip = bt.make_clip(0, 0, "test")
-    result = pipe(task="av_continue", video=clip.video, audio=clip.audio, steps=2)
+    result = pipe(task="av_continue", video=clip.video, audio=clip.audio, sampling=SamplingConfig(steps=2))
     assert result.video.shape == (1, 17, 64, 64, 3) and result.audio.shape == (1, 34000)

@@ -125,7 +125,7 @@ def test_a_few_files_still_hold_one_out_and_a_file_hashing_into_test_takes_over(
         return high
 
     assert held == [min(train_only, key=fraction_holding_out)]
-    assert main(["prepare", str(src), str(tmp_path / "out"), "--preset", "bouncing-tones"]) == 0
+    assert main(["prepare", str(src), str(tmp_path / "out"), "--geometry", "bouncing-tones"]) == 0
     assert "2 train clips, 1 test clips" in capsys.readouterr().out  # a rerun keeps it
     write_file(src / into_test, frames=20, duration=2.5)
     index = prepare_folder(src, tmp_path / "out", PrepareSettings(), progress=False)
@@ -133,21 +133,21 @@ def test_a_few_files_still_hold_one_out_and_a_file_hashing_into_test_takes_over(
     alone = tmp_path / "alone"
     alone.mkdir()
     write_file(alone / train_only[0], frames=20, duration=2.5)
-    assert main(["prepare", str(alone), str(tmp_path / "out_alone"), "--preset", "bouncing-tones"]) == 0
+    assert main(["prepare", str(alone), str(tmp_path / "out_alone"), "--geometry", "bouncing-tones"]) == 0
     out = capsys.readouterr().out
     assert "1 train clips, 0 test clips" in out and "no test clips" in out
 
 
 def test_cli_prepare_prints_a_summary_and_fails_cleanly(folder, tmp_path, capsys):
-    assert main(["prepare", str(folder), str(tmp_path / "out"), "--preset", "bouncing-tones", "--test-fraction", "0"]) == 0
+    assert main(["prepare", str(folder), str(tmp_path / "out"), "--geometry", "bouncing-tones", "--test-fraction", "0"]) == 0
     out = capsys.readouterr().out
     assert "3 files indexed: 6 train clips, 0 test clips" in out and "junk.mp4" in out
-    assert main(["prepare", str(folder), str(tmp_path / "o2"), "--preset", "landscape", "--size", "63", "64"]) == 2
+    assert main(["prepare", str(folder), str(tmp_path / "o2"), "--geometry", "landscape", "--size", "63", "64"]) == 2
     assert "even" in capsys.readouterr().err
-    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "o3"), "--preset", "landscape"]) == 2
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "o3"), "--geometry", "landscape"]) == 2
     assert main(["prepare", str(folder), str(tmp_path / "o4"), "--fps", "10", "--size", "64", "64"]) == 2
     assert "--duration missing" in capsys.readouterr().err
-    assert main(["prepare", str(folder), str(tmp_path / "o5"), "--preset", "landscape", "--duration", "2.0"]) == 2
+    assert main(["prepare", str(folder), str(tmp_path / "o5"), "--geometry", "landscape", "--duration", "2.0"]) == 2
     assert "2.1 s (21 frames)" in capsys.readouterr().err  # a duration the task grid cannot take names those it can
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from avdit.codecs.interface import CodecError, CodecPair, load_codec, load_codecs, save_codec
-from avdit.codecs.pretrained import load_pretrained
+from avdit.codecs.adapters import load_pretrained
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")

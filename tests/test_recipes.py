@@ -36,8 +36,8 @@ def test_every_recipe_builds_and_an_unknown_one_is_named():
 
 
 def test_codec_settings_take_their_kinds_recipe_in_python_as_on_the_command_line():
-    from avdit.codecs.train import RECIPES as CODEC_RECIPES
-    from avdit.codecs.train import CodecTrainSettings
+    from avdit.train.codecs import RECIPES as CODEC_RECIPES
+    from avdit.train.codecs import CodecTrainSettings
 
     for kind in ("video", "audio"):
         settings = CodecTrainSettings(kind=kind)
@@ -51,8 +51,8 @@ def test_codec_settings_take_their_kinds_recipe_in_python_as_on_the_command_line
 def test_both_trainers_share_one_learning_rate_schedule():
     import math
 
-    from avdit.codecs.train import CodecTrainSettings, _lr
-    from avdit.lr import warmup_cosine
+    from avdit.train.codecs import CodecTrainSettings, _lr
+    from avdit.utils.lr import warmup_cosine
     from avdit.train.loop import learning_rate
 
     assert [warmup_cosine(s, 1.0, 4, 12) for s in (0, 3)] == [0.25, 1.0]  # warm-up ends at the peak

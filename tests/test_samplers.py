@@ -12,6 +12,7 @@ from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
 from avdit.tasks import TASK_PRESETS, get_task
 from tests.conftest import TOY_LAYOUT, random_latents
+from avdit.diffusion import SamplingConfig
 
 
 class Recorder:
@@ -38,8 +39,7 @@ def test_given_cells_come_back_bit_for_bit(tiny_model, generator, task, sampler,
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, generator)
     given = get_task(task, layout.num_segments).given
-    out = generate_latents(tiny_model, clean, given, layout, steps=4, sampler=sampler, eta=0.5, mode=mode,
-                           guidance=guidance, generator=generator)
+    out = generate_latents(tiny_model, clean, given, layout, SamplingConfig(steps=4, sampler=sampler, eta=0.5, mode=mode, guidance=guidance, order="together"), generator=generator)
     mask = layout.cells_to_latents(given[None])
     for o, c, m in zip(out, clean, mask):
         m = m.expand_as(o)
@@ -95,8 +95,8 @@ def assert_samples_the_analytic_conditional(task: str, seed: int, correlations: 
     oracle = GaussianOracle(mean, cov, TOY_LAYOUT)
     given = get_task(task, TOY_LAYOUT.num_segments).given
     reference = oracle.sample(1, g)
-    out = generate_latents(oracle, expand(reference, 2000), given, TOY_LAYOUT, generator=g,
-                           **sampling).flatten().double()
+    config = SamplingConfig(**{"guidance": 0.0, "order": "together", **sampling})
+    out = generate_latents(oracle, expand(reference, 2000), given, TOY_LAYOUT, config, generator=g).flatten().double()
     given_elements = TOY_LAYOUT.cells_to_latents(given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
     mu, cov_u = oracle.conditional(given_elements, reference.flatten()[0][given_elements])
     generated = out[:, ~given_elements]
@@ -121,8 +121,7 @@ def test_joint_equals_plain_unconditional_ddim(tiny_model, generator):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, generator)
     seed = torch.Generator().manual_seed(5)
-    out = generate_latents(tiny_model, clean, get_task("joint", 5).given, layout, steps=6, sampler="ddim",
-                           generator=torch.Generator().manual_seed(5))
+    out = generate_latents(tiny_model, clean, get_task("joint", 5).given, layout, SamplingConfig(steps=6, sampler="ddim", guidance=0.0, order="together"), generator=torch.Generator().manual_seed(5))
     # an independent loop: classic DDIM, one scalar timestep for the whole batch
     x = clean.map(lambda p: torch.randn(p.shape, generator=seed))
     abar = DEFAULT_SCHEDULE.alphas_cumprod
@@ -142,7 +141,7 @@ def test_clean_mode_feeds_given_cells_clean_at_level_zero(tiny_model, generator)
     clean = random_latents(tiny_model, 2, generator)
     given = get_task("av_continue", 5).given
     recorder = Recorder(tiny_model)
-    generate_latents(recorder, clean, given, layout, steps=3, mode="clean", generator=generator)
+    generate_latents(recorder, clean, given, layout, SamplingConfig(steps=3, mode="clean", guidance=0.0, order="together"), generator=generator)
     mask = layout.cells_to_latents(given[None])
     for x, t, _ in recorder.calls:
         assert bool((t[:, given] == 0).all()) and bool((t[:, ~given] > 0).all())
@@ -156,7 +155,7 @@ def test_replace_mode_renoises_given_cells_to_the_current_level(tiny_model, gene
     clean = random_latents(tiny_model, 64, generator)
     given = get_task("a2v", 5).given
     recorder = Recorder(tiny_model)
-    generate_latents(recorder, clean, given, layout, steps=4, sampler="ddim", mode="replace", generator=generator)
+    generate_latents(recorder, clean, given, layout, SamplingConfig(steps=4, sampler="ddim", mode="replace", guidance=0.0, order="together"), generator=generator)
     abar = DEFAULT_SCHEDULE.alphas_cumprod
     for x, t, _ in recorder.calls:
         level = int(t[0, 0, 0])
@@ -249,8 +248,7 @@ def _ode_error(sampler: str, steps: int, task: str, spacing: str | None = None, 
     reference = expand(oracle.sample(1, g), batch)
     first = torch.where(given, 0, DEFAULT_SCHEDULE.T).expand(batch, -1, -1)  # (B, M, N)
     x_T = initial_latents(reference, first, TOY_LAYOUT, generator=torch.Generator().manual_seed(1))
-    out = generate_latents(oracle, reference, given, TOY_LAYOUT, steps=steps, sampler=sampler, spacing=spacing,
-                           generator=torch.Generator().manual_seed(1)).flatten().double()  # (B, D)
+    out = generate_latents(oracle, reference, given, TOY_LAYOUT, SamplingConfig(steps=steps, sampler=sampler, spacing=spacing, guidance=0.0, order="together"), generator=torch.Generator().manual_seed(1)).flatten().double()  # (B, D)
     given_elements = TOY_LAYOUT.cells_to_latents(given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
     exact = oracle.ode_map(x_T.flatten(), given_elements, reference.flatten()[0][given_elements])  # (B, D_u)
     return ((out[:, ~given_elements] - exact).pow(2).mean().sqrt() / exact.pow(2).mean().sqrt()).item()
@@ -301,8 +299,7 @@ def test_dpmpp2m_with_a_pyramid_schedule_and_guidance(tiny_model, generator):
     clean = random_latents(tiny_model, 2, generator)
     given = get_task("av_continue", 5).given
     recorder = Recorder(tiny_model)
-    out = generate_latents(recorder, clean, given, layout, steps=4, sampler="dpmpp2m", guidance=(1.5, 3.0),
-                           generator=generator, pyramid_lag=2)
+    out = generate_latents(recorder, clean, given, layout, SamplingConfig(steps=4, sampler="dpmpp2m", guidance=(1.5, 3.0), pyramid_lag=2, order="together"), generator=generator)
     assert len(recorder.calls) == 4 + 2 * 2  # three generated segments, each starting 2 steps after the last
     assert all(x.batch_size == 4 for x, _, _ in recorder.calls)  # conditional and noise-replaced together
     mask = layout.cells_to_latents(given[None])
@@ -348,8 +345,7 @@ def test_ordered_generation_samples_one_modality_at_a_time_the_other_unseen_unti
     clean = random_latents(tiny_model, 2, generator)
     given = get_task("av_continue", layout.num_segments).given
     recorder = Recorder(tiny_model)
-    out = generate_latents(recorder, clean, given, layout, steps=4, sampler="dpmpp2m", guidance=1.0,
-                           generator=generator, order=order)
+    out = generate_latents(recorder, clean, given, layout, SamplingConfig(steps=4, sampler="dpmpp2m", guidance=1.0, order=order), generator=generator)
     passes = order_runs(order)
     assert len(recorder.calls) == len(passes) * 4
     generated = ~given
@@ -377,8 +373,7 @@ def test_resampling_the_video_keeps_the_audio_of_video_first(tiny_model):
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, torch.Generator().manual_seed(0))
     given = get_task("joint", layout.num_segments).given
-    first, resampled = (generate_latents(tiny_model, clean, given, layout, steps=3, order=o,
-                                         generator=torch.Generator().manual_seed(1))
+    first, resampled = (generate_latents(tiny_model, clean, given, layout, SamplingConfig(steps=3, order=o, guidance=0.0), generator=torch.Generator().manual_seed(1))
                         for o in ("video-first", "video-audio-video"))
     assert torch.equal(first.audio, resampled.audio)
     assert not torch.allclose(first.video, resampled.video)
@@ -388,12 +383,11 @@ def test_order_changes_nothing_where_one_modality_is_generated(tiny_model, gener
     layout = tiny_model.config.layout
     clean = random_latents(tiny_model, 2, generator)
     given = get_task("a2v", layout.num_segments).given
-    together, audio_first = (generate_latents(tiny_model, clean, given, layout, steps=3, guidance=1.0, order=o,
-                                              generator=torch.Generator().manual_seed(1))
+    together, audio_first = (generate_latents(tiny_model, clean, given, layout, SamplingConfig(steps=3, guidance=1.0, order=o), generator=torch.Generator().manual_seed(1))
                              for o in ("together", "audio-first"))
     assert all(torch.equal(a, b) for a, b in zip(together, audio_first))
     with pytest.raises(ValueError, match="unknown order 'sideways'"):
-        generate_latents(tiny_model, clean, given, layout, steps=3, order="sideways")
+        generate_latents(tiny_model, clean, given, layout, SamplingConfig(steps=3, order="sideways", guidance=0.0))
 
 
 def test_an_order_names_its_runs_and_they_alternate():

@@ -11,9 +11,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from avdit.serve import BOUNCING_TONES, preset_cells, segment_labels, task_from_cells
+from avdit.apps.serve import BOUNCING_TONES, preset_cells, segment_labels, task_from_cells
+from avdit.diffusion import SamplingConfig
 from avdit.tasks import TaskError, get_task
 from tests.real_files import HIDE_OPTIONAL, optional_hidden
+
+FAST = SamplingConfig(steps=2, guidance=0.0)  # the page's requests in these tests
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -52,7 +55,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(checkpoint):
     pytest.importorskip("gradio")
-    from avdit.serve import serve
+    from avdit.apps.serve import serve
 
     port = free_port()
     app = serve(str(checkpoint / "run"), port=port, block=False)
@@ -191,8 +194,8 @@ def api_generate(server: str, video: str | Path | None, audio: str | Path | None
     def file_data(path):
         return None if path is None else {"path": str(path), "meta": {"_type": "gradio.FileData"}}
 
-    data = ["upload", 0, file_data(video), file_data(audio), *preset_cells("av_continue", BOUNCING_TONES), 2,
-            0.0, 0.0, 0]
+    sampling = ["default", FAST.sampler, FAST.steps, FAST.guidance, FAST.guidance, FAST.order]  # the page's controls
+    data = ["upload", 0, file_data(video), file_data(audio), *preset_cells("av_continue", BOUNCING_TONES), *sampling, 0]
     response = httpx.post(f"{server}/gradio_api/call/generate", json={"data": data}, timeout=30)
     response.raise_for_status()
     with httpx.stream("GET", f"{server}/gradio_api/call/generate/{response.json()['event_id']}",
@@ -253,7 +256,7 @@ def test_api_errors_name_the_upload_without_its_path(server, tmp_path):
 
 def test_page_message_names_files_only():
     from avdit.media import MediaError
-    from avdit.serve import page_message
+    from avdit.apps.serve import page_message
 
     assert page_message(MediaError("/srv/uploads/ab12/clip.mp4", "no video stream")) == "clip.mp4: no video stream"
     assert page_message(FileNotFoundError(2, "No such file", "/root/x/y.wav")) == "y.wav: No such file"
@@ -265,7 +268,7 @@ def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
     from avdit.data import bouncing_tones as bt
     from avdit.media import probe, write_wav
     from avdit.pipeline import Pipeline
-    from avdit.serve import PageRequests
+    from avdit.apps.serve import PageRequests
 
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     layout = pipe.layout
@@ -274,16 +277,16 @@ def test_uploads_are_read_only_for_the_given_modalities(checkpoint, tmp_path):
     write_wav(wav, bt.make_clip(0, 3, "test").audio, 16000)
     requests = PageRequests(pipe, tmp_path / "out", upload_dir=tmp_path / "uploads")
     labels = segment_labels(layout)
-    shown, output, sheet, download, status = requests("upload", 0, None, str(wav), [], labels, 2, 0.0, 0.0, 0)
+    shown, output, sheet, download, status = requests("upload", 0, None, str(wav), [], labels, FAST, 0)
     assert probe(output).has_audio and probe(output).has_video and output == download
     assert "audio G G G G G" in status  # a2v from the wav alone
     with pytest.raises(TaskError, match="no video was uploaded"):
-        requests("upload", 0, None, str(wav), labels, [], 2, 0.0, 0.0, 0)
+        requests("upload", 0, None, str(wav), labels, [], FAST, 0)
 
 
 def test_page_requests_refuse_files_outside_the_upload_folder(checkpoint, tmp_path, monkeypatch):
     from avdit.pipeline import Pipeline
-    from avdit.serve import NotAnUpload, PageRequests
+    from avdit.apps.serve import NotAnUpload, PageRequests
 
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -295,24 +298,24 @@ def test_page_requests_refuse_files_outside_the_upload_folder(checkpoint, tmp_pa
     for named in (private, "private.mp4", uploads / ".." / "private.mp4", uploads / "link.mp4"):
         for video, audio in ((named, None), (None, named), (uploads / "link.mp4", named)):
             with pytest.raises(NotAnUpload, match=r"^[\w.]+: was not uploaded to this page$"):
-                requests("upload", 0, video and str(video), audio and str(audio), *cells, 2, 0.0, 0.0, 0)
+                requests("upload", 0, video and str(video), audio and str(audio), *cells, FAST, 0)
     assert not list((tmp_path / "out").iterdir())  # refused before anything was written
     shutil.copy(private, uploads / "clip.mp4")
-    *_, status = requests("upload", 0, str(uploads / "clip.mp4"), None, *cells, 2, 0.0, 0.0, 0)
+    *_, status = requests("upload", 0, str(uploads / "clip.mp4"), None, *cells, FAST, 0)
     assert status.startswith("Generated")
 
 
 def test_a_bad_upload_is_a_clear_error_for_the_page(checkpoint, tmp_path):
     from avdit.media import MediaError
     from avdit.pipeline import Pipeline
-    from avdit.serve import PageRequests, page_message
+    from avdit.apps.serve import PageRequests, page_message
 
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video")
     requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out", upload_dir=tmp_path)
     cells = preset_cells("av_continue", requests.layout)
     with pytest.raises(MediaError, match="broken.mp4: not a readable media file") as caught:
-        requests("upload", 0, str(bad), None, *cells, 2, 0.0, 0.0, 0)
+        requests("upload", 0, str(bad), None, *cells, FAST, 0)
     assert page_message(caught.value).startswith("broken.mp4: not a readable media file")
     assert str(tmp_path) not in page_message(caught.value)
 
@@ -321,11 +324,11 @@ def test_the_default_output_folder_goes_with_the_server(checkpoint, tmp_path):
     import gc
 
     from avdit.pipeline import Pipeline
-    from avdit.serve import BT_SOURCE, PageRequests
+    from avdit.apps.serve import BT_SOURCE, PageRequests
 
     requests = PageRequests(Pipeline.from_pretrained(checkpoint / "run"), upload_dir=tmp_path)
     folder = requests.out_dir
-    shown, *_ = requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", requests.layout), 2, 0.0, 0.0, 0)
+    shown, *_ = requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", requests.layout), FAST, 0)
     assert folder.is_dir() and Path(shown).parent.parent == folder
     del requests
     gc.collect()
@@ -333,7 +336,7 @@ def test_the_default_output_folder_goes_with_the_server(checkpoint, tmp_path):
 
 
 def test_only_the_latest_request_folders_are_kept(checkpoint, tmp_path, monkeypatch):
-    from avdit import serve
+    from avdit.apps import serve
     from avdit.pipeline import Pipeline
 
     assert serve.MAX_KEPT_REQUESTS >= 8
@@ -341,14 +344,14 @@ def test_only_the_latest_request_folders_are_kept(checkpoint, tmp_path, monkeypa
     requests = serve.PageRequests(Pipeline.from_pretrained(checkpoint / "run"), tmp_path / "out",
                                   upload_dir=tmp_path)
     cells = preset_cells("av_continue", requests.layout)
-    outputs = [requests(serve.BT_SOURCE, n, None, None, *cells, 1, 0.0, 0.0, n)[1] for n in range(5)]
+    outputs = [requests(serve.BT_SOURCE, n, None, None, *cells, FAST.replace(steps=1), n)[1] for n in range(5)]
     assert [Path(o).exists() for o in outputs] == [False, False, True, True, True]
     assert sorted((tmp_path / "out").iterdir()) == sorted(Path(o).parent for o in outputs[2:])
 
 
 def test_a_model_with_other_clips_is_offered_uploads_only(tmp_path):
     pytest.importorskip("gradio")
-    from avdit.serve import BT_SOURCE, UPLOAD_SOURCE, PageRequests, build_app
+    from avdit.apps.serve import BT_SOURCE, UPLOAD_SOURCE, PageRequests, build_app
 
     def offered(app):
         blocks = {getattr(b, "elem_id", None): b for b in app.blocks.values()}
@@ -359,12 +362,12 @@ def test_a_model_with_other_clips_is_offered_uploads_only(tmp_path):
     assert offered(build_app(other)) == ([UPLOAD_SOURCE], UPLOAD_SOURCE, False)
     requests = PageRequests(other, tmp_path / "out", upload_dir=tmp_path)
     with pytest.raises(ValueError, match="not Bouncing Tones clips: upload"):
-        requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", other.layout), 2, 0.0, 0.0, 0)
+        requests(BT_SOURCE, 0, None, None, *preset_cells("av_continue", other.layout), FAST, 0)
 
 
 def test_other_hosts_are_warned_about(checkpoint, capsys):
     pytest.importorskip("gradio")
-    from avdit.serve import serve
+    from avdit.apps.serve import serve
 
     app = serve(str(checkpoint / "run"), host="0.0.0.0", port=free_port(), block=False)
     app.close()
@@ -376,7 +379,7 @@ def test_auth_is_asked_for(checkpoint, capsys):
     pytest.importorskip("gradio")
     import httpx
 
-    from avdit.serve import parse_auth, serve
+    from avdit.apps.serve import parse_auth, serve
 
     assert parse_auth("ann:s3:cret") == ("ann", "s3:cret")
     for bad in ("ann", "ann:", ":s3cret"):
@@ -402,7 +405,7 @@ def test_live_streams_hold_one_at_a_time_and_a_stopped_one_frees_its_slot():
     the window it is making), and the stopped stream's response ends."""
     import threading
 
-    from avdit.live import LiveStreams, StreamBusy
+    from avdit.apps.live import LiveStreams, StreamBusy
 
     release = threading.Event()
 

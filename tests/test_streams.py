@@ -19,6 +19,7 @@ from avdit.media import Mp4Stream, read_clip, write_mp4
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
+from avdit.diffusion import SamplingConfig
 
 
 def test_match_spread_sets_the_spread_of_the_marked_cells_only():
@@ -62,8 +63,7 @@ def test_noisy_history_is_seen_at_its_level_and_comes_back_clean():
     history = given.clone()
     history[1] = False  # the audio's given cells are an input: clean
     net = Recorder()
-    out = generate_latents(net, clean, given, layout, steps=3, sampler="ddim", generator=g, prediction="eps",
-                           history=history, history_level=200)
+    out = generate_latents(net, clean, given, layout, SamplingConfig(steps=3, sampler="ddim", history_level=200, guidance=0.0, order="together"), generator=g, prediction="eps", history=history)
     mask = layout.cells_to_latents(given.expand(2, -1, -1))
     for o, c, m in zip(out, clean, mask):
         m = m.expand_as(o)
@@ -74,30 +74,30 @@ def test_noisy_history_is_seen_at_its_level_and_comes_back_clean():
         assert not torch.allclose(video_history, clean.video[:, :, :2])  # noised, not clean
         assert torch.equal(x.audio[:, :, :5], clean.audio[:, :, :5])  # audio segment 0 (5 latents): clean
     with pytest.raises(ValueError, match="history_level"):
-        generate_latents(net, clean, given, layout, steps=2, prediction="eps", history=history, history_level=1000)
+        generate_latents(net, clean, given, layout, SamplingConfig(steps=2, history_level=1000, guidance=0.0, order="together"), prediction="eps", history=history)
 
 
 def test_a_stream_is_the_long_clip_made_window_by_window(checkpoint):
     """``stream`` yields the first window, then what each window adds; together they are ``__call__``'s clip, and
     without a duration it goes on until the caller stops."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    whole = pipe(task="joint", steps=2, duration=5.0, seed=3)
-    chunks = list(pipe.stream(task="joint", steps=2, duration=5.0, seed=3))
+    whole = pipe(task="joint", duration=5.0, seed=3, sampling=SamplingConfig(steps=2))
+    chunks = list(pipe.stream(task="joint", duration=5.0, seed=3, sampling=SamplingConfig(steps=2)))
     assert [c.video.shape[1] for c in chunks] == [17, 12, 11]  # 5 s = 40 frames
     assert [c.start for c in chunks] == [0.0, 17 / 8, 29 / 8]
     assert np.array_equal(np.concatenate([c.video for c in chunks], 1), whole.video)
     assert np.array_equal(np.concatenate([c.audio for c in chunks], 1), whole.audio)
-    endless = pipe.stream(task="joint", steps=1, seed=3)
+    endless = pipe.stream(task="joint", seed=3, sampling=SamplingConfig(steps=1))
     assert sum(next(endless).video.shape[1] for _ in range(6)) == 17 + 5 * 12
-    with pytest.raises(ValueError, match="give a --duration"):
-        next(pipe.stream(task="a2v", audio=np.zeros(34000, np.float32), steps=1))
+    with pytest.raises(ValueError, match="give a duration"):
+        next(pipe.stream(task="a2v", audio=np.zeros(34000, np.float32), sampling=SamplingConfig(steps=1)))
 
 
 def test_without_the_held_spread_the_stream_is_what_it_was(checkpoint):
     """``anchor_spread`` changes only the windows after the first, and only by a rescaling of what they make."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    held = pipe(task="joint", steps=2, duration=4.0, seed=2)
-    free = pipe(task="joint", steps=2, duration=4.0, seed=2, anchor_spread=False)
+    held = pipe(task="joint", duration=4.0, seed=2, sampling=SamplingConfig(steps=2))
+    free = pipe(task="joint", duration=4.0, seed=2, sampling=SamplingConfig(steps=2, anchor_spread=False))
     assert np.array_equal(held.video[:, :17], free.video[:, :17])
     assert not np.array_equal(held.video[:, 17:], free.video[:, 17:])
 

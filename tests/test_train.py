@@ -16,6 +16,7 @@ from avdit.train.config import TrainConfig
 from tests.conftest import tiny_codecs
 from avdit.train.loop import TrainingError, train
 from avdit.train.state import load_state
+from avdit.diffusion import SamplingConfig
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +286,7 @@ def test_a_v_prediction_run_keeps_its_parameterisation_in_the_snapshot_and_on_re
     train(tiny(codecs_dir, data=str(shards), steps=2), tmp_path, progress=False)  # the defaults: v, v
     pipe = Pipeline.from_pretrained(tmp_path)
     assert pipe.model.config.prediction == "v"
-    assert np.isfinite(pipe(task="joint", steps=2).video).all()
+    assert np.isfinite(pipe(task="joint", sampling=SamplingConfig(steps=2)).video).all()
     with pytest.raises(TrainingError, match="prediction: 'v' there, 'eps' now"):
         train(tiny(codecs_dir, data=str(shards), steps=3, prediction="eps"), tmp_path, progress=False)
 

@@ -4,6 +4,7 @@ dataclasses and function signatures hold every default (a flag left out passes n
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from avdit.cli import codec, data, evaluate, generate, info, train, web
@@ -20,10 +21,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag_terms(message: str, parser: argparse.ArgumentParser, command: str) -> str:
+    """A library message in flag terms: each ``name=`` the library says of a parameter becomes ``--name `` where the
+    command has that flag (library errors speak in Python terms, the command line's in its flags)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = set(sub._option_string_actions)
+
+    def flag(match: re.Match) -> str:
+        name = "--" + match.group(1).replace("_", "-")
+        return f"{name} " if name in flags else match.group(0)
+
+    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)", flag, message)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, OSError) as err:  # bad input: say what and stop, without a traceback
-        print(f"avdit {args.command}: error: {err}", file=sys.stderr)
+        print(f"avdit {args.command}: error: {flag_terms(str(err), parser, args.command)}", file=sys.stderr)
         return 2

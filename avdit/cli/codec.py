@@ -8,7 +8,7 @@ from avdit.cli.common import DEVICE_HELP, given, library_defaults
 
 
 def _train_codec(args: argparse.Namespace) -> int:
-    from avdit.codecs.train import CodecTrainSettings, train_codec
+    from avdit.train.codecs import CodecTrainSettings, train_codec
 
     settings = CodecTrainSettings(**given(args, CodecTrainSettings.__dataclass_fields__))
     result = train_codec(settings, args.out)
@@ -51,7 +51,7 @@ def _codec_roundtrip(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from avdit import distributed
+    from avdit.utils import distributed
     from avdit.codecs.interface import bundled_codecs_dir, load_codecs
     from avdit.codecs.shards import encode_dataset
     from avdit.data.datasets import is_bouncing_tones
@@ -76,7 +76,7 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _add_train_codec(sub: argparse._SubParsersAction) -> None:
     from avdit.codecs.audio import AudioCodecConfig
-    from avdit.codecs.train import RECIPES, CodecTrainSettings
+    from avdit.train.codecs import RECIPES, CodecTrainSettings
     from avdit.codecs.video import VideoCodecConfig
 
     c, video, audio = library_defaults(CodecTrainSettings), RECIPES["video"], RECIPES["audio"]
@@ -116,7 +116,7 @@ def _add_train_codec(sub: argparse._SubParsersAction) -> None:
 
 def _add_codec_tools(sub: argparse._SubParsersAction) -> None:
     from avdit.codecs.importing import import_codecs
-    from avdit.codecs.pretrained import supported_classes
+    from avdit.codecs.adapters import supported_classes
 
     i = library_defaults(import_codecs)
     codec = sub.add_parser("codec", help="codec utilities")

@@ -32,11 +32,11 @@ def parameter_names(function: Callable) -> set[str]:
     return set(inspect.signature(function).parameters)
 
 
-def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespace) -> None:
-    """--steps, --sampler, --order, --pyramid-lag, --mode and --device as ``generate`` and ``evaluate`` share them;
-    ``defaults``: the library's (``Pipeline.__call__``'s or ``EvalSettings``')."""
-    from avdit.diffusion import SAMPLERS
-    from avdit.diffusion.generate import ORDERS, order_runs
+def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
+    """``--sampling PRESET`` and a flag per ``SamplingConfig`` field (``--steps``, ``--sampler``, ``--guidance``,
+    ``--guidance-video`` / ``--guidance-audio``, ...), help from the field's own; a flag left out keeps the preset's
+    value (``sampling_from_flags``). ``preset``: the command's own (named in its help)."""
+    from avdit.diffusion.sampling import ORDERS, SAMPLERS, SPACINGS, SamplingConfig, order_runs
 
     def order(name: str) -> str:
         try:
@@ -45,18 +45,44 @@ def add_sampling_flags(parser: argparse.ArgumentParser, defaults: SimpleNamespac
             raise argparse.ArgumentTypeError(str(error)) from None
         return name
 
-    parser.add_argument("--steps", type=int, help=f"sampler steps (default {defaults.steps})")
-    parser.add_argument("--sampler", choices=list(SAMPLERS),
-                        help=f"sampler (default {defaults.sampler}); dpmpp2m: DPM-Solver++(2M) on levels evenly spaced "
-                             "in log-SNR, for 12 steps or fewer (docs/sampling.md)")
-    parser.add_argument("--order", type=order,
-                        help=f"where a task generates both modalities (joint, av_continue, av_inpaint): together, or "
-                             f"one modality per sampler run, given the other's latest sample, runs joined by '-' "
-                             f"(--steps each; e.g. {', '.join(ORDERS)}; default {defaults.order}; docs/sampling.md)")
-    parser.add_argument("--pyramid-lag", type=int,
-                        help="diffusion-forcing schedule: each later generated segment starts this many steps later "
-                             f"(default {defaults.pyramid_lag})")
-    parser.add_argument("--mode", choices=["clean", "replace"],
-                        help=f"how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model; "
-                             f"default {defaults.mode})")
+    shown = SamplingConfig.preset(preset)
+    group = parser.add_argument_group("sampling", f"how generated cells are sampled: a preset, then any of its fields "
+                                                  f"changed (this command's preset: {preset}; docs/sampling.md)")
+    presets = "; ".join(f"{name}: {config.describe()}" for name, config in SamplingConfig.PRESETS.items())
+    group.add_argument("--sampling", choices=list(SamplingConfig.PRESETS), default=preset,
+                       help=f"the preset: {presets} (default {preset})")
+    special = {"sampler": dict(choices=list(SAMPLERS)), "spacing": dict(choices=list(SPACINGS)),
+               "order": dict(type=order), "mode": dict(choices=["clean", "replace"])}
+    for f in fields(SamplingConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "guidance":
+            group.add_argument(flag, type=float, help=f"{f.metadata['help']} (default {shown.guidance})")
+            for side in ("video", "audio"):
+                group.add_argument(f"--guidance-{side}", type=float, help=f"guidance scale of generated {side} only")
+        elif f.type in (bool, "bool"):
+            group.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false", default=None,
+                               help=f"turn off: {f.metadata['help']} (on in the preset)" if getattr(shown, f.name)
+                               else f.metadata["help"])
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            options = special.get(f.name, dict(type=kind))
+            value = getattr(shown, f.name)
+            default = "the sampler's own" if value is None else value
+            named = f"; named ones: {', '.join(ORDERS)}" if f.name == "order" else ""
+            group.add_argument(flag, **options, help=f"{f.metadata['help']}{named} (default {default})")
     parser.add_argument("--device", default=None, help=DEVICE_HELP)
+
+
+def sampling_from_flags(args: argparse.Namespace):
+    """The ``SamplingConfig`` of ``--sampling`` with the fields the user gave changed."""
+    from avdit.diffusion.sampling import SamplingConfig
+
+    changes = {f.name: getattr(args, f.name) for f in fields(SamplingConfig) if getattr(args, f.name, None) is not None}
+    per_modality = (args.guidance_video, args.guidance_audio)
+    if per_modality != (None, None):
+        if args.guidance is not None:
+            raise ValueError("give --guidance, or --guidance-video / --guidance-audio, not both")
+        base = SamplingConfig.preset(args.sampling).guidance
+        base = base if isinstance(base, tuple) else (base, base)
+        changes["guidance"] = tuple(b if s is None else s for b, s in zip(base, per_modality))
+    return SamplingConfig.preset(args.sampling).replace(**changes)

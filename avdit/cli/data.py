@@ -21,13 +21,13 @@ def _prepare(args: argparse.Namespace) -> int:
 
     flags = {name: tuple(value) if name == "size" else value
              for name, value in given(args, PrepareSettings.__dataclass_fields__).items()}
-    if args.preset:
-        settings = PrepareSettings.from_geometry(args.preset, **flags)
+    if args.geometry:
+        settings = PrepareSettings.from_geometry(args.geometry, **flags)
     else:
         missing = [flag for flag, name in (("--fps", "fps"), ("--size", "size"), ("--duration", "duration"))
                    if name not in flags]
         if missing:
-            raise ValueError(f"give --preset ({', '.join(GEOMETRIES)}) or the clip geometry: {', '.join(missing)} "
+            raise ValueError(f"give --geometry ({', '.join(GEOMETRIES)}) or the clip geometry: {', '.join(missing)} "
                              "missing")
         settings = PrepareSettings(**{"hop": flags["duration"], **flags})
     index = prepare_folder(args.src, args.out, settings)
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     prepare = sub.add_parser("prepare", help="index a folder of videos as fixed-length clips with a train/test split")
     prepare.add_argument("src", help="folder of video files (scanned recursively)")
     prepare.add_argument("out", help="output folder for index.json")
-    prepare.add_argument("--preset", choices=list(GEOMETRIES), default=None,
+    prepare.add_argument("--geometry", choices=list(GEOMETRIES), default=None,
                          help="a named clip geometry: " + "; ".join(
                              f"{name}: {g.height}x{g.width}, {g.fps} fps, {g.frames} frames" for name, g in
                              GEOMETRIES.items()) + " (flags below override its values)")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from avdit.cli.common import add_sampling_flags, given, library_defaults
+from avdit.cli.common import add_sampling_flags, given, library_defaults, sampling_from_flags
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from avdit.eval.evaluate import EvalSettings, evaluate, markdown_table, parse_tasks
 
-    flags = given(args, EvalSettings.__dataclass_fields__.keys() - {"tasks", "av_align"})
+    flags = given(args, EvalSettings.__dataclass_fields__.keys() - {"tasks", "av_align", "sampling"})
     settings = EvalSettings(**flags, **({"tasks": parse_tasks(args.tasks)} if args.tasks else {}),
-                            **({"av_align": False} if args.no_av_align else {}))
+                            **({"av_align": False} if args.no_av_align else {}), sampling=sampling_from_flags(args))
+    print(f"sampling: {args.sampling} preset, {settings.sampling.describe()}", flush=True)
     results = evaluate(settings, args.out)
     print(markdown_table(results))
     print(f"written to {args.out}/results.md and {args.out}/results.json")
@@ -39,8 +40,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--data", help=f"held-out clips: '{d.data}' (the default: test split, made in memory) or a "
                                    "folder from `avdit data` / `avdit prepare` (its test split)")
     ev.add_argument("--num", type=int, help=f"clips per task (default {d.num})")
-    add_sampling_flags(ev, d)
-    ev.add_argument("--guidance", type=float, help=f"guidance scale (default {d.guidance}; 0: none)")
+    add_sampling_flags(ev, "default")
     ev.add_argument("--seed", type=int, help=f"seed of the held-out clips and of sampling (default {d.seed})")
     ev.add_argument("--batch-size", type=int, help=f"clips per sampling batch (default {d.batch_size})")
     ev.add_argument("--no-av-align", action="store_true", help="skip AV-align (optical flow + onsets per clip)")

@@ -5,19 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from avdit.cli.common import add_sampling_flags, given, library_defaults, parameter_names
-
-
-def _guidance(args: argparse.Namespace) -> dict:
-    """``guidance=`` for the pipeline: one scale, one per modality (a missing one the default), or none given."""
-    from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-
-    per_modality = (args.guidance_video, args.guidance_audio)
-    if args.guidance is not None and per_modality != (None, None):
-        raise ValueError("give --guidance, or --guidance-video / --guidance-audio, not both")
-    if per_modality != (None, None):
-        return {"guidance": tuple(DEFAULT_GUIDANCE if s is None else s for s in per_modality)}
-    return given(args, ("guidance",))
+from avdit.cli.common import add_sampling_flags, given, library_defaults, sampling_from_flags
 
 
 def _duration(text: str) -> float:
@@ -32,23 +20,27 @@ def _duration(text: str) -> float:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from avdit.media import write_mp4
-    from avdit.pipeline import Pipeline
-    from avdit.render import contact_sheet, save_png
+    from avdit.pipeline import Pipeline, Result
+    from avdit.apps.render import contact_sheet, save_png
 
     to_stdout = args.out == "-"
     out = Path(args.out)
     if not to_stdout and out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file; give a folder (or '-' for stdout)")
-    guidance = _guidance(args)
+    sampling = sampling_from_flags(args)
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs, device=args.device)
-    flags = given(args, parameter_names(Pipeline.__call__) - {"video", "audio", "guidance", "progress", "duration"})
+    flags = given(args, ("task", "num", "seed", "offset"))
     inputs = dict(video=args.video or args.input, audio=args.audio or args.input)
+    print(f"sampling: {args.sampling} preset, {sampling.describe()}", file=sys.stderr)
     if to_stdout or (args.duration is not None and args.duration > float(pipe.layout.duration)):
-        return _stream(pipe, args, inputs, {**flags, **guidance}, None if to_stdout else out)
-    result = pipe(**inputs, duration=args.duration, **flags, **guidance, progress=True)
+        return _stream(pipe, args, inputs, {**flags, "sampling": sampling}, None if to_stdout else out)
+    pipe.progress = True
+    result = Result.join(pipe.stream(**inputs, duration=args.duration or float(pipe.layout.duration), **flags,
+                                     sampling=sampling))
     out.mkdir(parents=True, exist_ok=True)
     for i, (video, audio) in enumerate(zip(result.video, result.audio)):
         write_mp4(out / f"sample_{i:03d}.mp4", video, audio, result.fps, result.sample_rate)
@@ -67,7 +59,7 @@ def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> i
     from tqdm import tqdm
 
     from avdit.media import Mp4Stream
-    from avdit.render import contact_sheet, save_png
+    from avdit.apps.render import contact_sheet, save_png
 
     layout = pipe.layout
     if out is None and flags.get("num", 1) != 1:
@@ -124,14 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
     gen.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     gen.add_argument("--num", type=int, help=f"clips to generate (default {d.num})")
-    add_sampling_flags(gen, d)
-    gen.add_argument("--eta", type=float, help=f"DDIM eta (default {d.eta:g}: deterministic)")
-    gen.add_argument("--guidance", type=float,
-                     help=f"guidance scale s for every generated modality (default {d.guidance}; 0: none)")
-    gen.add_argument("--guidance-video", type=float,
-                     help=f"guidance scale for generated video (default {d.guidance})")
-    gen.add_argument("--guidance-audio", type=float,
-                     help=f"guidance scale for generated audio (default {d.guidance})")
+    add_sampling_flags(gen, "default")
     gen.add_argument("--seed", type=int,
                      help=f"random seed (default {d.seed}); the same seed, inputs, device and thread count "
                           "(OMP_NUM_THREADS) give the same clip bit for bit; another thread count or device gives "
@@ -142,13 +127,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "given the last two segments of the one before (what the task gives whole, such as a2v's "
                           "audio, slides along its input), and the mp4s are written as they are made: an interrupted "
                           "run leaves files that play")
-    gen.add_argument("--no-anchor-spread", dest="anchor_spread", action="store_false", default=None,
-                     help="past one window, let each window's latents take their own spread instead of the first "
-                          "window's (the stream then shrinks and fades in 10-20 s: docs/streams.md)")
-    gen.add_argument("--history-level", type=int,
-                     help=f"past one window, the noise level (0-999) at which each window sees the segments it carries "
-                          f"(default {d.history_level}: clean; Diffusion Forcing's noisy history, measured in "
-                          "docs/streams.md)")
     gen.add_argument("--out", required=True, help="output folder, or '-': one stream to stdout as fragmented mp4 "
                                                   "(avdit generate ... --out - | ffplay -)")
     gen.set_defaults(func=_generate)

@@ -20,7 +20,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"{name:<10} {params:>12,} {config.num_video_tokens:>13} {config.num_audio_tokens:>13} "
               f"{'2x' + str(layout.num_segments):>6}  video {layout.video_latent_shape(config.video_channels)}, "
               f"audio {layout.audio_latent_shape(config.audio_channels)}")
-    print(f"\n{'geometry':<15} clip (`avdit prepare --preset`)")
+    print(f"\n{'geometry':<15} clip (`avdit prepare --geometry`)")
     for name, g in GEOMETRIES.items():
         print(f"{name:<15} {g.height}x{g.width}, {g.fps} fps, {g.frames} frames ({float(g.duration):g} s), "
               f"{g.sample_rate} Hz audio, {g.num_segments} segments")

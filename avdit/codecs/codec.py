@@ -2,7 +2,7 @@
 
 ``encode`` returns latents normalised per channel to zero mean and unit variance (statistics measured on the
 training data and stored with the weights, Sec. 4 of the paper); ``decode`` undoes it. The network is avdit's own
-autoencoder, or a pretrained model wrapped by ``avdit.codecs.pretrained``.
+autoencoder, or a pretrained model wrapped by ``avdit.codecs.adapters``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class VideoCodec(_Normalised):
     def __init__(self, config: VideoCodecConfig = VideoCodecConfig(), fps: int = 8, net: nn.Module | None = None,
                  source: dict | None = None):
         """``net`` (with ``encoder`` and ``decoder``) and ``source`` let a pretrained model stand behind this
-        interface (see ``avdit.codecs.pretrained``); by default avdit's own autoencoder."""
+        interface (see ``avdit.codecs.adapters``); by default avdit's own autoencoder."""
         super().__init__(config.latent_channels)
         self.config, self.fps, self.source = config, fps, source
         self.net = net if net is not None else VideoAutoencoder(config)

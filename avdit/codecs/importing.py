@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 
 from avdit.codecs.codec import AudioCodec, CodecError, VideoCodec
 from avdit.codecs.interface import CodecPair, geometry_record, save_codec
-from avdit.codecs.pretrained import CLASSES, load_pretrained, supported_classes
+from avdit.codecs.adapters import CLASSES, load_pretrained, supported_classes
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
-from avdit.devices import resolve_device
+from avdit.utils.devices import resolve_device
 from avdit.layout import COMMON_FPS, ClipLayout, LayoutError, working_durations
 from avdit.tasks.grid import TaskError, preset
 
@@ -81,7 +81,7 @@ def _check_out(out: Path) -> None:
     for kind in ("video", "audio"):
         path = out / f"{kind}.json"
         if path.exists() and "source" not in json.loads(path.read_text()):
-            raise CodecError(f"{out} holds a {kind} codec trained by `avdit train-codec`; choose another --out")
+            raise CodecError(f"{out} holds a {kind} codec trained by `avdit train-codec`; choose another out=")
 
 
 @torch.no_grad()
@@ -110,7 +110,7 @@ def import_codecs(video: str, audio: str, data: str | Path, out: str | Path, cli
     clip geometry of ``data`` (a folder from ``avdit prepare`` or ``avdit data``), with latent statistics measured on
     its first ``clips`` training clips. Returns the codec pair as ``load_codecs(out)`` gives it."""
     if clips < 1:
-        raise ValueError(f"--clips must be >= 1, got {clips}")
+        raise ValueError(f"clips={clips}: give at least 1")
     dataset = open_dataset(data, "train", size=clips, cache_mb=0)  # one pass: nothing to cache
     geometry = dataset_geometry(dataset)
     if len(dataset) == 0:

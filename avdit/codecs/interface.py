@@ -1,7 +1,7 @@
 """One interface for every codec: encode/decode, latent shapes and rates, normalisation inside, safetensors + JSON.
 
 The codecs themselves (``VideoCodec``, ``AudioCodec``) are defined in ``avdit.codecs.codec``; avdit's own and
-pretrained ones (``avdit.codecs.pretrained``) are saved and loaded here. A ``CodecPair`` joins
+pretrained ones (``avdit.codecs.adapters``) are saved and loaded here. A ``CodecPair`` joins
 a video and an audio codec with the clip geometry and gives the ``ClipLayout`` that maps latent time steps
 to task segments, so that mapping is computed from the codecs and nowhere else.
 """
@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.audio import AudioCodecConfig
 from avdit.codecs.codec import AudioCodec, CodecError, VideoCodec
-from avdit.codecs.pretrained import load_pretrained
+from avdit.codecs.adapters import load_pretrained
 from avdit.codecs.video import VideoCodecConfig
 from avdit.latents import AV
 from avdit.layout import ClipLayout

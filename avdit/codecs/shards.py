@@ -19,15 +19,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from avdit import devices, distributed
-from avdit.atomic import atomic_path, write_json
+from avdit.utils import devices, distributed
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
 from avdit.codecs.interface import CodecPair, describe_geometry, geometry_record
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.latents import AV
 from avdit.layout import same_geometry
-from avdit.resume import differences
+from avdit.utils.resume import differences
 
 SHARD_INDEX = "index.json"
 
@@ -41,12 +41,12 @@ def _check_shard_folder(out: Path, plan: dict) -> None:
         if existing:
             raise ValueError(f"{out} holds shards ({', '.join(existing[:3])}, ...) without an {SHARD_INDEX}: not "
                              "made by `avdit encode`, or by an interrupted older version; delete them or choose "
-                             "another --out")
+                             "another out=")
         return
     changed = differences(json.loads(index_path.read_text()), plan)
     if changed and existing:
         raise ValueError(f"{out} holds latents made otherwise ({changed}); delete the folder to encode again, or "
-                         "choose another --out")
+                         "choose another out=")
 
 
 def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, out: str | Path, split: str = "train",
@@ -61,7 +61,7 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     storage they all see); every rank calls this and gets the index. None: this process alone, on ``device``."""
     d = ranks or distributed.Dist(0, 1, 0, devices.resolve_device(device))
     if str(data) == "bouncing-tones" and num is None:
-        raise ValueError("give --num: how many Bouncing Tones clips to make and encode")
+        raise ValueError("give num=: how many Bouncing Tones clips to make and encode")
     dataset = open_dataset(data, split, size=num, cache_mb=0)  # one pass: nothing to cache
     layout = codecs.layout
     data_layout = dataset_geometry(dataset)
@@ -117,7 +117,7 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
         missing = [shard["file"] for shard in shards if not (out / shard["file"]).exists()]
         if missing:
             raise ValueError(f"{', '.join(missing[:3])} missing from {out} after every rank finished: the ranks do "
-                             "not share that folder; give --out on storage every machine sees")
+                             "not share that folder; give out= on storage every machine sees")
         write_json(out / SHARD_INDEX, index)
     distributed.barrier(d)  # the index is written when any rank returns
     return index

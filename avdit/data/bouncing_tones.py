@@ -1,4 +1,4 @@
-"""Bouncing Tones v1: the procedural audiovisual benchmark of ``shared/BOUNCING_TONES.md``, implemented exactly.
+"""Bouncing Tones v1: the procedural audiovisual benchmark of docs/bouncing-tones.md, implemented exactly.
 
 One clip: a coloured disc bouncing on a floor (17 frames, 8 fps, 64x64) and a plucked tone at every floor
 impact (16 kHz mono, 34,000 samples). Colour class k <-> pitch class k; impacts in the video are onsets in

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from avdit.atomic import write_json
+from avdit.utils.atomic import write_json
 from avdit.data import bouncing_tones as bt
 from avdit.media import write_mp4
 
@@ -27,7 +27,7 @@ def write_bouncing_tones(out: str | Path, n: int, seed: int = 0, split: str = "t
     """
     out = Path(out)
     if n < 1:
-        raise ValueError(f"--n must be >= 1, got {n}")
+        raise ValueError(f"n={n}: give at least 1")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder")
     metadata_path = out / METADATA

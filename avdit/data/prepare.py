@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 from tqdm.auto import tqdm
 
-from avdit.atomic import write_json
+from avdit.utils.atomic import write_json
 from avdit.layout import ClipLayout, LayoutError, get_geometry, working_durations
 from avdit.media import MediaError, MediaInfo, probe, read_clip
 
@@ -37,15 +37,15 @@ class PrepareSettings:
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.sample_rate <= 0:
-            raise ValueError("--fps and --sample-rate must be positive")
+            raise ValueError(f"fps={self.fps} and sample_rate={self.sample_rate} must be positive")
         if len(self.size) != 2 or min(self.size) <= 0 or any(s % 2 for s in self.size):
-            raise ValueError(f"--size must be two positive even numbers H W, got {self.size}")
+            raise ValueError(f"size={self.size}: give two positive even numbers (H, W)")
         if self.duration <= 0 or self.hop <= 0:
-            raise ValueError("--duration and --hop must be positive")
+            raise ValueError(f"duration={self.duration} and hop={self.hop} must be positive")
         if not 0 <= self.test_fraction < 1:
-            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+            raise ValueError(f"test_fraction={self.test_fraction} must be in [0, 1)")
         if abs(self.duration * self.fps - round(self.duration * self.fps)) > 1e-6:
-            raise ValueError(f"--duration {self.duration} s is not a whole number of frames at {self.fps} fps; "
+            raise ValueError(f"duration={self.duration} s is not a whole number of frames at {self.fps} fps; "
                              f"durations that work: {working_durations(self.fps, near=self.duration)}")
         self.geometry()
 

@@ -8,12 +8,13 @@ from avdit.diffusion.noise_levels import (STRATEGIES, NoiseLevelError, NoiseLeve
                                           parse_noise_levels)
 from avdit.diffusion.samplers import (SAMPLERS, initial_latents, pyramid_level_matrix, sample_ddim, sample_ddpm,
                                      sample_dpmpp_2m, step_levels, task_level_matrix)
+from avdit.diffusion.sampling import DEFAULT_SAMPLING, SamplingConfig
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule, predict_x0, q_sample
 
 __all__ = [
-    "DEFAULT_SCHEDULE", "Denoiser", "EpsDenoiser", "NoiseLevelError", "NoiseLevelSampler", "NoiseSchedule",
-    "PREDICTIONS", "SAMPLERS", "LossWeighting", "STRATEGIES", "conditioned_denoiser", "diffusion_loss", "eps_denoiser",
-    "eps_from_v", "generate_latents", "initial_latents", "parse_loss_weighting", "parse_noise_level_curriculum",
-    "parse_noise_levels", "predict_x0", "q_sample", "pyramid_level_matrix", "reduce_loss", "sample_ddim", "sample_ddpm",
-    "sample_dpmpp_2m", "step_levels", "task_level_matrix",
+    "DEFAULT_SAMPLING", "DEFAULT_SCHEDULE", "Denoiser", "EpsDenoiser", "NoiseLevelError", "NoiseLevelSampler",
+    "NoiseSchedule", "PREDICTIONS", "SAMPLERS", "LossWeighting", "STRATEGIES", "SamplingConfig", "conditioned_denoiser",
+    "diffusion_loss", "eps_denoiser", "eps_from_v", "generate_latents", "initial_latents", "parse_loss_weighting",
+    "parse_noise_level_curriculum", "parse_noise_levels", "predict_x0", "q_sample", "pyramid_level_matrix",
+    "reduce_loss", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "step_levels", "task_level_matrix",
 ]

@@ -1,4 +1,6 @@
-"""The training objective: epsilon-prediction L2 with a noise level per cell (Eq. 6 of the paper)."""
+"""The training objective with a noise level per cell (Eq. 6 of the paper): the squared error of the predicted noise
+per latent element (whatever the head predicts, eps or v, is turned into eps first), weighted per cell by its level
+(``LossWeighting``: ``eps`` is the paper's loss; ``v``, training's default, makes it the v MSE)."""
 
 from __future__ import annotations
 

@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avdit.atomic import atomic_path, write_json
-from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.diffusion.generate import order_runs
+from avdit.utils.atomic import atomic_path, write_json
+from avdit.diffusion.sampling import DEFAULT_SAMPLING, SAMPLER_NAMES, SamplingConfig, order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
 from avdit.eval.features import FeatureExtractor, load_extractors
 from avdit.eval.features.bt_nets import blank_given
@@ -41,12 +40,7 @@ class EvalSettings:
     tasks: tuple[str, ...] = ALL_TASKS
     data: str = "bouncing-tones"
     num: int = 200  # clips per task
-    steps: int = 25
-    sampler: str = "ddim"
-    order: str = "together"  # joint, av_continue, av_inpaint: both modalities at once (the paper's) or one first
-    pyramid_lag: int = 0  # > 0: a diffusion-forcing schedule (each later generated segment starts that many steps later)
-    guidance: float = DEFAULT_GUIDANCE
-    mode: str = "clean"  # how given cells reach the model: clean (MoNL) or replace (a vanilla-trained model)
+    sampling: SamplingConfig = DEFAULT_SAMPLING  # how (the "default" preset, as generation; "paper" for the paper's)
     seed: int = 0
     batch_size: int = 32
     av_align: bool = True
@@ -67,7 +61,7 @@ def parse_tasks(text: str) -> tuple[str, ...]:
         if name not in TASK_PRESETS and ":" not in name:  # grids are checked against the model's layout
             get_task(name, 3)  # a clear error for an unknown task
     if not names:
-        raise ValueError("--tasks is empty: give 'all' or a comma-separated list such as 'a2v,av_continue'")
+        raise ValueError("tasks= is empty: give 'all' or a comma-separated list such as 'a2v,av_continue'")
     return names
 
 
@@ -77,7 +71,7 @@ def held_out(data: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray, np
 
     dataset = open_dataset(data, split="test", size=num, seed=seed)
     if len(dataset) < num:
-        raise ValueError(f"{data} has {len(dataset)} held-out clips; ask for at most that many with --num")
+        raise ValueError(f"{data} has {len(dataset)} held-out clips; ask for at most that many with num=")
     items = [dataset[i] for i in tqdm(range(num), desc="held-out clips", leave=False)]
     classes = np.array([item["k"] for item in items]) if "k" in items[0] else None
     return (np.stack([item["video"].numpy() for item in items]), np.stack([item["audio"].numpy() for item in items]),
@@ -130,11 +124,9 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
 
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder")
+        raise NotADirectoryError(f"out={out} is a file; give a folder")
     if settings.num < 2:
-        raise ValueError(f"--num must be >= 2 (the distances need two clips per side), got {settings.num}")
-    if settings.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {settings.steps}")
+        raise ValueError(f"num={settings.num}: give at least 2 (the distances need two clips per side)")
     start = time.perf_counter()
     pipe = Pipeline.from_pretrained(settings.checkpoint, codecs=settings.codecs, device=settings.device)
     layout = pipe.layout
@@ -231,9 +223,7 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
     outs_v, outs_a = [], []
     for b, i in enumerate(range(0, len(video), settings.batch_size)):
         v, a = video[i:i + settings.batch_size], audio[i:i + settings.batch_size]
-        result = pipe(task=task, video=v, audio=a, num=len(v), steps=settings.steps, sampler=settings.sampler,
-                      guidance=settings.guidance, mode=settings.mode, seed=settings.seed + b, order=settings.order,
-                      pyramid_lag=settings.pyramid_lag)
+        result = pipe(task, v, a, num=len(v), seed=settings.seed + b, sampling=settings.sampling)
         outs_v.append(result.video)
         outs_a.append(result.audio)
     return np.concatenate(outs_v), np.concatenate(outs_a)
@@ -262,12 +252,14 @@ def markdown_table(results: dict) -> str:
         cells = [fmt.format(row[key]) if key in row and not _nan(row[key]) else "—" for key, _, fmt in used]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     s = results["settings"]
-    order, lag = s.get("order", "together"), s.get("pyramid_lag", 0)
+    sampling = s.get("sampling", s)  # results of earlier versions kept the sampling fields at the top
+    order, lag = sampling.get("order", "together"), sampling.get("pyramid_lag", 0)
     runs = len(order_runs(order))
     ordered = "" if not runs else f" (where both modalities are generated: {order}, {runs} times the steps)"
     ordered += f", pyramid lag {lag}" if lag else ""
-    notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {s['steps']} {s['sampler'].upper()} steps"
-             f"{ordered}, guidance {s['guidance']}, {s['mode']} conditioning, seed {s['seed']}; "
+    sampler = SAMPLER_NAMES.get(sampling["sampler"], sampling["sampler"])
+    notes = [f"\n{s['num']} held-out clips per task from {s['data']}, {sampling['steps']} {sampler} steps"
+             f"{ordered}, guidance {sampling['guidance']}, {sampling['mode']} conditioning, seed {s['seed']}; "
              f"{results['seconds']:.0f} s.",
              "Given frames and audio are blanked in reference and generated clips before the feature metrics; "
              "— : not applicable (the task gives that modality) or not measured."]

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.bouncing_tones import colour_class, disc_centres, disc_coverage, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import colour_class, disc_centres, disc_coverage, fit_trajectory, pitch_class
 from avdit.eval.measures import clip_measures, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES

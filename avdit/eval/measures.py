@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from avdit.eval.bouncing_tones import audio_onsets, colour_class, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import audio_onsets, colour_class, fit_trajectory, pitch_class
 
 ONSET_TOLERANCE = 0.05  # s: an onset within 50 ms of an impact counts as a hit for the F1
 

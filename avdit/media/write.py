@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 from avdit.media.errors import MediaError
 
 AAC_FRAME = 1024

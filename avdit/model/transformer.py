@@ -5,8 +5,8 @@ Position: a video and an audio token at the same time (seconds) share the tempor
 embedding; the other half is (row, column) for video and zero for audio; a learned modality embedding is
 added. With ``time_rope`` the queries and keys are also rotated by their token's time (RoPE on half of
 each head), so attention sees time differences directly, across the modalities. Noise level: every token is
-driven by the level of its (modality, segment) cell. The modulation is computed once per cell and gathered to
-the tokens; a level given per example takes the plain DiT path.
+driven by the level of its (modality, segment) cell. The modulation is computed once per cell and repeated over
+the cell's tokens; a level given per example takes the plain DiT path.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, M
-from avdit.model import pretrained
+from avdit.model import checkpoint as checkpoint_files
 from avdit.model.config import AVDiTConfig
 from avdit.model.embeddings import NoiseLevelEmbedding, rotate, sinusoidal
 
@@ -209,18 +209,18 @@ class AVDiT(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    # -- checkpoints (see ``avdit.model.pretrained``) ---------------------------------------------------------
+    # -- checkpoints (see ``avdit.model.checkpoint``) ---------------------------------------------------------
     def save_pretrained(self, folder: str | Path, info: dict | None = None, half: bool = False,
                         state_dict: dict[str, torch.Tensor] | None = None) -> Path:
         """Write ``model.safetensors`` + ``model.json`` (this config and ``info``) into ``folder``, atomically;
         fp16 weights when ``half``. ``state_dict`` replaces this module's own (a full state gathered from shards)."""
-        return pretrained.write(folder, self.config, self.state_dict() if state_dict is None else state_dict, info,
+        return checkpoint_files.write(folder, self.config, self.state_dict() if state_dict is None else state_dict, info,
                                 half)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "AVDiT":
         """The model saved in ``folder`` (fp32 parameters, also from fp16 weights), in eval mode."""
-        config, state = pretrained.read(folder)
+        config, state = checkpoint_files.read(folder)
         model = cls(config)
         model.load_state_dict(state)
         return model.eval()
@@ -228,4 +228,4 @@ class AVDiT(nn.Module):
     @staticmethod
     def load_info(folder: str | Path) -> dict:
         """The ``model.json`` of a checkpoint folder: the config under "model" and what its writer recorded."""
-        return pretrained.read_info(folder)
+        return checkpoint_files.read_info(folder)

@@ -43,15 +43,16 @@ class TrainConfig:
         parse_loss_weighting(self.loss_weighting)
         parse_model_overrides(self.model)
         if self.prediction not in PREDICTIONS:
-            raise ValueError(f"--prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"--precision must be bf16 or fp32, got {self.precision!r}")
+            raise ValueError(f"precision must be bf16 or fp32, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.accumulation < 1:
-            raise ValueError("--steps, --batch-size and --accumulation must be >= 1")
+            raise ValueError(f"steps={self.steps}, batch_size={self.batch_size} and accumulation={self.accumulation} "
+                             "must all be >= 1")
         if not 0 <= self.self_condition_rate <= 1:
-            raise ValueError(f"--self-condition-rate must be in [0, 1], got {self.self_condition_rate}")
+            raise ValueError(f"self_condition_rate={self.self_condition_rate} must be in [0, 1]")
         if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+            raise ValueError(f"ema_decay={self.ema_decay} must be in [0, 1)")
 
     def to_dict(self) -> dict:
         return asdict(self)

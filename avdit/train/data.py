@@ -1,6 +1,6 @@
 """Training latents: shards from ``avdit encode``, or Bouncing Tones encoded once into RUN_DIR/latents.
 
-Batches are drawn by index from a generator seeded by (seed, step) (``avdit.seeding``), the same on every rank:
+Batches are drawn by index from a generator seeded by (seed, step) (``avdit.utils.seeding``), the same on every rank:
 each rank takes its slice of the global batch, a resumed run continues the same stream, and the data position is
 the step.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from avdit import distributed
+from avdit.utils import distributed
 from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches
 from avdit.codecs.shards import SHARD_INDEX, LatentShards, encode_dataset, open_shards
@@ -30,7 +30,7 @@ def codecs_folder(config: TrainConfig, index: dict | None = None) -> Path:
         folder = Path(index["codecs"])
         if not folder.is_dir():
             raise ValueError(f"the latents in {config.data} were made with the codecs in {folder}, which is not there "
-                             "now; give --codecs with that folder")
+                             "now; give codecs= with that folder")
         return folder
     if config.data != "bouncing-tones":
         shard_index = Path(config.data) / SHARD_INDEX

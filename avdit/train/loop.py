@@ -23,8 +23,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from avdit import distributed
-from avdit.atomic import atomic_path, write_json
+from avdit.utils import distributed
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.interface import load_codecs
 from avdit.codecs.shards import SHARD_INDEX, LatentShards
 from avdit.diffusion import (
@@ -36,12 +36,12 @@ from avdit.diffusion import (
 )
 from avdit.latents import AV
 from avdit.layout import ClipLayout
-from avdit.lr import warmup_cosine
+from avdit.utils.lr import warmup_cosine
 from avdit.model import AVDiT, get_preset
 from avdit.model.config import AVDiTConfig, parse_model_overrides
-from avdit.model.pretrained import CONFIG_NAME
-from avdit.resume import check_same_settings, differences
-from avdit.seeding import step_generator
+from avdit.model.checkpoint import CONFIG_NAME
+from avdit.utils.resume import check_same_settings, differences
+from avdit.utils.seeding import step_generator
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, draw_indices, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
@@ -76,7 +76,7 @@ def _check_network(run_dir: Path, built: AVDiTConfig) -> None:
     details = differences(saved.to_dict(), built.to_dict(), ignore=("grad_checkpointing",))
     if details:
         raise TrainingError(f"{run_dir} holds a run of another network ({details}): its preset changed since it was "
-                            "made. Resume it with the avdit version that made it, or choose a new --out")
+                            "made. Resume it with the avdit version that made it, or choose a new out=")
 
 
 def trim_metrics(path: Path, step: int) -> None:
@@ -130,11 +130,11 @@ def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict
     if model.config.layout != built.layout:
         details = ", ".join(filter(None, [f"layout: {model.config.layout} there, {built.layout} now", details]))
     if details:
-        raise TrainingError(f"--init {folder} is another network or geometry ({details}); start from a checkpoint of "
-                            "this preset and --model at this data's geometry, or train without --init")
+        raise TrainingError(f"init={folder} is another network or geometry ({details}); start from a checkpoint of "
+                            "this preset and model= at this data's geometry, or train without init=")
     recorded = info.get("codec_digest")
     if recorded and recorded != index["codec_digest"] and not codec_digest_matches(recorded, index["codecs"]):
-        raise TrainingError(f"--init {folder} was trained on latents of other codecs (digest {recorded}) than "
+        raise TrainingError(f"init={folder} was trained on latents of other codecs (digest {recorded}) than "
                             f"{index['codecs']} (digest {index['codec_digest']}); encode the data with its codecs")
     return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
 
@@ -224,7 +224,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
                                                         len(levels.strategies))
         if not torch.isfinite(step_loss):
             raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
-                                f"last good checkpoint in {run_dir} is kept (lower --lr or check the data)")
+                                f"last good checkpoint in {run_dir} is kept (lower lr= or check the data)")
         grad_norm = _optimizer_step(config, trainee)
         step += 1
         update_ema(trainee.ema, trainee.model, min(config.ema_decay, (1 + step) / (10 + step)))
@@ -260,7 +260,7 @@ def _open_run_dir(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> No
         write_json(run_dir / "config.json", config.to_dict())
     distributed.barrier(d)
     if config.batch_size % (d.world * config.accumulation):
-        raise ValueError(f"--batch-size {config.batch_size} must be divisible by ranks x accumulation "
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by ranks x accumulation "
                          f"({d.world} x {config.accumulation})")
 
 

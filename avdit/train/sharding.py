@@ -12,7 +12,7 @@ import torch
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
-from avdit.distributed import Dist
+from avdit.utils.distributed import Dist
 from avdit.model import AVDiT
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 
 STATE = "state.pt"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 from avdit.eval.evaluate import ALL_TASKS
 
 FEATURE_METRICS = (("BT-FVD", "{:.1f}"), ("BT-FAD", "{:.1f}"), ("AV-align", "{:.3f}"))

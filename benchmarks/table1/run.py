@@ -30,14 +30,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from report import findings, plot, tables, training_minutes, wall_times  # noqa: E402
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.interface import bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import SHARD_INDEX, encode_dataset
 from avdit.eval.evaluate import ALL_TASKS, EvalSettings, evaluate
 from avdit.model.config import PREDICTIONS
 from avdit.train.config import TrainConfig
-from avdit.resume import differences
+from avdit.utils.resume import differences
 from avdit.train.loop import train
+from avdit.diffusion import DEFAULT_SAMPLING, SamplingConfig
+
+PAPER = SamplingConfig.preset("paper")  # the paper's sampler and order; its steps are --eval-steps
 
 # name in the table -> (noise levels, tasks it is evaluated on, conditioning at sampling)
 SETTINGS = {
@@ -66,7 +69,8 @@ def sample_videos(run: Path, tasks: tuple[str, ...], mode: str, guidance: float,
 
     pipe, clip, files = Pipeline.from_pretrained(run), bt.make_clip(0, 0, "test"), []
     for task in tasks:
-        result = pipe(task=task, video=clip.video, audio=clip.audio, steps=25, mode=mode, guidance=guidance, seed=0)
+        result = pipe(task, clip.video, clip.audio, seed=0,
+                      sampling=DEFAULT_SAMPLING.replace(steps=25, mode=mode, guidance=guidance))
         path = docs / "table1" / f"{name}_{task}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_mp4(path, result.video[0], result.audio[0], result.fps, result.sample_rate)
@@ -211,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         levels, tasks, mode = SETTINGS[setting]
         run = out / folder_name(setting)
         evaluation = run / "eval"
-        settings = EvalSettings(tasks=tasks, num=args.num, steps=args.eval_steps, mode=mode, checkpoint=str(run),
-                                guidance=args.guidance)
+        settings = EvalSettings(tasks=tasks, num=args.num, checkpoint=str(run), sampling=PAPER.replace(
+            steps=args.eval_steps, mode=mode, guidance=args.guidance))
         saved = (json.loads((evaluation / "results.json").read_text())["settings"]
                  if (evaluation / "results.json").exists() else None)
         if saved is None or any(saved[key] != getattr(settings, key) for key in ("num", "guidance")):

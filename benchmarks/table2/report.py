@@ -16,7 +16,6 @@ AVDIT = ("Kim et al., \"A Versatile Diffusion Transformer with Mixture of Noise 
          "NeurIPS 2024, arXiv 2405.13762")
 MMD = ("Ruan et al., \"MM-Diffusion: Learning Multi-Modal Diffusion Models for Joint Audio and Video Generation\", "
        "CVPR 2023, arXiv 2212.09478; code github.com/researchmm/MM-Diffusion")
-SOURCE = "shared/paper/poster.txt"  # the text of the paper's NeurIPS 2024 poster, which prints its Table 2
 
 TASKS = ("reconstruction", "joint", "a2v", "v2a")
 TASK_NAMES = {"reconstruction": "Reconstruction", "joint": "Joint", "a2v": "A2V", "v2a": "V2A"}
@@ -26,8 +25,9 @@ COLUMNS = (("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"), ("FAD", "FAD 
            (ROBUST, "AV-align robust ↑", "{:.3f}"))
 AV_ALIGN_DATASETS = ("landscape",)  # the paper reports AV-align on Landscape only; so do we
 
-# The paper's Table 2 as printed on its poster (SOURCE): dataset -> (task, model) -> figures. "MM-Diffusion" rows are
-# MM-Diffusion as the AVDiT authors measured it there. The table holds Reconstruction, A2V and V2A only.
+# The paper's Table 2 as printed on its poster (docs/paper.md, Table 2): dataset -> (task, model) -> figures.
+# "MM-Diffusion" rows are MM-Diffusion as the AVDiT authors measured it there. The table holds Reconstruction, A2V
+# and V2A only.
 PAPER = {
     "aist++": {
         ("reconstruction", "AVDiT"): {"FAD-AudioCLIP": 0.90, "FVD": 11.72, "KVD": 0.96},

@@ -7,7 +7,7 @@
 
 Per dataset (run it once for ``landscape`` and once for ``aist++``, with the same settings):
 
-1. ``avdit prepare`` the folder at the paper's geometry (``--preset landscape`` / ``aist++``: 64x64, 10 fps,
+1. ``avdit prepare`` the folder at the paper's geometry (``--geometry landscape`` / ``aist++``: 64x64, 10 fps,
    21 frames, 16 kHz; with ``--codecs``, at the sample rate and frame count those codecs take) into
    OUT/DATASET/prepared;
 2. codecs: the folder given with ``--codecs`` (ours from ``avdit train-codec``, or pretrained ones from
@@ -39,19 +39,20 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.digest import codec_digest
 from avdit.codecs.interface import describe_geometry, load_codecs, recorded_geometry
 from avdit.codecs.shards import SHARD_INDEX, encode_dataset
-from avdit.codecs.train import CodecTrainSettings, train_codec
+from avdit.train.codecs import CodecTrainSettings, train_codec
 from avdit.data.prepare import INDEX, PrepareSettings, prepare_folder, summary
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.eval.evaluate import EvalSettings, evaluate
 from avdit.eval.features.log_mel import SAMPLE_RATE as VGGISH_RATE
 from avdit.layout import get_geometry
-from avdit.resume import differences
+from avdit.utils.resume import differences
 from avdit.train.config import TrainConfig
 from avdit.train.loop import train
+from avdit.diffusion import SamplingConfig
 
 
 def _load(name: str, path: Path):
@@ -198,7 +199,8 @@ def train_model(args: argparse.Namespace, latents: Path, run: Path) -> None:
 def eval_settings(args: argparse.Namespace, prepared: Path, run: Path) -> EvalSettings:
     """joint, a2v and v2a with I3D, VGGish (audio resampled to its 16 kHz), AudioCLIP when given (resampled to its
     44.1 kHz) and AV-align where the paper reports it."""
-    return EvalSettings(tasks=TASKS, data=str(prepared), num=args.num, steps=args.eval_steps, guidance=args.guidance,
+    return EvalSettings(tasks=TASKS, data=str(prepared), num=args.num,
+                        sampling=SamplingConfig.preset("paper").replace(steps=args.eval_steps, guidance=args.guidance),
                         batch_size=args.eval_batch_size, av_align=args.dataset in report.AV_ALIGN_DATASETS,
                         i3d=args.i3d, vggish=args.vggish, audioclip=args.audioclip,
                         checkpoint=str(run), codecs=None, device=args.device)
@@ -291,8 +293,8 @@ def write_page(docs: Path, record: dict) -> None:
 - Evaluation: {e['num']} held-out clips per task, {e['eval_steps']} DDIM steps, guidance {e['guidance']:g}; I3D
   weights `{e['i3d']}`, VGGish weights `{e['vggish']}`, AudioCLIP weights `{e.get('audioclip')}` (sha256).
 {status}
-Where the published figures come from: the paper's Table 2 as printed on its NeurIPS 2024 poster (its text is in
-`{report.SOURCE}`), which has Reconstruction, A2V and V2A rows; "MM-Diffusion (AVDiT's Table 2)" is MM-Diffusion as
+Where the published figures come from: the paper's Table 2 as printed on its NeurIPS 2024 poster
+([the paper's notes](../paper.md#table-2)), which has Reconstruction, A2V and V2A rows; "MM-Diffusion (AVDiT's Table 2)" is MM-Diffusion as
 the AVDiT authors measured it there. That table has no Joint row, so the paper's Joint cells are "—". MM-Diffusion's
 own published figures (its CVPR 2023 paper) are not in the material this project holds, so their cells are "—" too:
 none is filled in from memory. "—" in an A2V FAD or a V2A FVD cell: the task gives that modality, which is then not

@@ -15,13 +15,13 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.features.bt_nets import IMPACT_BINS, BTAudioNet, BTVideoNet, Targets, blank_given
 from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout
-from avdit.lr import warmup_cosine
+from avdit.utils.lr import warmup_cosine
 
-WARMUP = 100  # linear warm-up steps before the cosine decay (avdit.lr, as every avdit trainer)
+WARMUP = 100  # linear warm-up steps before the cosine decay (avdit.utils.lr, as every avdit trainer)
 
 
 def make_clips(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, list[bt.BTParams]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from avdit.devices import resolve_device
+from avdit.utils.devices import resolve_device
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, order_runs
+from avdit.diffusion.sampling import DEFAULT_SAMPLING, SamplingConfig
 from avdit.eval.measures import clip_measures, summarise
 from avdit.layout import BOUNCING_TONES, same_geometry
 from avdit.media import write_mp4
 from avdit.pipeline import Pipeline
-from avdit.render import contact_sheet, save_png
+from avdit.apps.render import contact_sheet, save_png
 
 DEMO_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consistency", "one class", "{:.0%}"),
@@ -25,8 +25,8 @@ MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consi
             ("onset_f1", "onset F1", "{:.2f}"))
 
 
-def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAULT_STEPS, seed: int = 0,
-             checkpoint: str | Path | None = None, device: str | None = None) -> Path:
+def run_demo(out: str | Path = "avdit-demo", clips: int = 4, sampling: SamplingConfig = DEFAULT_SAMPLING,
+             seed: int = 0, checkpoint: str | Path | None = None, device: str | None = None) -> Path:
     """Write OUT/index.html with inputs, outputs, contact sheets and measures per task; returns its path."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -36,9 +36,9 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAUL
     layout = pipe.layout
     if not same_geometry(layout, BOUNCING_TONES):
         raise ValueError(f"avdit demo shows Bouncing Tones clips; {checkpoint} takes {layout.frames} frames of "
-                         f"{layout.height}x{layout.width} at {layout.fps} fps. Try it with `avdit generate --checkpoint "
-                         f"{checkpoint} --task a2v --input FILE`, or score it with `avdit evaluate --checkpoint "
-                         f"{checkpoint} --data PREPARED_FOLDER`")
+                         f"{layout.height}x{layout.width} at {layout.fps} fps. Try it with `avdit generate "
+                         f"--checkpoint {checkpoint} --task a2v --input FILE`, or score it with `avdit evaluate "
+                         f"--checkpoint {checkpoint} --data PREPARED_FOLDER`")
     inputs = [bt.make_clip(seed, i, "test") for i in range(clips)]
     video = np.stack([c.video for c in inputs])
     audio = np.stack([c.audio for c in inputs])
@@ -48,7 +48,7 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAUL
     reference = summarise([clip_measures(c.video, c.audio) for c in inputs])
     sections, rows = [], [("ground truth", reference)]
     for name in DEMO_TASKS:
-        result = pipe(task=name, video=video, audio=audio, num=clips, steps=steps, seed=seed)
+        result = pipe(name, video, audio, num=clips, seed=seed, sampling=sampling)
         for i in range(clips):
             write_mp4(out / f"{name}_{i}.mp4", result.video[i], result.audio[i], layout.fps, layout.sample_rate)
         save_png(out / f"{name}.png", contact_sheet(result.video, result.audio, layout, result.task.given.numpy()))
@@ -70,8 +70,8 @@ def run_demo(out: str | Path = "avdit-demo", clips: int = 4, steps: int = DEFAUL
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} video{{width:256px;image-rendering:pixelated}}
 img{{max-width:100%;image-rendering:pixelated}} td,th{{padding:4px 10px;text-align:left}}</style>
 <h1>avdit demo: one model, every audio-video task</h1>
-<p>{clips} held-out Bouncing Tones clips, {steps} {SAMPLER_NAMES[DEFAULT_SAMPLER]} steps per sampler run (where both
-modalities are generated, {len(order_runs(DEFAULT_ORDER))} runs in turns: {DEFAULT_ORDER}), seed {seed}; made in
+<p>{clips} held-out Bouncing Tones clips; sampling: {html.escape(sampling.describe())} (where both modalities are
+generated, the runs alternate: {html.escape(sampling.order)}), seed {seed}; made in
 {seconds:.0f} s.
 Measures are read from the decoded clips alone (colour class vs pitch class, disc trajectory vs audio onsets).</p>
 <table><tr><th>task</th>{header}</tr>{table}</table>

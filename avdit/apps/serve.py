@@ -14,6 +14,7 @@ unless told otherwise; it has no login unless given one (``auth``), and warns wh
 from __future__ import annotations
 
 import collections
+import copy
 import os
 import re
 import shutil
@@ -25,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
-from avdit.diffusion.generate import DEFAULT_ORDER, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLER_NAMES, sampler_passes
+from dataclasses import fields
+
+from avdit.diffusion.generate import sampler_passes
+from avdit.diffusion.sampling import ORDERS, SAMPLER_NAMES, SAMPLERS, SamplingConfig
 from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
-from avdit.live import LiveStreams, StreamBusy, status_line
+from avdit.apps.live import LiveStreams, StreamBusy, status_line
 from avdit.media.errors import MediaError
 from avdit.tasks import TASK_PRESETS, TaskError, get_task
 
-SAMPLER_NAME = SAMPLER_NAMES[DEFAULT_SAMPLER]  # the page samples with it
+SAMPLING_CONTROLS = ("sampler", "steps", "guidance_video", "guidance_audio", "order")  # the page's, after the preset
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 BT_CLIPS = 16  # held-out Bouncing Tones clips offered in the page
 BT_SOURCE, UPLOAD_SOURCE = "Bouncing Tones clip", "upload"
@@ -109,7 +112,8 @@ class PageRequests:
 
     def __init__(self, pipe, out_dir: str | Path | None = None, *, upload_dir: str | Path):
         """Without ``out_dir`` the files go to a temporary folder removed when the server's process ends."""
-        self.pipe, self.layout = pipe, pipe.layout
+        self.pipe, self.layout = copy.copy(pipe), pipe.layout  # the same model, its own progress bars (the page's)
+        self.pipe.progress = True
         self.upload_dir = Path(upload_dir).resolve()
         self.bouncing_tones = offers_bouncing_tones(self.layout)
         self._temporary = None if out_dir else tempfile.TemporaryDirectory(prefix="avdit-serve-")
@@ -170,11 +174,11 @@ class PageRequests:
         return video, audio
 
     def __call__(self, source: str, bt_index: int, video_file: str | None, audio_file: str | None,
-                 video_cells: list[str], audio_cells: list[str], steps: int, guidance_video: float,
-                 guidance_audio: float, seed: int) -> tuple[str, str, str, str, str]:
+                 video_cells: list[str], audio_cells: list[str], sampling: SamplingConfig,
+                 seed: int) -> tuple[str, str, str, str, str]:
         """Returns (input mp4, output mp4, contact sheet png, output mp4 for download, status text)."""
         from avdit.media import write_mp4
-        from avdit.render import contact_sheet, save_png
+        from avdit.apps.render import contact_sheet, save_png
 
         layout = self.layout
         task = task_from_cells(video_cells, audio_cells, layout)
@@ -184,17 +188,49 @@ class PageRequests:
                                                                 np.uint8)
         shown_audio = audio if audio is not None else np.zeros(layout.num_samples, np.float32)
         write_mp4(folder / "input.mp4", shown_video, shown_audio, layout.fps, layout.sample_rate)
-        result = self.pipe(task=task, video=video, audio=audio, steps=int(steps),
-                           guidance=(float(guidance_video), float(guidance_audio)), seed=int(seed), progress=True)
+        result = self.pipe(task, video, audio, seed=int(seed), sampling=sampling)
         write_mp4(folder / "output.mp4", result.video[0], result.audio[0], layout.fps, layout.sample_rate)
         save_png(folder / "contact_sheet.png", contact_sheet(result.video, result.audio, layout,
                                                              task.given.numpy()))
-        passes = [MODALITIES[m] for m in sampler_passes(task.given, DEFAULT_ORDER)]
+        passes = [MODALITIES[m] for m in sampler_passes(task.given, sampling.order)]
         order = "" if not passes else (f" ({passes[0]} first, then {', then '.join(passes[1:])} given the other: "
-                                       f"{len(passes) * int(steps)} steps in all)")
-        status = f"Generated with {int(steps)} {SAMPLER_NAME} steps{order}, seed {int(seed)}.\n\n```\n{task}\n```"
+                                       f"{len(passes) * sampling.steps} steps in all)")
+        status = (f"Generated with {sampling.steps} {SAMPLER_NAMES[sampling.sampler]} steps{order}, seed {int(seed)}."
+                  f"\n\n```\n{task}\n```")
         output = str(folder / "output.mp4")
         return str(folder / "input.mp4"), output, str(folder / "contact_sheet.png"), output, status
+
+
+def sampling_controls(gr, preset: str = "default") -> list:
+    """The page's sampling controls, made from ``SamplingConfig``'s fields (their help is the controls' info): the
+    preset, then ``SAMPLING_CONTROLS``, showing the preset's values."""
+    config = SamplingConfig.preset(preset)
+    about = {f.name: f.metadata["help"] for f in fields(SamplingConfig)}
+    video, audio = config.guidance if isinstance(config.guidance, tuple) else (config.guidance,) * 2
+    return [
+        gr.Radio(list(SamplingConfig.PRESETS), value=preset, label="sampling preset", elem_id="sampling-preset",
+                 info="; ".join(f"{n}: {c.describe()}" for n, c in SamplingConfig.PRESETS.items())),
+        gr.Dropdown(list(SAMPLERS), value=config.sampler, label="sampler", info=about["sampler"], elem_id="sampler"),
+        gr.Slider(1, 250, value=config.steps, step=1, label="steps", info=about["steps"], elem_id="steps"),
+        gr.Slider(0, 5, value=video, step=0.5, label="guidance (video)", info=about["guidance"]),
+        gr.Slider(0, 5, value=audio, step=0.5, label="guidance (audio)"),
+        gr.Dropdown(list(ORDERS), value=config.order, label="order", info=about["order"], allow_custom_value=True,
+                    elem_id="order"),
+    ]
+
+
+def on_sampling_preset(name: str) -> list:
+    """The values of ``SAMPLING_CONTROLS`` a preset has (the page shows them when the preset is picked)."""
+    config = SamplingConfig.preset(name)
+    video, audio = config.guidance if isinstance(config.guidance, tuple) else (config.guidance,) * 2
+    return [config.sampler, config.steps, video, audio, config.order]
+
+
+def sampling_from_controls(preset: str, sampler: str, steps: float, guidance_video: float, guidance_audio: float,
+                           order: str) -> SamplingConfig:
+    """The page's controls as a ``SamplingConfig``: the preset with the controls' values."""
+    return SamplingConfig.preset(preset).replace(sampler=sampler, steps=int(steps), order=order,
+                                                 guidance=(float(guidance_video), float(guidance_audio)))
 
 
 def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
@@ -214,8 +250,9 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
         return gr.update(value=video_cells), gr.update(value=audio_cells)
 
     def on_generate(*args, progress=gr.Progress(track_tqdm=True)):
+        inputs, controls, seed_value = args[:6], args[6:-1], args[-1]
         try:
-            return requests(*args)
+            return requests(*inputs, sampling_from_controls(*controls), seed_value)
         except Exception as err:  # bad file, impossible grid: said in the page, no stack trace
             if not isinstance(err, (ValueError, OSError)):
                 traceback.print_exc()
@@ -246,9 +283,7 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
                                                elem_id="video-cells")
                 audio_cells = gr.CheckboxGroup(labels, value=start_audio, label="given audio segments",
                                                elem_id="audio-cells")
-                steps = gr.Slider(1, 250, value=DEFAULT_STEPS, step=1, label=f"{SAMPLER_NAME} steps", elem_id="steps")
-                guidance_video = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (video)")
-                guidance_audio = gr.Slider(0, 5, value=DEFAULT_GUIDANCE, step=0.5, label="guidance (audio)")
+                sampling_preset, *sampling = sampling_controls(gr)
                 seed = gr.Number(0, precision=0, label="seed")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
         status = gr.Markdown(elem_id="status")
@@ -308,8 +343,9 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
         live_stop.click(on_live_stop, [live_id], [live_id, live_video, live_status], api_name=False,
                         concurrency_limit=None)
         task_preset.change(on_preset, task_preset, [video_cells, audio_cells])
-        run.click(on_generate, [source, bt_index, video_file, audio_file, video_cells, audio_cells, steps,
-                                guidance_video, guidance_audio, seed],
+        sampling_preset.change(on_sampling_preset, sampling_preset, sampling)
+        run.click(on_generate, [source, bt_index, video_file, audio_file, video_cells, audio_cells, sampling_preset,
+                                *sampling, seed],
                   [shown_input, shown_output, sheet, download, status], api_name="generate")
     app.queue()
     app.live = live

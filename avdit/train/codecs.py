@@ -28,19 +28,19 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.codecs.audio import AudioCodecConfig
 from avdit.codecs.interface import (AudioCodec, VideoCodec, describe_geometry, geometry_record, recorded_geometry,
                                     save_codec)
 from avdit.codecs.losses import audio_loss, video_loss
 from avdit.codecs.video import VideoCodecConfig
 from avdit.layout import ClipLayout
-from avdit.lr import warmup_cosine
-from avdit.resume import check_same_settings
+from avdit.utils.lr import warmup_cosine
+from avdit.utils.resume import check_same_settings
 from avdit.data.datasets import dataset_geometry, open_dataset
 from avdit.data.loader import make_loader
 from avdit.media import write_mp4
-from avdit.seeding import step_generator
+from avdit.utils.seeding import step_generator
 
 
 # What `avdit train-codec KIND` does unless told otherwise: the recipes of the bundled codecs, each of which
@@ -78,9 +78,9 @@ class CodecTrainSettings:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.decoder_steps < 0 or self.sharpen_width < 0:
-            raise ValueError("--steps and --batch-size must be >= 1, --decoder-steps and --sharpen-width >= 0")
+            raise ValueError("steps and batch_size must be >= 1, decoder_steps and sharpen_width >= 0")
 
     @property
     def total_steps(self) -> int:
@@ -132,7 +132,7 @@ def _check_partner(run_dir: Path, kind: str, geometry: ClipLayout) -> None:
     wanted = geometry_record(geometry)
     if recorded is not None and recorded != wanted:
         raise ValueError(f"{other} was trained on clips of {describe_geometry(recorded)}, this data has "
-                         f"{describe_geometry(wanted)}: one codec folder holds codecs of one geometry; use another --out")
+                         f"{describe_geometry(wanted)}: one codec folder holds codecs of one geometry; use another out=")
 
 
 class StepBatches(Dataset):
@@ -202,9 +202,9 @@ def _open_run(settings: CodecTrainSettings, run_dir: Path, state_path: Path) -> 
     check_same_settings(config_path, asdict(settings), free=free)
     if in_decoder_phase and state["joint_steps"] != settings.steps:
         raise ValueError(f"{run_dir} is in its decoder phase after {state['joint_steps']} steps; "
-                         f"resume with --steps {state['joint_steps']}")
+                         f"resume with steps={state['joint_steps']}")
     if state is not None and not in_decoder_phase and state["step"] > settings.steps:
-        raise ValueError(f"{run_dir} has trained {state['step']} steps already; --steps cannot shrink below that")
+        raise ValueError(f"{run_dir} has trained {state['step']} steps already; steps= cannot shrink below that")
     write_json(config_path, asdict(settings))
     if state is not None:
         print(f"avdit train-codec: resuming the {settings.kind} codec in {run_dir} from step {state['step']} of "

@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from avdit.atomic import atomic_path
+from avdit.utils.atomic import atomic_path
 from avdit.layout import AUDIO, VIDEO, ClipLayout
 
 GIVEN = np.array([80, 200, 120], np.uint8)  # green: given (clean) segment

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from avdit.atomic import atomic_path, write_json
+from avdit.utils.atomic import atomic_path, write_json
 from avdit.model.config import AVDiTConfig
 
 WEIGHTS_NAME = "model.safetensors"

@@ -20,4 +20,4 @@ def check_same_settings(path: Path, now: dict, free=(), error: type = ValueError
     details = differences(json.loads(path.read_text()), now, ignore=free)
     if details:
         raise error(f"{path.parent} holds a run made with other settings ({details}); rerun with the same settings "
-                    "to resume (--steps may grow), or choose a new --out")
+                    "to resume (steps= may grow), or choose a new out=")

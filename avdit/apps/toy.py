@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from avdit.diffusion import generate_latents
+from avdit.diffusion import SamplingConfig, generate_latents
 from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.layout import BOUNCING_TONES
 from avdit.tasks import TASK_PRESETS, get_task
@@ -23,8 +23,9 @@ TOY_LAYOUT = dataclasses.replace(BOUNCING_TONES, height=8, width=8, audio_hop=20
 
 def run_toy_demo(num: int = 1000, steps: int = 100, seed: int = 0) -> int:
     if num < 10 or steps < 1:
-        raise SystemExit("avdit demo: --num must be >= 10 and --steps >= 1")
+        raise ValueError(f"the toy demo needs num >= 10 and steps >= 1, got num={num}, steps={steps}")
     g = torch.Generator().manual_seed(seed)
+    sampling = SamplingConfig(sampler="ddim", steps=steps, guidance=0.0, order="together")  # the exact posterior's
     mean, cov = random_gaussian(TOY_LAYOUT, 1, 1, rank=3, generator=g)
     oracle = GaussianOracle(mean, cov, TOY_LAYOUT)
     print(f"Gaussian latents: {mean.flatten().shape[1]} dims over a 2 x {TOY_LAYOUT.num_segments} task grid; "
@@ -36,7 +37,7 @@ def run_toy_demo(num: int = 1000, steps: int = 100, seed: int = 0) -> int:
         reference = oracle.sample(1, g)
         clean = reference.map(lambda p: p.expand(num, *p.shape[1:]).clone())
         start = time.perf_counter()
-        out = generate_latents(oracle, clean, task.given, TOY_LAYOUT, steps=steps, sampler="ddim", generator=g)
+        out = generate_latents(oracle, clean, task.given, TOY_LAYOUT, sampling, generator=g)
         elapsed = time.perf_counter() - start
         given = TOY_LAYOUT.cells_to_latents(task.given[None]).map(lambda m, p: m.expand_as(p), mean).flatten()[0]
         mu, cov_u = oracle.conditional(given, reference.flatten()[0][given])

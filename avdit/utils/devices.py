@@ -13,8 +13,8 @@ def resolve_device(device: str | None = None) -> torch.device:
     try:
         target = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a device; give cpu or cuda") from None
+        raise ValueError(f"device={device!r} is not a device; give cpu or cuda") from None
     if target.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: torch sees no CUDA GPU here (a CPU build of torch, or no driver); "
-                         "use --device cpu")
+        raise ValueError(f"device={device}: torch sees no CUDA GPU here (a CPU build of torch, or no driver); "
+                         "use device=cpu")
     return target
