@@ -36,7 +36,7 @@ from avdit.diffusion.spread import match_spread, spread
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
-from avdit.model import AVDiT
+from avdit.model import AVDiT, lora
 from avdit.tasks import Task, TaskError, get_task
 
 
@@ -247,10 +247,10 @@ class Pipeline:
         ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32, or batches of them, read from
         ``offset`` seconds; ``latents`` replaces both. ``sampling``: how (``SamplingConfig``; default: the
         ``default`` preset). The same seed, inputs, device and thread count give the same clips bit for bit."""
-        layout = self.layout
-        task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if not isinstance(sampling, SamplingConfig):
             raise TypeError(f"sampling must be a SamplingConfig (avdit.diffusion), got {type(sampling).__name__}")
+        layout = self.layout
+        task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if num < 1:
             raise ValueError(f"num must be >= 1, got {num}")
         if duration is not None and math.isinf(duration):
@@ -317,13 +317,18 @@ def _codecs_of(folder: Path, info: dict) -> Path:
     return bundled_codecs_dir()
 
 
-def export_checkpoint(folder: str | Path, out: str | Path, half: bool = True) -> Path:
+def export_checkpoint(folder: str | Path, out: str | Path, half: bool = True, merge: bool = False) -> Path:
     """Copy the model of a checkpoint or run folder to ``out`` (fp16 weights unless ``half=False``): a small
     checkpoint to share or bundle. Its JSON keeps the codec digest, so it still refuses other codecs; the path of
-    the bundled codecs is dropped, so the checkpoint finds them wherever avdit is installed."""
+    the bundled codecs is dropped, so the checkpoint finds them wherever avdit is installed. A folder of LoRA
+    adapters is written as a plain checkpoint, its adapters merged into the base weights: only with ``merge``."""
     folder = Path(folder)
+    if lora.is_adapter(folder) and not merge:
+        raise ValueError(f"{folder} holds LoRA adapters: give merge=True to write them merged into their base as a "
+                         "plain checkpoint (the folder itself already works wherever a checkpoint does)")
     model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
     if info.get("codecs") and Path(info["codecs"]).resolve() == bundled_codecs_dir().resolve():
         info = {**info, "codecs": None}
+    info = {k: v for k, v in info.items() if k not in ("lora", "base", "base_digest")}
     dtype = "float16" if half else "float32"
     return model.save_pretrained(out, {**info, "exported_from": str(folder), "dtype": dtype}, half=half)

@@ -1,12 +1,13 @@
 """Why streams lost their subject, and what holds it: one variant of generation's settings per run, on the same
 held-out starts, with each 2-s window's colour and pitch class and the disc's size and brightness printed.
 
-    python benchmarks/stream_drift.py [--variant NAME ...] [--seconds 20] [--starts 6]
+    python benchmarks/stream_drift.py [--variant NAME ...] [--seconds 20] [--starts 6] [--first 100]
 
-Variants (each changes one thing from generation's defaults): ``defaults``; ``free`` (``anchor_spread=False``: how
-earlier versions rolled); ``video-first`` (2 sampler runs instead of 5); ``ddpm`` (25 stochastic steps); ``guidance3``;
-``history100`` / ``history300`` / ``history500`` (the carried segments seen at that noise level: Diffusion Forcing's
-noisy history, with ``anchor_spread=False``). av_continue from held-out Bouncing Tones clips 100.. (test split).
+Variants: ``defaults`` (both anchors: the first window's segment 0 given to every window, and its latent spread held);
+``spread`` (``anchor_segment=False``: the spread held only); ``free`` (neither: how earlier versions rolled); and, each
+changing one thing from ``free``: ``video-first`` (2 sampler runs instead of 5); ``ddpm`` (25 stochastic steps);
+``guidance3``; ``history100`` / ``history300`` / ``history500`` (the carried segments seen at that noise level:
+Diffusion Forcing's noisy history). av_continue from held-out Bouncing Tones clips 100.. (test split).
 docs/streams.md has what each gave.
 """
 
@@ -23,8 +24,9 @@ from avdit.eval.long_clips import stream_windows, time_held
 from avdit.pipeline import Pipeline
 from avdit.diffusion import DEFAULT_SAMPLING
 
-FREE = {"anchor_spread": False}
-VARIANTS = {"defaults": {}, "free": FREE, "video-first": {**FREE, "order": "video-first"},
+FREE = {"anchor_spread": False, "anchor_segment": False}
+VARIANTS = {"defaults": {}, "spread": {"anchor_segment": False}, "free": FREE,
+            "video-first": {**FREE, "order": "video-first"},
             "ddpm": {**FREE, "sampler": "ddpm", "steps": 25}, "guidance3": {**FREE, "guidance": 3.0},
             "history100": {**FREE, "history_level": 100}, "history300": {**FREE, "history_level": 300},
             "history500": {**FREE, "history_level": 500}}
@@ -35,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per stream (default 20)")
     parser.add_argument("--starts", type=int, default=6, help="held-out clips continued (default 6)")
+    parser.add_argument("--first", type=int, default=100, help="the first of them (default 100: clips 100, 101, ...)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
     args = parser.parse_args(argv)
     pipe = Pipeline.from_pretrained(args.checkpoint)
-    clips = [bt.make_clip(0, 100 + i, "test") for i in range(args.starts)]
+    clips = [bt.make_clip(0, args.first + i, "test") for i in range(args.starts)]
     video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
     for name in args.variant:
         began = time.perf_counter()
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             held += lost is None
             cells = lambda key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows)  # noqa: E731
             size = " ".join(f"{w['size_px2'] / windows[0]['size_px2']:.2f}" for w in windows[::2])
-            print(f"  clip {100 + k} (class {clips[k].params.k}): colour {cells('colour')} pitch {cells('pitch')} "
+            print(f"  clip {args.first + k} (class {clips[k].params.k}): colour {cells('colour')} pitch {cells('pitch')} "
                   f"subject lost at {lost} s; size vs first window {size}")
         print(f"  subject held {held}/{args.starts}", flush=True)
     return 0

@@ -10,7 +10,7 @@ import torch
 
 from avdit.cli import main
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion import generate_latents
+from avdit.diffusion import SamplingConfig, generate_latents
 from avdit.diffusion.spread import match_spread, spread
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.latents import AV
@@ -19,7 +19,6 @@ from avdit.media import Mp4Stream, read_clip, write_mp4
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
-from avdit.diffusion import SamplingConfig
 
 
 def test_match_spread_sets_the_spread_of_the_marked_cells_only():
@@ -100,6 +99,37 @@ def test_without_the_held_spread_the_stream_is_what_it_was(checkpoint):
     free = pipe(task="joint", duration=4.0, seed=2, sampling=SamplingConfig(steps=2, anchor_spread=False))
     assert np.array_equal(held.video[:, :17], free.video[:, :17])
     assert not np.array_equal(held.video[:, 17:], free.video[:, 17:])
+
+
+def windows_given(pipe: Pipeline, monkeypatch, **stream) -> tuple[list, list]:
+    """The stream's chunks, and the frames and samples each rolled window was given (what it encoded)."""
+    given, encode = [], pipe.codecs.encode
+    monkeypatch.setattr(pipe.codecs, "encode", lambda v, a: given.append((v.clone(), a.clone())) or encode(v, a))
+    chunks = list(pipe.stream(**stream))
+    monkeypatch.undo()
+    return chunks, given
+
+
+@pytest.mark.parametrize("task", ["joint", "av_continue"])
+def test_every_rolled_window_is_given_the_first_windows_segment_0(checkpoint, monkeypatch, task):
+    """With ``anchor_segment`` (the default) segment 0 of every rolled window (its first frame and 0.125 s) is the
+    first window's own, and segment 1 the last 0.5 s made; without it, both are the last 0.625 s made."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    clip = bt.make_clip(0, 4, "test")
+    inputs = {"video": clip.video, "audio": clip.audio} if task == "av_continue" else {}
+    fast = SamplingConfig(steps=1)
+    for anchored in (True, False):
+        chunks, given = windows_given(pipe, monkeypatch, task=task, duration=7.0, sampling=fast.replace(
+            anchor_segment=anchored), **inputs)
+        rolled = given[-4:]  # 17 frames, then 12 a window: 56 frames = 7 s
+        video = torch.from_numpy(np.concatenate([c.video for c in chunks], 1))  # (1, 56, 64, 64, 3)
+        audio = torch.from_numpy(np.concatenate([c.audio for c in chunks], 1))
+        for k, (v, a) in enumerate(rolled):
+            made = 17 + 12 * k  # frames made before this window; it starts 5 frames earlier
+            start = 0 if anchored else made - 5
+            assert torch.equal(v[:, 0], video[:, start]) and torch.equal(a[:, :2000], audio[:, start * 2000:][:, :2000])
+            assert torch.equal(v[:, 1:5], video[:, made - 4:made])  # segment 1: the last 0.5 s made
+            assert torch.equal(a[:, 2000:10000], audio[:, (made - 4) * 2000:made * 2000])
 
 
 def test_mp4_stream_keeps_sync_and_plays_when_cut_off(tmp_path):

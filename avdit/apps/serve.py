@@ -229,8 +229,9 @@ def on_sampling_preset(name: str) -> list:
 def sampling_from_controls(preset: str, sampler: str, steps: float, guidance_video: float, guidance_audio: float,
                            order: str) -> SamplingConfig:
     """The page's controls as a ``SamplingConfig``: the preset with the controls' values."""
+    video, audio = float(guidance_video), float(guidance_audio)
     return SamplingConfig.preset(preset).replace(sampler=sampler, steps=int(steps), order=order,
-                                                 guidance=(float(guidance_video), float(guidance_audio)))
+                                                 guidance=video if video == audio else (video, audio))
 
 
 def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):

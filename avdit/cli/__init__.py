@@ -28,10 +28,14 @@ def flag_terms(message: str, parser: argparse.ArgumentParser, command: str) -> s
     flags = set(sub._option_string_actions)
 
     def flag(match: re.Match) -> str:
-        name = "--" + match.group(1).replace("_", "-")
-        return f"{name} " if name in flags else match.group(0)
+        name, value = "--" + match.group(1).replace("_", "-"), match.group(2) or ""
+        if name not in flags:
+            return match.group(0)
+        switch = isinstance(sub._option_string_actions[name], argparse._StoreTrueAction) and value == "True"
+        bare = match.end() == len(message) or message[match.end()] in " ,;:)"  # "give init= and ..."
+        return name if switch or (bare and not value) else f"{name} {value}"
 
-    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)", flag, message)
+    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)(True\b)?", flag, message)
 
 
 def main(argv: list[str] | None = None) -> int:

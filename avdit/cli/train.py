@@ -26,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from avdit.pipeline import export_checkpoint
 
-    out = export_checkpoint(args.run, args.out, half=not args.fp32)
+    out = export_checkpoint(args.run, args.out, half=not args.fp32, merge=args.merge)
     print(f"{out}: model.safetensors ({'fp32' if args.fp32 else 'fp16'}) + model.json; use it with --checkpoint {out}")
     return 0
 
@@ -53,6 +53,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--init", metavar="CHECKPOINT",
                        help="start from this checkpoint's weights (fine-tuning: e.g. the bundled model, avdit/assets/"
                             "model, or a GPU run); it must be the same network at the same geometry and codecs")
+    train.add_argument("--lora", type=int, metavar="RANK",
+                       help="with --init: train LoRA adapters of this rank (PEFT) on the checkpoint's frozen weights; "
+                            "the run folder holds the adapters alone, and --checkpoint takes it everywhere")
+    train.add_argument("--lora-targets", metavar="LIST",
+                       help=f"projections of every block that get adapters, of attention, mlp, adaln (default "
+                            f"{d.lora_targets})")
     train.add_argument("--num-clips", type=int, help=f"Bouncing Tones clips to train on (default {d.num_clips})")
     train.add_argument("--out", required=True, help="run folder: config, checkpoints, samples, TensorBoard logs")
     train.add_argument("--noise-levels",
@@ -101,6 +107,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     export.add_argument("run", help="run folder of `avdit train`")
     export.add_argument("out", help="folder for model.safetensors and model.json")
     export.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    export.add_argument("--merge", action="store_true",
+                        help="a LoRA run: merge its adapters into the base weights and write a plain checkpoint")
     export.set_defaults(func=_export)
 
 

@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, M
 from avdit.model import checkpoint as checkpoint_files
+from avdit.model import lora
 from avdit.model.config import AVDiTConfig
 from avdit.model.embeddings import NoiseLevelEmbedding, rotate, sinusoidal
 
@@ -219,7 +220,10 @@ class AVDiT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "AVDiT":
-        """The model saved in ``folder`` (fp32 parameters, also from fp16 weights), in eval mode."""
+        """The model saved in ``folder`` (fp32 parameters, also from fp16 weights), in eval mode. A folder of LoRA
+        adapters (``avdit.model.lora``) gives its base model with the adapters merged in."""
+        if lora.is_adapter(folder):
+            return lora.load_merged(folder, cls.from_pretrained(lora.base_folder(folder))).eval()
         config, state = checkpoint_files.read(folder)
         model = cls(config)
         model.load_state_dict(state)
@@ -227,5 +231,9 @@ class AVDiT(nn.Module):
 
     @staticmethod
     def load_info(folder: str | Path) -> dict:
-        """The ``model.json`` of a checkpoint folder: the config under "model" and what its writer recorded."""
+        """The ``model.json`` of a checkpoint folder: the config under "model" and what its writer recorded (for a
+        folder of LoRA adapters: its base's, updated with what the LoRA run recorded)."""
+        if lora.is_adapter(folder):
+            return {**checkpoint_files.read_info(lora.read_adapter_info(folder)["base"]),
+                    **lora.read_adapter_info(folder)}
         return checkpoint_files.read_info(folder)

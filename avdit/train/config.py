@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from avdit.diffusion.loss import parse_loss_weighting
 from avdit.model.config import PREDICTIONS, parse_model_overrides
+from avdit.model.lora import parse_targets
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class TrainConfig:
     data: str = "bouncing-tones"  # 'bouncing-tones' (encoded once into RUN_DIR/latents) or a shard folder
     codecs: str | None = None  # codec folder; None = those the latents were made with (bundled for Bouncing Tones)
     init: str | None = None  # a checkpoint folder whose weights the run starts from (same network, layout, codecs)
+    lora: int = 0  # > 0: train LoRA adapters of this rank on init's frozen weights, published alone (avdit.model.lora)
+    lora_targets: str = "attention,mlp"  # which projections of every block get adapters: attention, mlp, adaln
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
     noise_levels_final: str = ""  # a mixture the noise levels move to, linearly over the run ('' = they stay)
@@ -42,6 +45,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         parse_loss_weighting(self.loss_weighting)
         parse_model_overrides(self.model)
+        if self.lora:
+            parse_targets(self.lora_targets)
+            if self.lora < 0 or not self.init:
+                raise ValueError(f"lora={self.lora}: LoRA trains adapters of a checkpoint: give init= and a rank >= 1")
+            if self.fsdp:
+                raise ValueError("lora= trains a small share of the weights: run it data-parallel, without fsdp=")
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.precision not in ("bf16", "fp32"):

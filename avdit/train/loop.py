@@ -37,7 +37,7 @@ from avdit.diffusion import (
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.utils.lr import warmup_cosine
-from avdit.model import AVDiT, get_preset
+from avdit.model import AVDiT, get_preset, lora
 from avdit.model.config import AVDiTConfig, parse_model_overrides
 from avdit.model.checkpoint import CONFIG_NAME
 from avdit.utils.resume import check_same_settings, differences
@@ -269,6 +269,9 @@ def _build_trainee(config: TrainConfig, run_dir: Path, d: distributed.Dist, mode
     """The model, its EMA and optimizer, restored from the run's last checkpoint (or --init), sharded (FSDP2) or
     wrapped (DDP) over the ranks; and the step to go on from."""
     model = model.to(d.device)
+    if config.lora:  # adapters on init's weights, which stay frozen (a resumed run's state has both)
+        model.load_state_dict(initial_weights(config.init, model.config, index))
+        lora.add_adapters(model, config.lora, config.lora_targets)
     ema = copy.deepcopy(model).requires_grad_(False)
     step = 0
     state = load_state(run_dir)
@@ -279,7 +282,7 @@ def _build_trainee(config: TrainConfig, run_dir: Path, d: distributed.Dist, mode
         step = state["step"]
         if d.main:
             print(f"avdit train: resuming {run_dir} from step {step} of {config.steps}", flush=True)
-    elif config.init:
+    elif config.init and not config.lora:
         initial = initial_weights(config.init, model.config, index)
         model.load_state_dict(initial)
         ema.load_state_dict(initial)
@@ -301,7 +304,8 @@ def _build_trainee(config: TrainConfig, run_dir: Path, d: distributed.Dist, mode
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, sharded: bool = False) -> torch.optim.AdamW:
     """AdamW over the model's parameters; one fused kernel per step (CPU and GPU), several times faster than the
     per-tensor-list implementation on a bt-small step here; the list one where parameters are FSDP2 shards."""
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+    trained = [p for p in model.parameters() if p.requires_grad]  # all but a LoRA run's frozen base
+    return torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay,
                              fused=not sharded)
 
 
@@ -372,13 +376,26 @@ def _save(config: TrainConfig, run_dir: Path, d: distributed.Dist, trainee: Trai
         optimizer_state = full_optimizer_state(trainee.model, trainee.optimizer, trainee.sharded)
         if d.main:
             save_state(run_dir, model_state, ema_state, optimizer_state, step, config.to_dict())
-            trainee.ema.save_pretrained(run_dir, {**info, "step": step}, state_dict=ema_state)
+            publish(config, run_dir, trainee.ema, ema_state, {**info, "step": step})
     if d.main and sample:
         from avdit.train.samples import write_samples
 
         plain = AVDiT(trainee.model.config)  # an unsharded copy for sampling on this rank alone
+        if config.lora:
+            lora.add_adapters(plain, config.lora, config.lora_targets)
         plain.load_state_dict(ema_state)
+        plain = lora.merge_adapters(plain) if config.lora else plain
         write_samples(run_dir, plain.to(d.device), config, step)
+
+
+def publish(config: TrainConfig, run_dir: Path, ema: AVDiT, state: dict, info: dict) -> None:
+    """The run folder as a checkpoint of the EMA weights: the whole model, or for a LoRA run its adapters alone with
+    the base they go on (``avdit.model.lora``)."""
+    if not config.lora:
+        ema.save_pretrained(run_dir, info, state_dict=state)
+        return
+    settings = {"rank": config.lora, "alpha": config.lora, "targets": config.lora_targets}
+    lora.write_adapters(run_dir, state, settings, config.init, {"model": ema.config.to_dict(), **info})
 
 
 def _tensorboard(run_dir: Path):
