@@ -252,11 +252,11 @@ class Pipeline:
         layout = self.layout
         task = task if isinstance(task, Task) else get_task(task, layout.num_segments)
         if num < 1:
-            raise ValueError(f"num must be >= 1, got {num}")
+            raise ValueError(f"num={num}: give at least 1")
         if duration is not None and math.isinf(duration):
             duration = None  # no end
         if duration is not None and not duration > 0:
-            raise ValueError(f"duration must be > 0 seconds (or None for no end), got {duration:g}")
+            raise ValueError(f"duration={duration:g}: give seconds > 0 (or None for no end)")
         if duration is None and _given_whole(task):
             raise ValueError(f"task {task.name!r} slides along its input, which ends: give a duration")
         generator = torch.Generator().manual_seed(seed)

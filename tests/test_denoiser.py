@@ -4,14 +4,24 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from avdit.diffusion import (DEFAULT_SCHEDULE, EpsDenoiser, NoiseSchedule, diffusion_loss, eps_denoiser, eps_from_v,
-                             generate_latents, parse_loss_weighting, q_sample, reduce_loss)
+from avdit.diffusion import (
+    DEFAULT_SCHEDULE,
+    EpsDenoiser,
+    NoiseSchedule,
+    SamplingConfig,
+    diffusion_loss,
+    eps_denoiser,
+    eps_from_v,
+    generate_latents,
+    parse_loss_weighting,
+    q_sample,
+    reduce_loss,
+)
 from avdit.latents import AV, randn_like
 from avdit.model import AVDiT, get_preset
 from avdit.pipeline import Pipeline, Result
 from avdit.tasks import get_task
-from tests.conftest import randomize, random_latents
-from avdit.diffusion import SamplingConfig
+from tests.conftest import random_latents, randomize
 
 GOLDEN = "tests/golden/bundled_a2v_ddim_3_steps.safetensors"
 

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from avdit.cli import main
 from avdit.diffusion import SamplingConfig
+from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT, get_preset
 from avdit.model.lora import add_adapters, merge_adapters
-from avdit.layout import BOUNCING_TONES
 from avdit.pipeline import Pipeline
 from tests.conftest import randomize
 

@@ -5,13 +5,13 @@ import torch
 from avdit.cli import main
 from avdit.codecs.interface import CodecError
 from avdit.data import bouncing_tones as bt
+from avdit.diffusion import SamplingConfig
 from avdit.diffusion.samplers import pyramid_level_matrix
 from avdit.eval.bt_analysis import audio_onsets
 from avdit.media import probe, read_clip, write_mp4, write_wav
 from avdit.pipeline import Pipeline
 from avdit.tasks import TaskError, get_task
 from tests.conftest import tiny_codecs
-from avdit.diffusion import SamplingConfig
 
 
 @pytest.fixture(scope="module")

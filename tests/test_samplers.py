@@ -3,16 +3,26 @@ import math
 import pytest
 import torch
 
-from avdit.diffusion import (DEFAULT_SCHEDULE, conditioned_denoiser, generate_latents, initial_latents, predict_x0,
-                             pyramid_level_matrix, sample_ddim, sample_dpmpp_2m, step_levels, task_level_matrix)
+from avdit.diffusion import (
+    DEFAULT_SCHEDULE,
+    SamplingConfig,
+    conditioned_denoiser,
+    generate_latents,
+    initial_latents,
+    predict_x0,
+    pyramid_level_matrix,
+    sample_ddim,
+    sample_dpmpp_2m,
+    step_levels,
+    task_level_matrix,
+)
+from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.diffusion.generate import order_runs
 from avdit.diffusion.samplers import SPACINGS
-from avdit.diffusion.gaussian import GaussianOracle, random_gaussian
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
 from avdit.tasks import TASK_PRESETS, get_task
 from tests.conftest import TOY_LAYOUT, random_latents
-from avdit.diffusion import SamplingConfig
 
 
 class Recorder:

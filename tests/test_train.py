@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from avdit.diffusion import STRATEGIES
+from avdit.diffusion import STRATEGIES, SamplingConfig
 from avdit.model import AVDiT
 from avdit.train import loop as loop_module
 from avdit.train.config import TrainConfig
-from tests.conftest import tiny_codecs
 from avdit.train.loop import TrainingError, train
 from avdit.train.state import load_state
-from avdit.diffusion import SamplingConfig
+from tests.conftest import tiny_codecs
 
 
 @pytest.fixture(scope="module")

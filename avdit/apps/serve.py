@@ -22,11 +22,10 @@ import tempfile
 import threading
 import time
 import traceback
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
-
-from dataclasses import fields
 
 from avdit.diffusion.generate import sampler_passes
 from avdit.diffusion.sampling import ORDERS, SAMPLER_NAMES, SAMPLERS, SamplingConfig
