@@ -203,17 +203,16 @@ class PageRequests:
 def sampling_controls(gr, preset: str = "default") -> list:
     """The page's sampling controls, made from ``SamplingConfig``'s fields (their help is the controls' info): the
     preset, then ``SAMPLING_CONTROLS``, showing the preset's values."""
-    config = SamplingConfig.preset(preset)
     about = {f.name: f.metadata["help"] for f in fields(SamplingConfig)}
-    video, audio = config.guidance if isinstance(config.guidance, tuple) else (config.guidance,) * 2
+    sampler, steps, video, audio, order = on_sampling_preset(preset)
     return [
         gr.Radio(list(SamplingConfig.PRESETS), value=preset, label="sampling preset", elem_id="sampling-preset",
                  info="; ".join(f"{n}: {c.describe()}" for n, c in SamplingConfig.PRESETS.items())),
-        gr.Dropdown(list(SAMPLERS), value=config.sampler, label="sampler", info=about["sampler"], elem_id="sampler"),
-        gr.Slider(1, 250, value=config.steps, step=1, label="steps", info=about["steps"], elem_id="steps"),
+        gr.Dropdown(list(SAMPLERS), value=sampler, label="sampler", info=about["sampler"], elem_id="sampler"),
+        gr.Slider(1, 250, value=steps, step=1, label="steps", info=about["steps"], elem_id="steps"),
         gr.Slider(0, 5, value=video, step=0.5, label="guidance (video)", info=about["guidance"]),
         gr.Slider(0, 5, value=audio, step=0.5, label="guidance (audio)"),
-        gr.Dropdown(list(ORDERS), value=config.order, label="order", info=about["order"], allow_custom_value=True,
+        gr.Dropdown(list(ORDERS), value=order, label="order", info=about["order"], allow_custom_value=True,
                     elem_id="order"),
     ]
 
@@ -221,8 +220,7 @@ def sampling_controls(gr, preset: str = "default") -> list:
 def on_sampling_preset(name: str) -> list:
     """The values of ``SAMPLING_CONTROLS`` a preset has (the page shows them when the preset is picked)."""
     config = SamplingConfig.preset(name)
-    video, audio = config.guidance if isinstance(config.guidance, tuple) else (config.guidance,) * 2
-    return [config.sampler, config.steps, video, audio, config.order]
+    return [config.sampler, config.steps, *config.guidance_pair, config.order]
 
 
 def sampling_from_controls(preset: str, sampler: str, steps: float, guidance_video: float, guidance_audio: float,

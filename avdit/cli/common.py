@@ -28,10 +28,6 @@ def given(args: argparse.Namespace, names) -> dict[str, Any]:
     return {name: value for name, value in vars(args).items() if name in names and value is not None}
 
 
-def parameter_names(function: Callable) -> set[str]:
-    return set(inspect.signature(function).parameters)
-
-
 def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
     """``--sampling PRESET`` and a flag per ``SamplingConfig`` field (``--steps``, ``--sampler``, ``--guidance``,
     ``--guidance-video`` / ``--guidance-audio``, ...), help from the field's own; a flag left out keeps the preset's
@@ -82,7 +78,6 @@ def sampling_from_flags(args: argparse.Namespace):
     if per_modality != (None, None):
         if args.guidance is not None:
             raise ValueError("give --guidance, or --guidance-video / --guidance-audio, not both")
-        base = SamplingConfig.preset(args.sampling).guidance
-        base = base if isinstance(base, tuple) else (base, base)
+        base = SamplingConfig.preset(args.sampling).guidance_pair
         changes["guidance"] = tuple(b if s is None else s for b, s in zip(base, per_modality))
     return SamplingConfig.preset(args.sampling).replace(**changes)

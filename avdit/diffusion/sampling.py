@@ -118,6 +118,11 @@ class SamplingConfig:
         return DEFAULT_SPACING[self.sampler] if self.spacing is None else self.spacing
 
     @property
+    def guidance_pair(self) -> tuple[float, float]:
+        """The guidance scale of generated video and of generated audio."""
+        return self.guidance if isinstance(self.guidance, tuple) else (self.guidance, self.guidance)
+
+    @property
     def runs(self) -> tuple[int, ...]:
         """The modality of each sampler run where both are generated (``order_runs``); empty for together."""
         return order_runs(self.order)

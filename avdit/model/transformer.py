@@ -215,8 +215,8 @@ class AVDiT(nn.Module):
                         state_dict: dict[str, torch.Tensor] | None = None) -> Path:
         """Write ``model.safetensors`` + ``model.json`` (this config and ``info``) into ``folder``, atomically;
         fp16 weights when ``half``. ``state_dict`` replaces this module's own (a full state gathered from shards)."""
-        return checkpoint_files.write(folder, self.config, self.state_dict() if state_dict is None else state_dict, info,
-                                half)
+        state = self.state_dict() if state_dict is None else state_dict
+        return checkpoint_files.write(folder, self.config, state, info, half)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "AVDiT":
@@ -234,6 +234,6 @@ class AVDiT(nn.Module):
         """The ``model.json`` of a checkpoint folder: the config under "model" and what its writer recorded (for a
         folder of LoRA adapters: its base's, updated with what the LoRA run recorded)."""
         if lora.is_adapter(folder):
-            return {**checkpoint_files.read_info(lora.read_adapter_info(folder)["base"]),
-                    **lora.read_adapter_info(folder)}
+            adapter = lora.read_adapter_info(folder)
+            return {**checkpoint_files.read_info(adapter["base"]), **adapter}
         return checkpoint_files.read_info(folder)
