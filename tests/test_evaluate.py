@@ -127,3 +127,42 @@ def test_the_order_flag_reaches_generation_and_the_notes(checkpoint, tmp_path):
         assert ("video-first, 2 times the steps" in (out / "results.md").read_text()) == (order == "video-first")
         scores[order] = results["rows"]["av_continue"]["BT-FAD"]
     assert scores["together"] != scores["video-first"]  # other audio (sampled second, given the video): it was used
+
+
+def test_fd_panns_and_the_paired_scores_reach_the_table(checkpoint, tmp_path, monkeypatch):
+    """--panns adds FD-PANNs to every row that generates audio; the paired scorers (AV-IB, DeSync: here a stand-in
+    network, as their real weights are gigabytes) score every row and the reference clips, and get their columns.
+    The Fréchet distance itself (tests/test_metrics.py) is stood in for by the distance of the means: its matrix
+    square root of 2048-d covariances takes seconds a row."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from avdit.eval import evaluate as evaluate_module
+    from avdit.eval.features import PairedScorer
+    from avdit.eval.features.panns import Cnn14
+    from tests.golden.make_panns_reference import deterministic_state
+
+    net = Cnn14()
+    save_file(deterministic_state(net.state_dict()), tmp_path / "panns.safetensors")
+    seen = []
+
+    def brightness_loudness(_net, video, audio, fps, sample_rate):  # (B,) a score of each clip's two modalities
+        seen.append((video.shape, audio.shape, fps, sample_rate))
+        return video.reshape(len(video), -1).mean(1) / 255 + np.abs(audio).mean(1)
+
+    monkeypatch.setattr(evaluate_module, "frechet_from_stats", lambda a, b: float(np.sum((a.mean - b.mean) ** 2)))
+    monkeypatch.setattr(evaluate_module, "load_paired", lambda imagebind, synchformer: [
+        PairedScorer("AV-IB", torch.nn.Identity(), brightness_loudness)] if imagebind else [])
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(checkpoint / "run"), "--tasks", "a2v,v2a", "--num", "2", "--steps",
+                 "2", "--no-av-align", "--panns", str(tmp_path / "panns.safetensors"), "--imagebind", "stand-in",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    assert "FD-PANNs" not in rows["a2v"] and rows["v2a"]["FD-PANNs"] >= 0 and rows["reconstruction"]["FD-PANNs"] >= 0
+    assert all(0 < row["AV-IB"] < 2 for row in rows.values()) and 0 < results["ground_truth"]["AV-IB"] < 2
+    assert len(seen) == 4 and seen[0][2:] == (8, 16000)  # three rows and the references, at the clips' own rates
+    table = (out / "results.md").read_text()
+    assert "FD-PANNs ↓" in table.splitlines()[0] and "AV-IB ↑" in table.splitlines()[0]
+    assert f"Of the reference clips themselves: AV-IB {results['ground_truth']['AV-IB']:.3f}" in table

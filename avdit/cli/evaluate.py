@@ -49,6 +49,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--vggish", help="local VGGish weights (.pth/.safetensors) to report FAD")
     ev.add_argument("--audioclip", help="local AudioCLIP weights (AudioCLIP-Full-Training.pt) to report "
                                         "FAD-AudioCLIP, MM-Diffusion's and the paper's FAD (x 1e4)")
+    ev.add_argument("--panns", help="local PANNs weights (Cnn14_16k_mAP=0.438.pth) to report FD-PANNs, "
+                                    "av-benchmark's Fréchet distance")
+    ev.add_argument("--imagebind", help="local ImageBind weights (imagebind_huge.pth) to report AV-IB, the "
+                                        "audio-video similarity of JavisBench and av-benchmark")
+    ev.add_argument("--synchformer", help="local Synchformer weights (synchformer_state_dict.pth) to report DeSync, "
+                                          "the predicted audio-video offset in seconds")
     ev.add_argument("--out", required=True, help="folder for results.md and results.json")
     ev.set_defaults(func=_evaluate)
 

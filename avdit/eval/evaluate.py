@@ -1,9 +1,10 @@
 """``avdit evaluate``: generate clips for every task from held-out clips and score them, as one table.
 
-Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD, FAD and FAD-AudioCLIP when
-the user gives I3D, VGGish and AudioCLIP weights), KVD (polynomial MMD on the same video features), AV-align
-(avdit's robust score, ``AV-align-robust``, with the paper's formula beside it as ``AV-align``), and on Bouncing
-Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature metrics
+Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones nets; FVD, FAD, FAD-AudioCLIP and
+FD-PANNs when the user gives I3D, VGGish, AudioCLIP and PANNs weights), KVD (polynomial MMD on the same video
+features), AV-align (avdit's robust score, ``AV-align-robust``, with the paper's formula beside it as ``AV-align``),
+AV-IB and DeSync when the user gives ImageBind and Synchformer weights (means over clips, whole clips as made), and on
+Bouncing Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature metrics
 as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task
 gives entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
 rerun gives the same numbers.
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from avdit.utils.atomic import atomic_path, write_json
 from avdit.diffusion.sampling import DEFAULT_SAMPLING, SAMPLER_NAMES, SamplingConfig, order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
-from avdit.eval.features import FeatureExtractor, load_extractors
+from avdit.eval.features import FeatureExtractor, PairedScorer, load_extractors, load_paired
 from avdit.eval.features.bt_nets import blank_given
 from avdit.eval.measures import clip_measures, summarise
 from avdit.eval.metrics import StreamingStats, frechet_from_stats, polynomial_mmd2
@@ -48,6 +49,9 @@ class EvalSettings:
     i3d: str | None = None  # local I3D weights -> FVD/KVD
     vggish: str | None = None  # local VGGish weights -> FAD
     audioclip: str | None = None  # local AudioCLIP weights -> FAD-AudioCLIP (MM-Diffusion's FAD, x 1e4)
+    panns: str | None = None  # local PANNs Cnn14 (16 kHz) weights -> FD-PANNs (av-benchmark's)
+    imagebind: str | None = None  # local ImageBind (huge) weights -> AV-IB (JavisBench's)
+    synchformer: str | None = None  # local Synchformer weights -> DeSync (av-benchmark's, JavisBench's)
     checkpoint: str | None = None
     codecs: str | None = None  # codec folder (None: the ones the checkpoint names)
     device: str | None = None  # where the model samples (None: a GPU when there is one)
@@ -132,7 +136,9 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     layout = pipe.layout
     tasks = {name: get_task(name, layout.num_segments) for name in settings.tasks}  # bad grids fail before any work
     bt_layout = same_geometry(layout, BOUNCING_TONES)
-    extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish, settings.audioclip)
+    extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish, settings.audioclip,
+                                 settings.panns)
+    paired = load_paired(settings.imagebind, settings.synchformer)
     if not bt_layout:  # the Bouncing Tones nets read 17 frames of 64x64 at 16 kHz only
         extractors = [e for e in extractors if not e.metric.startswith("BT-")]
     ref_video, ref_audio, classes = held_out(settings.data, settings.num, settings.seed)
@@ -156,6 +162,7 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
         row = feature_scores(extractors, task_given, ref_video, ref_audio, video, audio, ref_cache, layout)
         if settings.av_align:
             row.update(av_align_means(video, audio, layout))
+        row.update(paired_means(paired, video, audio, layout))
         if bt_layout and classes is not None:
             row.update(bt_scores(video, audio, task_given, classes))
         rows[name] = row
@@ -164,6 +171,7 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
                                     "seconds": earlier_seconds + time.perf_counter() - start})
     rows = {name: rows[name] for name in (RECONSTRUCTION, *settings.tasks)}  # the table's order
     reference = av_align_means(ref_video, ref_audio, layout) if settings.av_align else {}
+    reference.update(paired_means(paired, ref_video, ref_audio, layout))
     results = {"settings": asdict(settings), "rows": rows, "ground_truth": reference,
                "seconds": round(earlier_seconds + time.perf_counter() - start, 1)}
     out.mkdir(parents=True, exist_ok=True)
@@ -178,6 +186,12 @@ def av_align_means(video: np.ndarray, audio: np.ndarray, layout: ClipLayout) -> 
     """Mean robust and published AV-align over clips: video (N, T, H, W, 3) uint8, audio (N, S)."""
     scores = [av_align_scores(v, a, layout.fps, layout.sample_rate) for v, a in zip(video, audio)]
     return {key: float(np.mean([s[key] for s in scores])) for key in (ROBUST, REFERENCE)}
+
+
+def paired_means(scorers: list[PairedScorer], video: np.ndarray, audio: np.ndarray,
+                 layout: ClipLayout) -> dict[str, float]:
+    """Mean AV-IB / DeSync over clips, whole clips as made (given parts included, as the harnesses score them)."""
+    return {s.metric: float(np.mean(s(video, audio, layout.fps, layout.sample_rate))) for s in scorers}
 
 
 PROGRESS = "progress.json"  # the rows finished so far, so an interrupted evaluation resumes
@@ -232,7 +246,8 @@ def generate(pipe, task: Task, video: np.ndarray, audio: np.ndarray, settings: E
 COLUMNS = (  # key, header, format; lower is better for distances
     ("BT-FVD", "BT-FVD ↓", "{:.1f}"), ("BT-KVD", "BT-KVD ↓", "{:.2f}"), ("BT-FAD", "BT-FAD ↓", "{:.2f}"),
     ("FVD", "FVD ↓", "{:.1f}"), ("KVD", "KVD ↓", "{:.2f}"), ("FAD", "FAD ↓", "{:.2f}"),
-    ("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"),
+    ("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"), ("FD-PANNs", "FD-PANNs ↓", "{:.2f}"),
+    ("AV-IB", "AV-IB ↑", "{:.3f}"), ("DeSync", "DeSync s ↓", "{:.3f}"),
     (ROBUST, "AV-align robust ↑", "{:.3f}"), (REFERENCE, "AV-align (paper) ↑", "{:.3f}"),
     ("identity_agreement", "colour = pitch ↑", "{:.0%}"), ("class_kept", "class kept ↑", "{:.0%}"),
     ("identity_consistency", "one class ↑", "{:.0%}"),
@@ -263,11 +278,14 @@ def markdown_table(results: dict) -> str:
              f"{results['seconds']:.0f} s.",
              "Given frames and audio are blanked in reference and generated clips before the feature metrics; "
              "— : not applicable (the task gives that modality) or not measured."]
-    if results.get("ground_truth"):
-        truth = results["ground_truth"]
+    truth = results.get("ground_truth") or {}
+    if ROBUST in truth:
         notes.append(f"AV-align of the reference clips themselves: robust {truth[ROBUST]:.3f}, paper "
                      f"{truth[REFERENCE]:.3f}. AV-align robust: one-to-one peak matches above their chance level; "
                      "AV-align (paper): the published formula, which a flickering video games (docs/studies.md).")
+    paired = {key: truth[key] for key in ("AV-IB", "DeSync") if key in truth}
+    if paired:
+        notes.append("Of the reference clips themselves: " + ", ".join(f"{k} {v:.3f}" for k, v in paired.items()) + ".")
     return "\n".join(lines + notes) + "\n"
 
 

@@ -1,8 +1,9 @@
 """One interface over every feature network: batches of decoded clips in, float64 feature rows out.
 
 ``load_extractors`` gives the bundled Bouncing Tones nets (BT-FVD, BT-FAD) and, when the user passes local
-weight files, I3D (FVD, KVD), VGGish (FAD) and AudioCLIP (FAD-AudioCLIP, MM-Diffusion's FAD). Nothing is
-downloaded.
+weight files, I3D (FVD, KVD), VGGish (FAD), AudioCLIP (FAD-AudioCLIP, MM-Diffusion's FAD) and PANNs (FD-PANNs).
+``load_paired`` gives the scores of a video and its audio together: ImageBind (AV-IB) and Synchformer (DeSync).
+Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from avdit.eval.features.paired import PairedScorer
 from avdit.layout import AUDIO, VIDEO
 
 
@@ -61,7 +63,11 @@ def load_state(path: str | Path, what: str, hint: str) -> dict[str, torch.Tensor
     if path.suffix == ".safetensors":
         return load_file(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+    if isinstance(state, dict):  # a checkpoint that wraps its state dict (Lightning's, PANNs' 'model')
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                return state[key]
+    return state
 
 
 def fit(net: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> torch.nn.Module:
@@ -116,11 +122,44 @@ def audioclip_extractor(path: str | Path) -> FeatureExtractor:
     return FeatureExtractor("FAD-AudioCLIP", AUDIO, net, batch_size=8, sample_rate=SAMPLE_RATE, scale=FAD_SCALE)
 
 
+def panns_extractor(path: str | Path) -> FeatureExtractor:
+    """FD-PANNs as av-benchmark computes it: Cnn14's 2048-d embedding of the first 8 s at 16 kHz."""
+    from avdit.eval.features.panns import SAMPLE_RATE, WEIGHTS_HINT, Cnn14
+
+    net = fit(Cnn14(), load_state(path, "PANNs", WEIGHTS_HINT), Path(path), "PANNs")
+    return FeatureExtractor("FD-PANNs", AUDIO, net, batch_size=8, sample_rate=SAMPLE_RATE)
+
+
+def imagebind_scorer(path: str | Path) -> PairedScorer:
+    """AV-IB as JavisBench computes it: cosine similarity of ImageBind's video and audio embeddings, per clip."""
+    from avdit.eval.features.imagebind import WEIGHTS_HINT, ImageBindVisionAudio, av_ib_scores, vision_audio_state
+
+    net = fit(ImageBindVisionAudio(), vision_audio_state(load_state(path, "ImageBind", WEIGHTS_HINT)), Path(path),
+              "ImageBind")
+    return PairedScorer("AV-IB", net, av_ib_scores, batch_size=2)
+
+
+def synchformer_scorer(path: str | Path) -> PairedScorer:
+    """DeSync as av-benchmark and JavisBench compute it: Synchformer's predicted offset in seconds, absolute."""
+    from avdit.eval.features.synchformer import WEIGHTS_HINT, Synchformer, desync_scores
+
+    net = fit(Synchformer(), load_state(path, "Synchformer", WEIGHTS_HINT), Path(path), "Synchformer")
+    return PairedScorer("DeSync", net, desync_scores, batch_size=2, higher_is_better=False)
+
+
 def load_extractors(bt_folder: str | Path | None = None, i3d: str | Path | None = None,
-                    vggish: str | Path | None = None, audioclip: str | Path | None = None) -> list[FeatureExtractor]:
-    """The bundled BT nets, plus I3D, VGGish and AudioCLIP when their local weight files are given."""
+                    vggish: str | Path | None = None, audioclip: str | Path | None = None,
+                    panns: str | Path | None = None) -> list[FeatureExtractor]:
+    """The bundled BT nets, plus I3D, VGGish, AudioCLIP and PANNs when their local weight files are given."""
     extractors = bt_extractors(bt_folder)
-    for path, make in ((i3d, i3d_extractor), (vggish, vggish_extractor), (audioclip, audioclip_extractor)):
+    for path, make in ((i3d, i3d_extractor), (vggish, vggish_extractor), (audioclip, audioclip_extractor),
+                       (panns, panns_extractor)):
         if path is not None:
             extractors.append(make(path))
     return extractors
+
+
+def load_paired(imagebind: str | Path | None = None, synchformer: str | Path | None = None) -> list[PairedScorer]:
+    """ImageBind (AV-IB) and Synchformer (DeSync) when their local weight files are given."""
+    return [make(path) for path, make in ((imagebind, imagebind_scorer), (synchformer, synchformer_scorer))
+            if path is not None]
