@@ -181,3 +181,20 @@ def test_our_rows_say_when_the_papers_fad_was_not_measured():
     assert "| V2A | ours | no --audioclip | 3.00 | — | — |" in lines
     assert "| A2V | ours | — | — | 2.00 | 0.10 |" in lines
     assert "| Joint | ours | 4.25 | 1.00 | — | — |" in lines
+
+
+def test_todays_metrics_get_columns_only_when_measured():
+    """FD-PANNs, AV-IB and DeSync (not in the paper) follow the paper's columns when a row holds them; the published
+    rows show — there, and a run without those weights keeps the paper's columns alone."""
+    report = load_runner().report
+    rows = {"v2a": {"FAD": 3.0, "FD-PANNs": 12.5, "AV-IB": 0.25, "DeSync": 0.4},
+            "a2v": {"FVD": 2.0, "KVD": 0.1, "AV-IB": 0.3125, "DeSync": 0.6}}
+    lines = report.dataset_table("aist++", {"rows": rows, "ground_truth": {"AV-IB": 0.5, "DeSync": 0.2}},
+                                 "given codecs").splitlines()
+    assert lines[0].endswith("| KVD ↓ | FD-PANNs ↓ | AV-IB ↑ | DeSync s ↓ |")
+    assert "| V2A | ours | no --audioclip | 3.00 | — | — | 12.50 | 0.250 | 0.400 |" in lines
+    assert "| A2V | ours | — | — | 2.00 | 0.10 | — | 0.312 | 0.600 |" in lines
+    assert "| V2A | AVDiT (paper) | 1.11 | — | — | — | — | — | — |" in lines
+    assert "| held-out clips themselves | — | — | — | — | — | — | 0.500 | 0.200 |" in lines
+    plain = report.dataset_table("aist++", {"rows": {"v2a": {"FAD": 3.0}}}, "given codecs").splitlines()
+    assert plain[0].endswith("| KVD ↓ |")

@@ -24,6 +24,8 @@ COLUMNS = (("FAD-AudioCLIP", "FAD AudioCLIP ×1e4 ↓", "{:.2f}"), ("FAD", "FAD 
            ("FVD", "FVD ↓", "{:.2f}"), ("KVD", "KVD ↓", "{:.2f}"), (REFERENCE, "AV-align ↑", "{:.2f}"),
            (ROBUST, "AV-align robust ↑", "{:.3f}"))
 AV_ALIGN_DATASETS = ("landscape",)  # the paper reports AV-align on Landscape only; so do we
+# today's papers' metrics (av-benchmark, JavisBench), shown when measured (--panns, --imagebind, --synchformer)
+MODERN = (("FD-PANNs", "FD-PANNs ↓", "{:.2f}"), ("AV-IB", "AV-IB ↑", "{:.3f}"), ("DeSync", "DeSync s ↓", "{:.3f}"))
 
 # The paper's Table 2 as printed on its poster (docs/paper.md, Table 2): dataset -> (task, model) -> figures.
 # "MM-Diffusion" rows are MM-Diffusion as the AVDiT authors measured it there. The table holds Reconstruction, A2V
@@ -52,8 +54,11 @@ MMD_OWN: dict[str, dict] = {"aist++": {}, "landscape": {}}
 MMD_CLIPS, MMD_FRAMES = 2048, 16
 
 
-def columns(dataset: str) -> tuple:
-    return tuple(c for c in COLUMNS if dataset in AV_ALIGN_DATASETS or c[0] not in (REFERENCE, ROBUST))
+def columns(dataset: str, result: dict | None = None) -> tuple:
+    """The paper's columns (AV-align where it reports it), then today's metrics that ``result`` holds."""
+    rows = list(result["rows"].values()) if result else []
+    return (tuple(c for c in COLUMNS if dataset in AV_ALIGN_DATASETS or c[0] not in (REFERENCE, ROBUST))
+            + tuple(c for c in MODERN if any(c[0] in row for row in rows)))
 
 
 def _cell(row: dict | None, key: str, fmt: str, ours: bool) -> str:
@@ -67,7 +72,7 @@ def _cell(row: dict | None, key: str, fmt: str, ours: bool) -> str:
 def dataset_table(dataset: str, result: dict | None, codecs: str) -> str:
     """One dataset's rows in the paper's order: per task, MM-Diffusion's own paper, MM-Diffusion in AVDiT's Table
     2, the AVDiT paper, ours; then the held-out clips' own AV-align."""
-    used = columns(dataset)
+    used = columns(dataset, result)
     lines = ["| task | model | " + " | ".join(header for _, header, _ in used) + " |",
              "|---|---|" + "---:|" * len(used)]
     paper = PAPER[dataset]
@@ -126,6 +131,12 @@ def protocol(experiment: dict, clip: dict | None) -> str:
          "embeddings of each whole 0.96 s of 16 kHz audio (two per 2.1-s clip, each a sample), not scaled: another "
          "number on another scale" + ("." if rate == 16000 else f"; our clips are resampled from {rate} Hz to 16 kHz "
                                                                 "for it.")),
+        ("**Today's metrics** (not in the paper, so never beside a published figure): FD-PANNs (`--panns`), "
+         "av-benchmark's Fréchet distance of PANNs Cnn14 embeddings of the first 8 s at 16 kHz; AV-IB "
+         "(`--imagebind`), JavisBench's cosine similarity of ImageBind's video and audio embeddings; DeSync "
+         "(`--synchformer`), the absolute audio-video offset in seconds Synchformer predicts, as av-benchmark and "
+         "JavisBench compute it. AV-IB and DeSync score whole clips, the given modality included, as those "
+         "harnesses do; each network is held to its reference code on fixed weights by a test."),
         ("**AV-align** (Yariv et al.'s formula, `AV-align`) on Landscape only, as the paper reports it; beside it "
          "avdit's `AV-align-robust` (one-to-one peak matching minus its chance level), which a flickering video "
          "cannot game (docs/studies.md)."),

@@ -74,8 +74,9 @@ TRAINED = ("preset", "model", "noise_levels", "steps", "batch_size", "lr", "warm
 # what makes a recorded dataset comparable with a new run: the runner reuses a record only if all of these match
 EXPERIMENT = ("preset", "model", "steps", "batch_size", "lr", "warmup", "prediction", "loss_weighting",
               "self_condition_rate", "precision", "seed", "hop", "test_fraction", "codecs", "codec_steps",
-              "codec_latent_channels", "num", "eval_steps", "eval_batch_size", "guidance", "i3d", "vggish", "audioclip")
-WEIGHTS = ("i3d", "vggish", "audioclip")  # feature networks, recorded by their files' digests
+              "codec_latent_channels", "num", "eval_steps", "eval_batch_size", "guidance", "i3d", "vggish", "audioclip",
+              "panns", "imagebind", "synchformer")
+WEIGHTS = ("i3d", "vggish", "audioclip", "panns", "imagebind", "synchformer")  # recorded by their files' digests
 
 
 def file_digest(path: str | None) -> str | None:
@@ -202,7 +203,8 @@ def eval_settings(args: argparse.Namespace, prepared: Path, run: Path) -> EvalSe
     return EvalSettings(tasks=TASKS, data=str(prepared), num=args.num,
                         sampling=SamplingConfig.preset("paper").replace(steps=args.eval_steps, guidance=args.guidance),
                         batch_size=args.eval_batch_size, av_align=args.dataset in report.AV_ALIGN_DATASETS,
-                        i3d=args.i3d, vggish=args.vggish, audioclip=args.audioclip,
+                        i3d=args.i3d, vggish=args.vggish, audioclip=args.audioclip, panns=args.panns,
+                        imagebind=args.imagebind, synchformer=args.synchformer,
                         checkpoint=str(run), codecs=None, device=args.device)
 
 
@@ -291,7 +293,9 @@ def write_page(docs: Path, record: dict) -> None:
   self-conditioning rate {e['self_condition_rate']:g}, {e['precision']}, seed {e['seed']}.
 - Data: clips every {e['hop']:g} s (each dataset's geometry below), on {codecs}.
 - Evaluation: {e['num']} held-out clips per task, {e['eval_steps']} DDIM steps, guidance {e['guidance']:g}; I3D
-  weights `{e['i3d']}`, VGGish weights `{e['vggish']}`, AudioCLIP weights `{e.get('audioclip')}` (sha256).
+  weights `{e['i3d']}`, VGGish weights `{e['vggish']}`, AudioCLIP weights `{e.get('audioclip')}`; today's
+  metrics (not in the paper): PANNs `{e.get('panns')}`, ImageBind `{e.get('imagebind')}`, Synchformer
+  `{e.get('synchformer')}` (sha256).
 {status}
 Where the published figures come from: the paper's Table 2 as printed on its NeurIPS 2024 poster
 ([the paper's notes](../paper.md#table-2)), which has Reconstruction, A2V and V2A rows; "MM-Diffusion (AVDiT's Table 2)" is MM-Diffusion as
@@ -328,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local AudioCLIP weights (AudioCLIP-Full-Training.pt, the file MM-Diffusion's evaluator "
                              "loads) for the paper's FAD (as `avdit evaluate --audioclip`); without them that column "
                              "is empty and the page says so")
+    for name, metric in (("panns", "FD-PANNs"), ("imagebind", "AV-IB"), ("synchformer", "DeSync")):
+        parser.add_argument(f"--{name}", default=None, help=f"local weights for {metric}, a metric of today's papers "
+                                                            f"beside the paper's (as `avdit evaluate --{name}`)")
     parser.add_argument("--codecs", default=None,
                         help="codec folder at this geometry (from `avdit train-codec`, or `avdit codec import` for "
                              "pretrained codecs); default: train avdit's codecs on the prepared clips")
