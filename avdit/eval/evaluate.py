@@ -54,7 +54,7 @@ class EvalSettings:
     synchformer: str | None = None  # local Synchformer weights -> DeSync (av-benchmark's, JavisBench's)
     checkpoint: str | None = None
     codecs: str | None = None  # codec folder (None: the ones the checkpoint names)
-    device: str | None = None  # where the model samples (None: a GPU when there is one)
+    device: str | None = None  # where the model samples and the feature networks run (None: a GPU when there is one)
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
@@ -139,6 +139,8 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish, settings.audioclip,
                                  settings.panns)
     paired = load_paired(settings.imagebind, settings.synchformer)
+    for scorer in (*extractors, *paired):  # the feature networks run where the model samples
+        scorer.net.to(pipe.device)
     if not bt_layout:  # the Bouncing Tones nets read 17 frames of 64x64 at 16 kHz only
         extractors = [e for e in extractors if not e.metric.startswith("BT-")]
     ref_video, ref_audio, classes = held_out(settings.data, settings.num, settings.seed)

@@ -43,11 +43,12 @@ class FeatureExtractor:
 
             clips = resample_poly(clips, self.sample_rate, sample_rate, axis=-1).astype(np.float32)  # (B, S')
         self.net.eval()
+        device = next(self.net.parameters()).device  # the network's, as evaluate placed it
         out = []
         for start in range(0, len(clips), self.batch_size):
-            batch = torch.as_tensor(np.ascontiguousarray(clips[start:start + self.batch_size]))
+            batch = torch.as_tensor(np.ascontiguousarray(clips[start:start + self.batch_size])).to(device)
             features = self.net(batch if self.modality == VIDEO else batch.float())
-            out.append((features if features.dim() == 3 else features[:, None]).double().numpy())
+            out.append((features if features.dim() == 3 else features[:, None]).double().cpu().numpy())
         return np.concatenate(out)
 
 
