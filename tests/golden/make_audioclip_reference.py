@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from tests.golden.fixed_weights import fixed_value, sine
+
 GOLDEN = Path(__file__).with_name("audioclip_reference.safetensors")
 NORMS = ("bn1.weight", "bn2.weight", "bn3.weight", "bn.weight", "downsample.1.weight")
 
@@ -34,18 +36,7 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         if not value.is_floating_point() or value.numel() == 0:
             out[key] = value
             continue
-        wave = torch.sin(torch.arange(value.numel(), dtype=torch.float64) * 0.7 + len(key))
-        if key.endswith("running_var"):
-            v = 1.0 + 0.5 * wave.abs()
-        elif key.endswith("running_mean"):
-            v = 0.1 * wave
-        elif key.endswith(NORMS):
-            v = 1.0 + 0.1 * wave
-        elif value.dim() >= 2:
-            v = wave * math.sqrt(3.0 / value[0].numel())
-        else:
-            v = 0.05 * wave
-        out[key] = v.reshape(value.shape).to(value.dtype)
+        out[key] = fixed_value(key, value, sine(key, value.numel()), norm_weight=key.endswith(NORMS))
     bins = torch.arange(state["fbsp.fc"].numel(), dtype=torch.float64)
     out["fbsp.m"], out["fbsp.fb"] = (0.1 * torch.sin(bins)).float(), (1 + 0.1 * torch.cos(bins)).float()
     out["fbsp.fc"] = bins.float()

@@ -26,7 +26,6 @@ preprocessed inputs (also of a 1.5 s, 10 fps, 40x56 clip, whose crops differ), t
 from __future__ import annotations
 
 import json
-import math
 import sys
 import tempfile
 import types
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from tests.golden.fixed_weights import fixed_value, sine
 
 GOLDEN = Path(__file__).with_name("imagebind_reference.safetensors")
 KEYS = Path(__file__).with_name("imagebind_huge_keys.json")
@@ -51,19 +52,13 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         if not value.is_floating_point() or key.endswith("log_logit_scale"):
             out[key] = value
             continue
-        wave = torch.sin(torch.arange(value.numel(), dtype=torch.float64) * 0.7 + len(key))
-        name = key.rsplit(".", 1)[-1]
+        wave = sine(key, value.numel())
         is_norm = ".norm" in key or "pre_transformer_layer.0" in key or key.endswith(("heads.vision.0.weight",
                                                                                   "heads.audio.0.weight"))
-        if name in ("cls_token", "pos_embed", "bias_k", "bias_v"):
-            v = 0.5 * wave
-        elif is_norm and name == "weight":
-            v = 1.0 + 0.1 * wave
-        elif value.dim() >= 2:
-            v = wave * math.sqrt(3.0 / value[0].numel())
+        if key.rsplit(".", 1)[-1] in ("cls_token", "pos_embed", "bias_k", "bias_v"):
+            out[key] = (0.5 * wave).reshape(value.shape).to(value.dtype)
         else:
-            v = 0.05 * wave
-        out[key] = v.reshape(value.shape).to(value.dtype)
+            out[key] = fixed_value(key, value, wave, norm_weight=is_norm and key.rsplit(".", 1)[-1] == "weight")
     return out
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from tests.golden.fixed_weights import fixed_value, sine
+
 GOLDEN = Path(__file__).with_name("panns_reference.safetensors")
 COMPUTED = ("spectrogram_extractor.", "logmel_extractor.")  # values the network computes itself, not learned
 
@@ -33,18 +35,8 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         if not value.is_floating_point() or key.startswith(COMPUTED):
             out[key] = value
             continue
-        wave = torch.sin(torch.arange(value.numel(), dtype=torch.float64) * 0.7 + len(key))
-        if key.endswith("running_var"):
-            v = 1.0 + 0.5 * wave.abs()
-        elif key.endswith("running_mean"):
-            v = 0.1 * wave
-        elif value.dim() == 1 and key.rsplit(".", 2)[-2].startswith("bn"):
-            v = (1.0 + 0.1 * wave) if key.endswith("weight") else 0.05 * wave
-        elif value.dim() >= 2:
-            v = wave * math.sqrt(3.0 / value[0].numel())
-        else:
-            v = 0.05 * wave
-        out[key] = v.reshape(value.shape).to(value.dtype)
+        bn = value.dim() == 1 and key.rsplit(".", 2)[-2].startswith("bn") and key.endswith("weight")
+        out[key] = fixed_value(key, value, sine(key, value.numel()), norm_weight=bn)
     return out
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tests.golden.fixed_weights import fixed_value, hashed_sine
+
 GOLDEN = Path(__file__).with_name("synchformer_reference.safetensors")
 SHALLOW = {"video_depth": 1, "audio_depth": 1, "sync_depth": 1}
 
@@ -44,15 +46,8 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     1 for (1-D) norm weights, small for biases."""
     out = {}
     for key, value in state.items():
-        phase = torch.arange(value.numel(), dtype=torch.float64) * 12.9898 + len(key) * 78.233
-        wave = torch.frac(torch.sin(phase).abs() * 43758.5453) * 2 - 1
-        if value.dim() == 1 and key.endswith("weight"):
-            v = 1.0 + 0.1 * wave
-        elif value.dim() >= 2:
-            v = wave * math.sqrt(3.0 / value[0].numel())
-        else:
-            v = 0.05 * wave
-        out[key] = v.reshape(value.shape).to(value.dtype)
+        norm = value.dim() == 1 and key.endswith("weight")
+        out[key] = fixed_value(key, value, hashed_sine(key, value.numel()), norm_weight=norm)
     return out
 
 
