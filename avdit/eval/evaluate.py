@@ -4,8 +4,8 @@ Per task: Fréchet distances (BT-FVD, BT-FAD from the bundled Bouncing Tones net
 FD-PANNs when the user gives I3D, VGGish, AudioCLIP and PANNs weights), KVD (polynomial MMD on the same video
 features), AV-align (avdit's robust score, ``AV-align-robust``, with the paper's formula beside it as ``AV-align``),
 AV-IB and DeSync when the user gives ImageBind and Synchformer weights (means over clips, whole clips as made), and on
-Bouncing Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature metrics
-as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task
+Bouncing Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature
+metrics as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task
 gives entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
 rerun gives the same numbers.
 """
@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avdit.utils.atomic import atomic_path, write_json
 from avdit.diffusion.sampling import DEFAULT_SAMPLING, SAMPLER_NAMES, SamplingConfig, order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
 from avdit.eval.features import FeatureExtractor, PairedScorer, load_extractors, load_paired
@@ -31,6 +30,7 @@ from avdit.eval.measures import clip_measures, summarise
 from avdit.eval.metrics import StreamingStats, frechet_from_stats, polynomial_mmd2
 from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout, same_geometry
 from avdit.tasks import TASK_PRESETS, Task, get_task
+from avdit.utils.atomic import atomic_path, write_json
 
 ALL_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 RECONSTRUCTION = "reconstruction"
@@ -139,10 +139,10 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
     extractors = load_extractors(settings.bt_features, settings.i3d, settings.vggish, settings.audioclip,
                                  settings.panns)
     paired = load_paired(settings.imagebind, settings.synchformer)
-    for scorer in (*extractors, *paired):  # the feature networks run where the model samples
-        scorer.net.to(pipe.device)
     if not bt_layout:  # the Bouncing Tones nets read 17 frames of 64x64 at 16 kHz only
         extractors = [e for e in extractors if not e.metric.startswith("BT-")]
+    for scorer in (*extractors, *paired):  # the feature networks run where the model samples
+        scorer.net.to(pipe.device)
     ref_video, ref_audio, classes = held_out(settings.data, settings.num, settings.seed)
     if ref_video.shape[1:4] != (layout.frames, layout.height, layout.width) or ref_audio.shape[1] != layout.num_samples:
         raise ValueError(f"{settings.data} holds clips of {ref_video.shape[1]} frames of {ref_video.shape[2]}x"

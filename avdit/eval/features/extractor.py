@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from avdit.eval.features.paired import PairedScorer
+from avdit.eval.features.rates import resample
 from avdit.layout import AUDIO, VIDEO
 
 
@@ -39,9 +40,7 @@ class FeatureExtractor:
     def __call__(self, clips: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """(B, T, H, W, 3) uint8 video or (B, S) float audio at ``sample_rate`` -> (B, rows, d) float64 features."""
         if self.sample_rate and sample_rate and sample_rate != self.sample_rate:
-            from scipy.signal import resample_poly
-
-            clips = resample_poly(clips, self.sample_rate, sample_rate, axis=-1).astype(np.float32)  # (B, S')
+            clips = resample(clips, sample_rate, self.sample_rate).astype(np.float32)  # (B, S')
         self.net.eval()
         device = next(self.net.parameters()).device  # the network's, as evaluate placed it
         out = []
@@ -145,7 +144,7 @@ def synchformer_scorer(path: str | Path) -> PairedScorer:
     from avdit.eval.features.synchformer import WEIGHTS_HINT, Synchformer, desync_scores
 
     net = fit(Synchformer(), load_state(path, "Synchformer", WEIGHTS_HINT), Path(path), "Synchformer")
-    return PairedScorer("DeSync", net, desync_scores, batch_size=2, higher_is_better=False)
+    return PairedScorer("DeSync", net, desync_scores, batch_size=2)
 
 
 def load_extractors(bt_folder: str | Path | None = None, i3d: str | Path | None = None,

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from avdit.eval.features.rates import resample
+
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 2  # ImageBind's clip_duration, for video and audio
 VIDEO_CLIPS, AUDIO_CLIPS = 5, 3  # clips_per_video of load_and_transform_video_data / _audio_data
@@ -135,12 +137,7 @@ def kaldi_fbank(wave: torch.Tensor) -> torch.Tensor:
 def audio_clips(audio: np.ndarray | torch.Tensor, sample_rate: int, dtype: torch.dtype = torch.float32
                 ) -> torch.Tensor:
     """(B, S) floats in [-1, 1] at ``sample_rate`` -> (B, 3, 1, 128, 204) normalised fbanks, in ``dtype``."""
-    audio = np.asarray(audio)
-    if sample_rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
-        g = math.gcd(SAMPLE_RATE, int(sample_rate))
-        audio = resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g, axis=-1)  # (B, S')
+    audio = resample(np.asarray(audio), sample_rate, SAMPLE_RATE)  # (B, S')
     audio = torch.as_tensor(np.ascontiguousarray(audio)).to(dtype)
     out = []
     for wave in audio.clone():

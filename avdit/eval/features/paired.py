@@ -18,13 +18,12 @@ ScoreFn = Callable[[torch.nn.Module, np.ndarray, np.ndarray, float, int], np.nda
 
 @dataclass
 class PairedScorer:
-    """``metric`` (e.g. 'AV-IB') per clip from ``net`` through ``score``; ``higher_is_better`` orders the table."""
+    """``metric`` (e.g. 'AV-IB') per clip from ``net`` through ``score``."""
 
     metric: str
     net: torch.nn.Module
     score: ScoreFn
     batch_size: int = 4
-    higher_is_better: bool = True
 
     @torch.no_grad()
     def __call__(self, video: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int) -> np.ndarray:

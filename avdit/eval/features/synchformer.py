@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avdit.eval.features.rates import resample
 from avdit.eval.features.sync_mel import SAMPLE_RATE, sync_log_mel
 
 WEIGHTS_HINT = ("synchformer_state_dict.pth from MMAudio's v0.1 release (hkchengrex/MMAudio), the file av-benchmark "
@@ -360,11 +361,7 @@ def audio_segments(audio: np.ndarray, sample_rate: int, seconds: float, dtype: t
                    ) -> torch.Tensor:
     """(B, S) audio -> (B, S', 1, 128, 66) normalised log-mel of 10240-sample segments (hop 5120) at 16 kHz, over
     the first ``seconds`` (zero-padded to it if shorter)."""
-    if sample_rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
-        g = math.gcd(SAMPLE_RATE, int(sample_rate))
-        audio = resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g, axis=-1)
+    audio = resample(audio, sample_rate, SAMPLE_RATE)
     n = int(SAMPLE_RATE * seconds + 1e-6)
     a = torch.as_tensor(np.asarray(audio)[:, :n], dtype=dtype)
     a = F.pad(a, (0, n - a.shape[-1]))  # (B, n)
