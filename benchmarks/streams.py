@@ -1,14 +1,15 @@
 """Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
 
-    python benchmarks/streams.py [--tasks av_continue,joint] [--starts 20] [--duration 600] [--batch-size 20]
+    python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
                                  [--before-duration 120] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
-the first window of a held-out clip, joint from nothing (a seed per stream). ``spread`` is the same without the anchor
-segment (``anchor_segment=False``: the first window's segment 0 is not given to every window), and ``before`` without
-holding the first window's latent spread either (how earlier versions rolled), each over ``--before-duration`` s. Every
-2-s window is measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and
-brightness; sync on every 8th window. A stream is held until the first window whose class is not the first window's
+the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as
+long as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint,
+``spread`` is the same without the anchor segment (``anchor_segment=False``: the first window's segment 0 is not
+given to every window), and ``before`` without holding the first window's latent spread either (how earlier versions
+rolled), each over ``--before-duration`` s. Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
+colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first window whose class is not the first window's
 (subject lost) or whose size or brightness is 10 % off the first window's (ball lost). Reports the time held (its
 distribution), the share held to the end, size, brightness and sync per minute, and how fast streams are made: per
 stream in a batch, and one stream alone (what `avdit generate` gives). Writes DOCS/streams.md and DOCS/streams.svg;
@@ -39,6 +40,7 @@ TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; without the anchor segment (the streams of the version before); without either (earlier)
 VARIANTS = {"after": {}, "spread": {"anchor_segment": False},
             "before": {"anchor_spread": False, "anchor_segment": False}}
+SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 
 
 def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
@@ -47,9 +49,12 @@ def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: 
     streams, took = [], 0.0
     for first in range(0, starts, batch):
         num = min(batch, starts - first)
-        clips = [bt.make_clip(seed, first + i, "test") for i in range(num)]
-        given = {"av_continue": (np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])),
-                 "joint": (None, None)}[task]
+        # a2v and v2a slide along an input as long as the stream: the same bounce going on (make_clip's frames)
+        frames = round(duration * bt.FPS) + 1 if task in SLIDING else bt.FRAMES
+        clips = [bt.make_clip(seed, first + i, "test", frames=frames) for i in range(num)]
+        video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
+        given = {"av_continue": (video, audio), "joint": (None, None), "a2v": (None, audio),
+                 "v2a": (video, None)}[task]
         began = time.perf_counter()
         chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
                                   duration=duration, sampling=DEFAULT_SAMPLING.replace(**options)))
@@ -125,7 +130,9 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, and its generated latents keep "
              "the first window's spread, `anchor_spread`); `spread`: without the anchor segment (the version "
-             "before); `before`: without either, as earlier versions rolled.", "",
+             "before); `before`: without either, as earlier versions rolled. a2v and v2a slide along a held-out "
+             "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
+             "the anchor segment does not apply.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
              "time held: min / median / max s | first-window sync ms | last-minute sync ms | "
              "last-minute size / brightness vs first window | made per stream (batched) x real time |",
@@ -156,7 +163,8 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", default="av_continue,joint", help="tasks (default av_continue,joint)")
+    parser.add_argument("--tasks", default="av_continue,joint",
+                        help="tasks: av_continue, joint, a2v, v2a (default av_continue,joint)")
     parser.add_argument("--starts", type=int, default=20, help="streams per task (default 20)")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default 600)")
     parser.add_argument("--before-duration", type=float, default=120.0,
@@ -180,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks.split(","):
         for variant, options in VARIANTS.items():
             duration = args.duration if variant == "after" else args.before_duration
+            if task in SLIDING and variant != "after":
+                continue
             name = f"{task}@{variant}"
             done = record["rows"].get(name, {}).get("duration", 0)
             if not duration or done == duration or (variant != "after" and done > duration):  # a longer one is kept

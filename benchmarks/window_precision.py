@@ -1,0 +1,105 @@
+"""How precisely one window keeps the disc it is given: the bound a stream of hundreds of windows works against.
+
+    python benchmarks/window_precision.py [--num 40] [--first 500] [--checkpoint DIR] [--variant NAME ...]
+                                          [--codec-streams 20] [--codec-seconds 60]
+
+av_continue on held-out Bouncing Tones clips ``--first``..: each clip's one window is given frames 0-4 (0.625 s) and
+makes frames 5-16. Per clip, the disc's mean size (``disc_coverage``, px^2) over the made frames against the given
+frames (decoded as the window returns them): the median ratio, and the share of clips whose ratio is more than 5 %
+and 10 % off (10 % is where ``benchmarks/streams.py`` calls a stream's ball lost); and the frame-to-frame variation of
+the size (coefficient of variation) in the made frames, the given frames and the source clip. Variants change one
+sampling setting from generation's defaults.
+
+Beside it, the codecs alone (``--codec-streams``): long held-out clips (the same bounce going on) cut into windows,
+each window encoded and decoded on its own and the new frames joined as a stream joins them; what
+``benchmarks/streams.py`` measures of them is what a model that made every window exactly would get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+from avdit.data import bouncing_tones as bt
+from avdit.diffusion import DEFAULT_SAMPLING
+from avdit.eval.bt_analysis import disc_coverage
+from avdit.eval.long_clips import WINDOW_HOP, stream_windows, time_held
+from avdit.pipeline import Pipeline
+
+VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps": 25},
+            "ddpm50": {"sampler": "ddpm", "steps": 50}}
+GIVEN_FRAMES = 5  # av_continue gives segments 0-1: frames 0-4
+
+
+def sizes(video: np.ndarray) -> np.ndarray:
+    """(B, T) the disc's size in each frame, px^2; video (B, T, H, W, 3) uint8."""
+    return np.stack([disc_coverage(v).sum(axis=(1, 2)) for v in video])
+
+
+def variation(size: np.ndarray) -> float:
+    """The median over clips of the frame-to-frame coefficient of variation of (B, T) sizes."""
+    return float(np.median(size.std(1) / size.mean(1)))
+
+
+def codec_stream(pipe: Pipeline, clip: bt.BTClip) -> tuple[np.ndarray, np.ndarray]:
+    """A long clip with every window (17 frames, one frame shared with the next) through the codecs on its own."""
+    per_frame = bt.SAMPLE_RATE // bt.FPS
+    frames, videos, audios = clip.video.shape[0], [], []
+    for start in range(0, frames - 1, WINDOW_HOP):
+        video = clip.video[start:start + bt.FRAMES]
+        audio = clip.audio[start * per_frame:(start + bt.FRAMES) * per_frame]
+        if video.shape[0] < bt.FRAMES:  # the last window: padded, only its own frames kept
+            video = np.concatenate([video, np.repeat(video[-1:], bt.FRAMES - video.shape[0], 0)])
+        audio = np.pad(audio, (0, bt.NUM_SAMPLES - audio.shape[0]))
+        decoded_v, decoded_a = pipe.codecs.decode(pipe.codecs.encode(torch.from_numpy(video[None]),
+                                                                     torch.from_numpy(audio[None]).float()))
+        keep = min(WINDOW_HOP, frames - start)
+        videos.append(decoded_v[0, :keep].numpy())
+        audios.append(decoded_a[0, :keep * per_frame].numpy())
+    return np.concatenate(videos), np.concatenate(audios)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--num", type=int, default=40, help="held-out clips (default 40)")
+    parser.add_argument("--first", type=int, default=500, help="the first of them (default 500)")
+    parser.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--codec-streams", type=int, default=20, help="long clips through the codecs (0: skip)")
+    parser.add_argument("--codec-seconds", type=float, default=60.0, help="seconds of each (default 60)")
+    args = parser.parse_args(argv)
+    pipe = Pipeline.from_pretrained(args.checkpoint)
+    clips = [bt.make_clip(0, args.first + i, "test") for i in range(args.num)]
+    video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
+    source_cv = variation(sizes(video))
+    print("| variant | made / given size, median | clips > 5 % off | clips > 10 % off | frame-to-frame CV made | "
+          "given | source | s |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in args.variant:
+        began = time.perf_counter()
+        result = pipe(task="av_continue", video=video, audio=audio, num=args.num, seed=0,
+                      sampling=DEFAULT_SAMPLING.replace(**VARIANTS[name]))
+        took = time.perf_counter() - began
+        size = sizes(result.video)  # (B, 17)
+        made, given = size[:, GIVEN_FRAMES:], size[:, :GIVEN_FRAMES]
+        ratio = made.mean(1) / given.mean(1)
+        print(f"| {name} | {np.median(ratio):.3f} | {np.mean(np.abs(ratio - 1) > 0.05):.0%} | "
+              f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made):.3f} | {variation(given):.3f} | {source_cv:.3f} | "
+              f"{took:.0f} |", flush=True)
+    if args.codec_streams:
+        held, spread = 0, []
+        for i in range(args.codec_streams):
+            clip = bt.make_clip(0, args.first + i, "test", frames=round(args.codec_seconds * bt.FPS) + 1)
+            windows = stream_windows(*codec_stream(pipe, clip))
+            held += time_held(windows)["lost_s"] is None
+            spread += [w["size_px2"] / windows[0]["size_px2"] for w in windows]
+        print(f"\nthe codecs alone: {held}/{args.codec_streams} streams of {args.codec_seconds:g} s held on every "
+              f"criterion; window size / first window's {min(spread):.3f}-{max(spread):.3f}, sd {np.std(spread):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
