@@ -25,6 +25,7 @@ BACKGROUND = (16, 16, 16)
 NOISE_SD = 0.003
 PLUCK_AMPLITUDE = 0.6
 PLUCK_DECAY = 0.1  # seconds
+PLUCK_SPAN = 3.0  # seconds of pluck rendered after an impact: exp(-30) ~ 1e-13 of its amplitude left there
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,14 @@ def render_audio(params: BTParams, rng: np.random.Generator, num_samples: int = 
     t = np.arange(num_samples) / SAMPLE_RATE
     audio = np.zeros(num_samples, dtype=np.float64)
     for impact in params.impacts_within(num_samples / SAMPLE_RATE):
-        u = t - impact
+        # from the impact on, for PLUCK_SPAN s (longer than a clip: exact there; past it the pluck is below 1e-12,
+        # so a clip of minutes costs a span per impact, not its whole length)
+        first = max(0, int(impact * SAMPLE_RATE) - 1)  # a sample early: ``on`` picks t >= impact exactly
+        span = slice(first, first + int(PLUCK_SPAN * SAMPLE_RATE))
+        u = t[span] - impact
         on = u >= 0
         pluck = np.sin(2 * np.pi * params.f0 * u[on]) + 0.3 * np.sin(4 * np.pi * params.f0 * u[on])
-        audio[on] += PLUCK_AMPLITUDE * np.exp(-u[on] / PLUCK_DECAY) * pluck
+        audio[span][on] += PLUCK_AMPLITUDE * np.exp(-u[on] / PLUCK_DECAY) * pluck
     audio += rng.normal(0.0, NOISE_SD, num_samples)
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
