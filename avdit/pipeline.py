@@ -9,7 +9,8 @@ and makes the 1.5 s after them:
 - segment 1 is the last 0.5 s made so far, re-encoded from pixels and samples: the motion goes on from there;
 - segment 0 is the first window's own segment 0 (``SamplingConfig.anchor_segment``): the subject as it began, seen
   in every window, so a small change of colour or size in one window is not carried into the next and compounded;
-- for a2v/v2a the input slides along instead, and segments 0-1 are the last 0.625 s made;
+- for a2v/v2a the given modality slides along its input instead (all of it is the input's, from the window's start);
+  the generated one is carried and anchored as above;
 - each window's generated latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
   ``avdit.diffusion.spread``).
 
@@ -192,8 +193,8 @@ class Pipeline:
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
         with it, and only the frames it adds are yielded. ``first``: the first window's latents, ``tail_v``
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
-        (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: where no input slides,
-        segment 0 of every window is the first window's (see the module doc); ``sampling.anchor_spread``: each window's
+        (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that does not
+        slide, segment 0 of every window is the first window's (see the module doc); ``sampling.anchor_spread``: each window's
         generated latents keep the spread they had in the first window (``avdit.diffusion.spread``). Yields (new
         frames, new samples, latents) per window, keeping one window in memory."""
         layout = self.layout
@@ -212,9 +213,9 @@ class Pipeline:
         generated = layout.cells_to_latents((~rolled).expand(tail_v.shape[0], -1, -1))  # what each window makes
         reference = spread(first, generated) if sampling.anchor_spread else None
         seg0_frames, seg0_samples = layout.segment_frames(0).stop, layout.segment_samples(0).stop
-        anchor = None  # the first window's segment 0: frames (B, t, H, W, 3), samples (B, s)
-        if sampling.anchor_segment and not sliding:
-            anchor = tail_v[:, :seg0_frames].clone(), tail_a[:, :seg0_samples].clone()
+        # the modalities whose segment 0 is the first window's: every one that does not slide along an input
+        anchored = [m for m in (VIDEO, AUDIO) if m not in sliding] if sampling.anchor_segment else []
+        anchor = tail_v[:, :seg0_frames].clone(), tail_a[:, :seg0_samples].clone()  # (B, t, H, W, 3), (B, s)
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
@@ -226,8 +227,10 @@ class Pipeline:
             for m in sliding:
                 target, source = (v, video) if m == VIDEO else (a, audio)
                 target.copy_(self._read(source, m, offset + start / fps).expand_as(target))
-            if anchor is not None:  # segment 0 holds the first window's: the subject as it began
-                v[:, :seg0_frames], a[:, :seg0_samples] = anchor
+            if VIDEO in anchored:  # segment 0 holds the first window's: the subject as it began
+                v[:, :seg0_frames] = anchor[0]
+            if AUDIO in anchored:
+                a[:, :seg0_samples] = anchor[1]
             out = sample(follow, self.codecs.encode(v, a), history)
             if reference is not None:  # the first window's spread, held (avdit.diffusion.spread)
                 out = match_spread(out, generated, reference)

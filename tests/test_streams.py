@@ -132,6 +132,23 @@ def test_every_rolled_window_is_given_the_first_windows_segment_0(checkpoint, mo
             assert torch.equal(a[:, 2000:10000], audio[:, (made - 4) * 2000:made * 2000])
 
 
+def test_a2v_windows_anchor_the_video_they_make_and_slide_along_the_audio(checkpoint, monkeypatch):
+    """For a2v, segment 0 of every rolled window's video is the first window's frame 0 (``anchor_segment``), segment 1
+    the last 0.5 s made; its audio is the input's own from the window's start. Without the anchor, the video's
+    segments 0-1 are both the last 0.625 s made."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    clip = bt.make_clip(0, 4, "test", frames=65)  # 8 s of one bounce: no window has to start early to end with it
+    for anchored in (True, False):
+        chunks, given = windows_given(pipe, monkeypatch, task="a2v", audio=clip.audio, duration=7.0,
+                                      sampling=SamplingConfig(steps=1, anchor_segment=anchored))
+        video = torch.from_numpy(np.concatenate([c.video for c in chunks], 1))  # (1, 56, 64, 64, 3)
+        for k, (v, a) in enumerate(given[-4:]):
+            made = 17 + 12 * k
+            assert torch.equal(v[:, 0], video[:, 0 if anchored else made - 5])
+            assert torch.equal(v[:, 1:5], video[:, made - 4:made])
+            assert torch.equal(a[0], torch.from_numpy(clip.audio[(made - 5) * 2000:(made - 5) * 2000 + 34000]))
+
+
 def test_mp4_stream_keeps_sync_and_plays_when_cut_off(tmp_path):
     """Written a chunk at a time, read back: frames where they were, audio on time (the AAC priming dropped);
     a file cut off mid-way still reads up to its last whole fragment."""

@@ -80,9 +80,9 @@ class SamplingConfig:
         "help": "past one window, the noise level (0-999) at which a window sees the segments it carries (0: clean; "
                 "Diffusion Forcing's noisy history)"})
     anchor_segment: bool = field(default=True, metadata={
-        "help": "past one window, where no input slides along (joint, continuation), segment 0 of every window is the "
-                "first window's: the subject as it began, seen in every window beside the segment carried from the "
-                "window before"})
+        "help": "past one window, segment 0 of every window is the first window's in each modality that does not "
+                "slide along an input (both for joint and continuation, the video for a2v, the audio for v2a): the "
+                "subject as it began, seen in every window beside the segment carried from the window before"})
     anchor_spread: bool = field(default=True, metadata={
         "help": "past one window, each window's generated latents keep the first window's per-channel spread "
                 "(without it a stream shrinks and fades; avdit.diffusion.spread)"})
