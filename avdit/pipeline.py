@@ -193,10 +193,10 @@ class Pipeline:
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
         with it, and only the frames it adds are yielded. ``first``: the first window's latents, ``tail_v``
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
-        (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that does not
-        slide, segment 0 of every window is the first window's (see the module doc); ``sampling.anchor_spread``: each window's
-        generated latents keep the spread they had in the first window (``avdit.diffusion.spread``). Yields (new
-        frames, new samples, latents) per window, keeping one window in memory."""
+        (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that
+        does not slide, segment 0 of every window is the first window's (see the module doc);
+        ``sampling.anchor_spread``: each window's generated latents keep the spread they had in the first window (``avdit.diffusion.spread``).
+        Yields (new frames, new samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1

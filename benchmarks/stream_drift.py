@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             stream_sync.append(float(np.median([s for row in syncs for s in row])))
             cells = {key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows) for key in ("colour", "pitch")}
             size = " ".join(f"{w['size_px2'] / windows[0]['size_px2']:.2f}" for w in windows[::2])
-            print(f"  clip {args.first + k} (class {clips[k].params.k}): colour {cells['colour']} pitch {cells['pitch']} "
+            print(f"  clip {args.first + k} (class {clips[k].params.k}): colour {cells['colour']} "
+                  f"pitch {cells['pitch']} "
                   f"subject lost at {held['subject_lost_s']} s, ball lost at {held['ball_lost_s']} s; size vs first "
                   f"window {size}")
         print(f"  {name}: held on every criterion {all_held}/{args.starts}, subject held {subject_held}/{args.starts}, "

@@ -4,16 +4,16 @@
                                  [--before-duration 120] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
-the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as
-long as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint,
-``spread`` is the same without the anchor segment (``anchor_segment=False``: the first window's segment 0 is not
-given to every window), and ``before`` without holding the first window's latent spread either (how earlier versions
-rolled), each over ``--before-duration`` s. Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
-colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first window whose class is not the first window's
-(subject lost) or whose size or brightness is 10 % off the first window's (ball lost). Reports the time held (its
-distribution), the share held to the end, size, brightness and sync per minute, and how fast streams are made: per
-stream in a batch, and one stream alone (what `avdit generate` gives). Writes DOCS/streams.md and DOCS/streams.svg;
-OUT/results.json keeps finished rows, so a rerun resumes.
+the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as long
+as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint, ``spread`` is
+the same without the anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every
+window), and ``before`` without holding the first window's latent spread either (how earlier versions rolled), each
+over ``--before-duration`` s. Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``): colour and
+pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first window whose
+class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's (ball lost).
+Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute, and how
+fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives). Writes
+DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "the first window's spread, `anchor_spread`); `spread`: without the anchor segment (the version "
              "before); `before`: without either, as earlier versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
-             "the anchor segment does not apply.", "",
+             "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
              "time held: min / median / max s | first-window sync ms | last-minute sync ms | "
              "last-minute size / brightness vs first window | made per stream (batched) x real time |",

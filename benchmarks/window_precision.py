@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         made, given = size[:, GIVEN_FRAMES:], size[:, :GIVEN_FRAMES]
         ratio = made.mean(1) / given.mean(1)
         print(f"| {name} | {np.median(ratio):.3f} | {np.mean(np.abs(ratio - 1) > 0.05):.0%} | "
-              f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made):.3f} | {variation(given):.3f} | {source_cv:.3f} | "
+              f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made):.3f} | {variation(given):.3f} | "
+              f"{source_cv:.3f} | "
               f"{took:.0f} |", flush=True)
     if args.codec_streams:
         held, spread = 0, []
