@@ -27,12 +27,13 @@ from avdit.data import bouncing_tones as bt
 from avdit.diffusion.loss import LossWeighting, diffusion_loss, reduce_loss
 from avdit.diffusion.noise_levels import parse_noise_levels
 from avdit.latents import AV
+from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT
 from avdit.pipeline import Pipeline, bundled_model_dir
 
 LONG_FRAMES = bt.FRAMES + 64  # 10 s of one bounce: the later point is up to 8 s after the anchor
-PER_FRAME = bt.SAMPLE_RATE // bt.FPS  # audio samples a frame
-SEGMENT0 = 1  # frames of segment 0
+PER_FRAME = bt.SAMPLES_PER_FRAME
+SEGMENT0 = BOUNCING_TONES.segment_frames(0).stop  # frames of segment 0 (1)
 
 
 def anchored_window(index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.variant:
         pipe = same if name in SAME_NOISE else plain
         began = time.perf_counter()
-        result = pipe(task="av_continue", video=video, audio=audio, num=args.starts, seed=same.seed,
+        result = pipe(task="av_continue", video=video, audio=audio, num=args.starts, seed=args.seed,
                       duration=args.seconds, sampling=DEFAULT_SAMPLING.replace(**VARIANTS[name]))
         took = time.perf_counter() - began
         subject_held = all_held = 0

@@ -32,7 +32,6 @@ from avdit.pipeline import Pipeline
 
 VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps": 25},
             "ddpm50": {"sampler": "ddpm", "steps": 50}}
-GIVEN_FRAMES = 5  # av_continue gives segments 0-1: frames 0-4
 
 
 def sizes(video: np.ndarray) -> np.ndarray:
@@ -47,7 +46,7 @@ def variation(size: np.ndarray) -> float:
 
 def codec_stream(pipe: Pipeline, clip: bt.BTClip) -> tuple[np.ndarray, np.ndarray]:
     """A long clip with every window (17 frames, one frame shared with the next) through the codecs on its own."""
-    per_frame = bt.SAMPLE_RATE // bt.FPS
+    per_frame = bt.SAMPLES_PER_FRAME
     frames, videos, audios = clip.video.shape[0], [], []
     for start in range(0, frames - 1, WINDOW_HOP):
         video = clip.video[start:start + bt.FRAMES]
@@ -84,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
                       sampling=DEFAULT_SAMPLING.replace(**VARIANTS[name]))
         took = time.perf_counter() - began
         size = sizes(result.video)  # (B, 17)
-        made, given = size[:, GIVEN_FRAMES:], size[:, :GIVEN_FRAMES]
+        given_frames = pipe.layout.segment_frames(1).stop  # av_continue gives segments 0-1: frames 0-4
+        made, given = size[:, given_frames:], size[:, :given_frames]
         ratio = made.mean(1) / given.mean(1)
         print(f"| {name} | {np.median(ratio):.3f} | {np.mean(np.abs(ratio - 1) > 0.05):.0%} | "
               f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made):.3f} | {variation(given):.3f} | "
-              f"{source_cv:.3f} | "
-              f"{took:.0f} |", flush=True)
+              f"{source_cv:.3f} | {took:.0f} |", flush=True)
     if args.codec_streams:
         held, spread = 0, []
         for i in range(args.codec_streams):

@@ -6,7 +6,7 @@ import pytest
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import long_clip_measures, window_starts
 
-PER_FRAME = bt.SAMPLE_RATE // bt.FPS
+PER_FRAME = bt.SAMPLES_PER_FRAME
 
 
 def test_windows_cover_the_clip_and_the_last_is_flush_with_its_end():

@@ -5,8 +5,8 @@ FD-PANNs when the user gives I3D, VGGish, AudioCLIP and PANNs weights), KVD (pol
 features), AV-align (avdit's robust score, ``AV-align-robust``, with the paper's formula beside it as ``AV-align``),
 AV-IB and DeSync when the user gives ImageBind and Synchformer weights (means over clips, whole clips as made), and on
 Bouncing Tones the exact measures read from the decoded clips. Given frames and audio are excluded from the feature
-metrics as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality a task
-gives entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
+metrics as the paper does: they are blanked in reference and generated clips alike (``blank_given``), and a modality
+a task gives entirely has no score there. The first row scores codec reconstructions of the references. Fixed seeds: a
 rerun gives the same numbers.
 """
 

@@ -38,7 +38,7 @@ def window_starts(frames: int) -> list[int]:
 
 def window_measures(video: np.ndarray, audio: np.ndarray) -> list[dict]:
     """``clip_measures`` of each window of a long clip: video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
-    per_frame = bt.SAMPLE_RATE // bt.FPS  # 2000 samples a frame
+    per_frame = bt.SAMPLES_PER_FRAME
     if abs(audio.shape[0] - video.shape[0] * per_frame) > per_frame:
         raise ValueError(f"{video.shape[0]} frames need about {video.shape[0] * per_frame} audio samples, "
                          f"got {audio.shape[0]}")
@@ -83,7 +83,7 @@ def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) ->
     than making the stream): colour and pitch class, the disc's size (mean coverage, px^2) and brightness (99.5th
     percentile of the brightest channel); the two-way sync on every ``sync_every``-th window only (nan elsewhere).
     video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
-    per_frame = bt.SAMPLE_RATE // bt.FPS
+    per_frame = bt.SAMPLES_PER_FRAME
     audio = np.pad(audio, (0, max(0, video.shape[0] * per_frame - audio.shape[0])))
     rows = []
     for k, s in enumerate(window_starts(video.shape[0])):
