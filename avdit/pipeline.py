@@ -32,7 +32,7 @@ import torch
 from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_digest
 from avdit.utils.devices import resolve_device
-from avdit.diffusion import DEFAULT_SAMPLING, DEFAULT_SCHEDULE, SamplingConfig, generate_latents
+from avdit.diffusion import DEFAULT_SCHEDULE, SamplingConfig, generate_latents
 from avdit.diffusion.spread import match_spread, spread
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -45,6 +45,22 @@ def bundled_model_dir() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("avdit") / "assets" / "model"))
+
+
+def sampling_preset_of(info: dict) -> str:
+    """The sampling preset a checkpoint's ``model.json`` (``info``) is made for: ``distilled`` for a student of
+    ``avdit distill`` (``avdit.train.distill``), else ``default``."""
+    return "distilled" if info.get("train", {}).get("student_steps") else "default"
+
+
+def checkpoint_sampling_preset(folder: str | Path | None) -> str:
+    """``sampling_preset_of`` the checkpoint in ``folder`` (the bundled model when None; a folder of LoRA adapters
+    answers for its base). ``default`` where ``folder`` is no checkpoint: loading it then says what is wrong."""
+    folder = Path(folder) if folder is not None else bundled_model_dir()
+    try:
+        return sampling_preset_of(AVDiT.load_info(folder))
+    except (OSError, ValueError, KeyError):
+        return "default"
 
 
 @dataclass
@@ -108,6 +124,11 @@ class Pipeline:
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
                              f"{info['codec_digest']} there, {codec_digest(codecs_dir)} here); give codecs=FOLDER")
         return cls(model, pair, info, device)
+
+    @property
+    def default_sampling(self) -> SamplingConfig:
+        """How this checkpoint samples unless told otherwise: the ``default`` preset, ``distilled`` for a student."""
+        return SamplingConfig.preset(sampling_preset_of(self.info))
 
     def weights_digest(self) -> str:
         """sha256 of the model's and the codecs' weights as loaded (names and bytes), 16 hex digits: what makes
@@ -243,13 +264,15 @@ class Pipeline:
 
     def stream(self, task: str | Task = "joint", video=None, audio=None, *, latents: AV | None = None, num: int = 1,
                seed: int = 0, offset: float = 0.0, duration: float | None = None,
-               sampling: SamplingConfig = DEFAULT_SAMPLING) -> Iterator[Chunk]:
+               sampling: SamplingConfig | None = None) -> Iterator[Chunk]:
         """``num`` clips of a task as they are made: the first window, then the frames each next window adds (see
         the module doc); ``duration`` None (or inf) goes on until the caller stops. Memory stays that of one window.
 
         ``video``/``audio``: paths, arrays (T, H, W, 3) uint8 / (S,) float32, or batches of them, read from
-        ``offset`` seconds; ``latents`` replaces both. ``sampling``: how (``SamplingConfig``; default: the
-        ``default`` preset). The same seed, inputs, device and thread count give the same clips bit for bit."""
+        ``offset`` seconds; ``latents`` replaces both. ``sampling``: how (``SamplingConfig``; default: the preset the
+        checkpoint is made for, ``sampling_preset_of``). The same seed, inputs, device and thread count give the same
+        clips bit for bit."""
+        sampling = self.default_sampling if sampling is None else sampling
         if not isinstance(sampling, SamplingConfig):
             raise TypeError(f"sampling must be a SamplingConfig (avdit.diffusion), got {type(sampling).__name__}")
         layout = self.layout
@@ -292,7 +315,7 @@ class Pipeline:
             made_v, made_a = made_v + new_v.shape[1], made_a + new_a.shape[1]
 
     def __call__(self, task: str | Task = "joint", video=None, audio=None, *, num: int = 1, seed: int = 0,
-                 duration: float | None = None, sampling: SamplingConfig = DEFAULT_SAMPLING) -> Result:
+                 duration: float | None = None, sampling: SamplingConfig | None = None) -> Result:
         """Generate ``num`` clips for a task (a preset name or a ``Task`` grid), ``duration`` seconds long (default:
         one window; longer rolls on, see the module doc). ``video``/``audio``: the given parts, as paths, arrays
         (T, H, W, 3) uint8 / (S,) float32, or batches of them. ``sampling``: how (``SamplingConfig``). For latents

@@ -31,7 +31,6 @@ from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.pipeline import Pipeline
-from avdit.diffusion import DEFAULT_SAMPLING
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import resumable_record  # noqa: E402
@@ -57,7 +56,7 @@ def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: 
                  "v2a": (video, None)}[task]
         began = time.perf_counter()
         chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
-                                  duration=duration, sampling=DEFAULT_SAMPLING.replace(**options)))
+                                  duration=duration, sampling=pipe.default_sampling.replace(**options)))
         took += time.perf_counter() - began
         video, audio = (np.concatenate([getattr(c, k) for c in chunks], 1) for k in ("video", "audio"))
         streams += [stream_windows(v, a, sync_every) for v, a in zip(video, audio)]

@@ -43,7 +43,8 @@ def test_it_is_frozen_and_checked_whenever_made():
 def test_the_pipeline_takes_it_whole_in_a_handful_of_parameters():
     parameters = inspect.signature(Pipeline.__call__).parameters
     assert len(parameters) <= 8 and "sampling" in parameters  # self included
-    assert parameters["sampling"].default is DEFAULT_SAMPLING
+    assert parameters["sampling"].default is None  # the preset the checkpoint is made for:
+    assert Pipeline.from_pretrained(device="cpu").default_sampling is DEFAULT_SAMPLING  # the bundled model's default
     stream = inspect.signature(Pipeline.stream).parameters
     assert not set(stream) & {f.name for f in dataclasses.fields(SamplingConfig)}  # no field declared again
 

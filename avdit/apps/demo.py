@@ -10,7 +10,7 @@ import numpy as np
 
 from avdit.utils.atomic import atomic_path
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion.sampling import DEFAULT_SAMPLING, SamplingConfig
+from avdit.diffusion.sampling import SamplingConfig
 from avdit.eval.measures import clip_measures, summarise
 from avdit.layout import BOUNCING_TONES, same_geometry
 from avdit.media import write_mp4
@@ -25,14 +25,16 @@ MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consi
             ("onset_f1", "onset F1", "{:.2f}"))
 
 
-def run_demo(out: str | Path = "avdit-demo", clips: int = 4, sampling: SamplingConfig = DEFAULT_SAMPLING,
+def run_demo(out: str | Path = "avdit-demo", clips: int = 4, sampling: SamplingConfig | None = None,
              seed: int = 0, checkpoint: str | Path | None = None, device: str | None = None) -> Path:
-    """Write OUT/index.html with inputs, outputs, contact sheets and measures per task; returns its path."""
+    """Write OUT/index.html with inputs, outputs, contact sheets and measures per task; returns its path.
+    ``sampling`` None: the preset the checkpoint is made for."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out} is a file; give a folder for the demo page")
     start = time.perf_counter()
     pipe = Pipeline.from_pretrained(checkpoint, device=device)
+    sampling = pipe.default_sampling if sampling is None else sampling
     layout = pipe.layout
     if not same_geometry(layout, BOUNCING_TONES):
         raise ValueError(f"avdit demo shows Bouncing Tones clips; {checkpoint} takes {layout.frames} frames of "

@@ -33,6 +33,7 @@ from avdit.layout import AUDIO, BOUNCING_TONES, MODALITIES, VIDEO, same_geometry
 from avdit.apps.live import LiveStreams, StreamBusy, status_line
 from avdit.media.errors import MediaError
 from avdit.tasks import TASK_PRESETS, TaskError, get_task
+from avdit.pipeline import sampling_preset_of
 
 SAMPLING_CONTROLS = ("sampler", "steps", "guidance_video", "guidance_audio", "order")  # the page's, after the preset
 SHOWN_PRESETS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
@@ -281,7 +282,7 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
                                                elem_id="video-cells")
                 audio_cells = gr.CheckboxGroup(labels, value=start_audio, label="given audio segments",
                                                elem_id="audio-cells")
-                sampling_preset, *sampling = sampling_controls(gr)
+                sampling_preset, *sampling = sampling_controls(gr, sampling_preset_of(getattr(pipe, "info", {})))
                 seed = gr.Number(0, precision=0, label="seed")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
         status = gr.Markdown(elem_id="status")

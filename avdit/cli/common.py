@@ -45,8 +45,8 @@ def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
     group = parser.add_argument_group("sampling", f"how generated cells are sampled: a preset, then any of its fields "
                                                   f"changed (this command's preset: {preset}; docs/sampling.md)")
     presets = "; ".join(f"{name}: {config.describe()}" for name, config in SamplingConfig.PRESETS.items())
-    group.add_argument("--sampling", choices=list(SamplingConfig.PRESETS), default=preset,
-                       help=f"the preset: {presets} (default {preset})")
+    group.add_argument("--sampling", choices=list(SamplingConfig.PRESETS), default=None,
+                       help=f"the preset: {presets} (default {preset}; distilled for a checkpoint of `avdit distill`)")
     special = {"sampler": dict(choices=list(SAMPLERS)), "spacing": dict(choices=list(SPACINGS)),
                "order": dict(type=order), "mode": dict(choices=["clean", "replace"])}
     for f in fields(SamplingConfig):
@@ -70,9 +70,13 @@ def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
 
 
 def sampling_from_flags(args: argparse.Namespace):
-    """The ``SamplingConfig`` of ``--sampling`` with the fields the user gave changed."""
+    """The ``SamplingConfig`` of ``--sampling`` (left out: the one ``--checkpoint`` is made for, and
+    ``args.sampling`` is set to its name) with the fields the user gave changed."""
     from avdit.diffusion.sampling import SamplingConfig
+    from avdit.pipeline import checkpoint_sampling_preset
 
+    if args.sampling is None:
+        args.sampling = checkpoint_sampling_preset(getattr(args, "checkpoint", None))
     changes = {f.name: getattr(args, f.name) for f in fields(SamplingConfig) if getattr(args, f.name, None) is not None}
     per_modality = (args.guidance_video, args.guidance_audio)
     if per_modality != (None, None):

@@ -23,6 +23,58 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from avdit.train.config import TrainConfig
+    from avdit.train.distill import PairSettings, distill
+    from avdit.train.loop import TrainingError
+
+    pairs = PairSettings(**given(args, PairSettings.__dataclass_fields__.keys()))
+    training = given(args, TrainConfig.fields() - {"data", "seed"})
+    try:
+        last = distill(pairs, args.out, device=args.device, **training)
+    except TrainingError as err:
+        print(f"avdit distill: {err}", file=sys.stderr)
+        return 3
+    if last:
+        print(f"step {last['step']}: loss {last['loss']:.4f}; the student is in {args.out} (it samples with the "
+              f"'distilled' preset: --checkpoint {args.out})")
+    return 0
+
+
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    from avdit.train.distill import DEFAULT_TRAINING, PairSettings
+
+    p = PairSettings("", "")  # every default below is the library's
+    t = DEFAULT_TRAINING
+    distill = sub.add_parser("distill", help="distil a checkpoint into a student that samples any task in a few "
+                                             "network passes (rerun to resume; works under torchrun)")
+    distill.add_argument("--teacher", required=True, help="the checkpoint to distil (e.g. avdit/assets/model)")
+    distill.add_argument("--data", required=True,
+                         help="latents from `avdit encode` (made with the teacher's codecs): the given cells of the "
+                              "conditional tasks")
+    distill.add_argument("--out", required=True, help="run folder: pairs/ (the teacher's samples), then the student")
+    distill.add_argument("--pairs", type=int, help=f"teacher samples to make (default {p.pairs})")
+    distill.add_argument("--tasks", help=f"the task grids of the pairs and their shares: presets, and 'cells' for "
+                                         f"random grids (default {p.tasks})")
+    distill.add_argument("--teacher-sampling", help=f"the teacher's sampling preset (default {p.teacher_sampling})")
+    distill.add_argument("--chunk", type=int, help=f"pairs per shard, one task grid each (default {p.chunk})")
+    distill.add_argument("--student-steps", help=f"the sampler step counts whose levels the student learns "
+                                                 f"(default {t['student_steps']})")
+    distill.add_argument("--steps", type=int, help=f"optimizer steps (default {t['steps']}; may grow on resume)")
+    distill.add_argument("--batch-size", type=int, help=f"global batch (default {t['batch_size']})")
+    distill.add_argument("--lr", type=float, help=f"peak learning rate (default {t['lr']:g})")
+    distill.add_argument("--warmup", type=int, help=f"linear warm-up steps (default {t['warmup']})")
+    distill.add_argument("--ema-decay", type=float, help=f"EMA decay (default {t['ema_decay']})")
+    distill.add_argument("--precision", choices=["bf16", "fp32"], help="autocast precision (default bf16)")
+    distill.add_argument("--compile", action="store_true", default=None, help="torch.compile the student")
+    distill.add_argument("--fsdp", action="store_true", default=None, help="under torchrun: shard with FSDP2")
+    distill.add_argument("--seed", type=int, help=f"seed of the pairs and of the training (default {p.seed})")
+    distill.add_argument("--checkpoint-every", type=int,
+                         help=f"checkpoint every N steps (default {t['checkpoint_every']})")
+    distill.add_argument("--device", default=None, help=DEVICE_HELP)
+    distill.set_defaults(func=_distill)
+
+
 def _export(args: argparse.Namespace) -> int:
     from avdit.pipeline import export_checkpoint
 
@@ -114,4 +166,5 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     _add_train(sub)
+    _add_distill(sub)
     _add_export(sub)

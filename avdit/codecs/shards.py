@@ -32,7 +32,7 @@ from avdit.utils.resume import differences
 SHARD_INDEX = "index.json"
 
 
-def _check_shard_folder(out: Path, plan: dict) -> None:
+def check_shard_folder(out: Path, plan: dict) -> None:
     """Shards already in ``out`` must come from this very plan (data, split, count, shard size, codecs); else refuse,
     so latents of other codecs or data are never mixed in and passed off under this index."""
     index_path = out / SHARD_INDEX
@@ -76,7 +76,7 @@ def encode_dataset(data: str | Path, codecs: CodecPair, codecs_dir: str | Path, 
     out.mkdir(parents=True, exist_ok=True)
     plan = {"data": str(data), "split": split, "clips": total, "shard_size": shard_size,
             "codec_digest": codec_digest(codecs_dir)}
-    _check_shard_folder(out, plan)  # on every rank, before any writes: all refuse alike
+    check_shard_folder(out, plan)  # on every rank, before any writes: all refuse alike
     distributed.barrier(d)
     shards = [{"file": f"shard_{k:05d}.safetensors", "clips": min(shard_size, total - first)}
               for k, first in enumerate(range(0, total, shard_size))]
@@ -168,7 +168,6 @@ class LatentShards:
                                  f"{_describe(first, count)}: encode again")
         self.video_shape = first["video"].shape[1:]  # (Cv, Tv, h, w) of one clip
         self.audio_shape = first["audio"].shape[1:]  # (Ca, Ta)
-        self._dtypes = first["video"].dtype, first["audio"].dtype
 
     def __len__(self) -> int:
         return int(self.starts[-1])
@@ -180,27 +179,36 @@ class LatentShards:
 
     def take(self, idx: torch.Tensor) -> AV:
         """Latents of clips ``idx`` (B,): video (B, Cv, Tv, h, w), audio (B, Ca, Ta)."""
+        return AV(*self.take_named(idx, ("video", "audio")))
+
+    def take_named(self, idx: torch.Tensor, names: tuple[str, ...]) -> list[torch.Tensor]:
+        """Rows ``idx`` (B,) of the shards' tensors ``names`` (a teacher-pair folder holds more than the latents:
+        ``avdit.train.distill``), each (B, ...) as stored."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         if idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < len(self)):
             raise IndexError(f"clip indices {idx.min().item()}..{idx.max().item()} outside the {len(self)} clips "
                              f"in {self.folder}")
+        missing = [name for name in names if name not in self._headers[0]]
+        if missing:
+            raise KeyError(f"{self.files[0]} holds no {', '.join(missing)} (it has {', '.join(self._headers[0])})")
         wanted, where = torch.unique(idx, sorted=True, return_inverse=True)  # each clip read once, in file order
         shard_of = torch.searchsorted(self.starts, wanted, right=True) - 1  # (U,)
-        out = AV(torch.empty(len(wanted), *self.video_shape, dtype=self._dtypes[0]),  # (U, Cv, Tv, h, w)
-                 torch.empty(len(wanted), *self.audio_shape, dtype=self._dtypes[1]))  # (U, Ca, Ta)
-        rows_out = [part.flatten(1).view(torch.uint8).numpy() for part in out]  # (U, bytes a clip)
+        first = self._headers[0]
+        out = [torch.empty(len(wanted), *first[name].shape[1:], dtype=first[name].dtype) for name in names]  # (U, ...)
+        rows_out = [part.reshape(len(part), part[0].numel() if len(part) else 0).view(torch.uint8).numpy()
+                    for part in out]  # (U, bytes a clip)
         done = 0
         for s in shard_of.unique().tolist():
             rows = (wanted[shard_of == s] - self.starts[s]).tolist()
             with open(self.files[s], "rb", buffering=0) as f:
                 for a, b in _runs(rows):
-                    for name, buffer in zip(("video", "audio"), rows_out):
+                    for name, buffer in zip(names, rows_out):
                         f.seek(self._headers[s][name].offset + a * buffer.shape[1])
                         target = buffer[done:done + b - a]
                         if f.readinto(target) != target.nbytes:
                             raise ValueError(f"{self.files[s]} is shorter than its header says: encode again")
                     done += b - a
-        return out.map(lambda part: part[where])
+        return [part[where] for part in out]
 
 
 class _Stored(NamedTuple):
@@ -231,7 +239,8 @@ def _describe(header: dict[str, _Stored], count: int | None = None) -> str:
                         f"{str(header[k].dtype).removeprefix('torch.')}" for k in ("video", "audio"))
 
 
-_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:

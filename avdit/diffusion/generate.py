@@ -17,7 +17,7 @@ def generate_latents(
     model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, sampling: SamplingConfig = DEFAULT_SAMPLING,
     *, schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, prediction: str | None = None, history: torch.Tensor | None = None,
-    progress: bool = False,
+    progress: bool = False, noise: AV | None = None,
 ) -> AV:
     """Sample the generated cells of a task as ``sampling`` says; given cells of ``clean`` come back unchanged.
 
@@ -33,6 +33,10 @@ def generate_latents(
     ``history`` (M, N) bool marks given cells that hold the model's own earlier output (a stream's carried
     segments); the network sees them noised to ``sampling.history_level`` instead of clean (Diffusion Forcing's
     noisy history: a model that never sees its own small errors exactly cannot compound them). They come back clean.
+
+    ``noise`` (shaped as ``clean``): every sampler run starts its generated cells from this noise instead of a fresh
+    draw, so the sample is a function of it (of it alone where guidance is off); distillation pairs it with the
+    sample (``avdit.train.distill``).
     """
     if sampling.history_level >= schedule.T:
         raise ValueError(f"history_level must be below the schedule's {schedule.T} levels, got "
@@ -41,7 +45,7 @@ def generate_latents(
 
     def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
         return _sample(model, c, g, layout, sampling, schedule, generator, self_condition, progress, prediction,
-                       unseen, noised)
+                       unseen, noised, noise)
 
     passes = sampler_passes(given, sampling.order)
     if not passes:
@@ -68,7 +72,7 @@ def sampler_passes(given: torch.Tensor, order: str) -> tuple[int, ...]:
 
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, sampling: SamplingConfig,
             schedule: NoiseSchedule, generator, self_condition: bool, progress: bool, prediction: str | None,
-            unseen: int | None, noised: torch.Tensor | None = None) -> AV:
+            unseen: int | None, noised: torch.Tensor | None = None, noise: AV | None = None) -> AV:
     """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise;
     given cells in ``noised`` are held at ``sampling.history_level`` and come back clean."""
     steps, spacing, lag = sampling.steps, sampling.level_spacing, sampling.pyramid_lag
@@ -81,7 +85,7 @@ def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, 
     if noised is not None:
         matrix = torch.where(noised, sampling.history_level, matrix)  # held there: the sampler does not move them
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
-    x = initial_latents(clean, first.to(clean.device), layout, schedule, generator)
+    x = initial_latents(clean, first.to(clean.device), layout, schedule, generator, noise)
     eps = eps_denoiser(model, layout, schedule, prediction)
     denoiser = conditioned_denoiser(eps, given, clean, layout, sampling.mode, sampling.guidance, schedule, generator)
     kwargs = dict(generator=generator, self_condition=self_condition, progress=progress)

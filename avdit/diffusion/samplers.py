@@ -60,6 +60,20 @@ def step_levels(steps: int, spacing: Spacing = "uniform", schedule: NoiseSchedul
     return torch.tensor(levels + [0], dtype=torch.long)
 
 
+def ddim_levels(spec: str, timesteps: int = 1000) -> torch.Tensor:
+    """The distinct levels above 0 that uniform DDIM samplers of the step counts ``spec`` ('1,2,4,8') visit,
+    descending: (L,) long. 1, 2, 4 and 8 steps visit 1000, 875, ..., 125."""
+    try:
+        counts = [int(part) for part in spec.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= k <= timesteps for k in counts):
+        raise ValueError(f"student_steps={spec!r}: give sampler step counts joined by ',', each in 1..{timesteps} "
+                         "(e.g. '1,2,4,8')")
+    levels = torch.cat([step_levels(k, "uniform")[:-1] for k in counts])
+    return levels.unique().flip(0)
+
+
 def task_level_matrix(given: torch.Tensor, steps: int, timesteps: int = 1000, spacing: Spacing = "uniform",
                       noise_schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
     """Level matrix (S + 1, M, N): generated cells descend from T to 0 in ``steps`` steps, given cells stay 0.
@@ -115,13 +129,14 @@ def _per_example(levels: torch.Tensor, batch: int) -> torch.Tensor:
 
 def initial_latents(
     clean: AV, levels: torch.Tensor, layout: ClipLayout, schedule: NoiseSchedule = DEFAULT_SCHEDULE,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, noise: AV | None = None,
 ) -> AV:
     """Latents at a schedule's first levels (B, M, N): clean at 0, pure noise at T, q_sample in between.
 
     At T the clean latent is not mixed in at all, so generated cells may hold anything (zeros) in ``clean``.
+    ``noise`` (shaped as ``clean``): the noise to start from, instead of a draw from ``generator``.
     """
-    noise = randn_like(clean, generator)
+    noise = randn_like(clean, generator) if noise is None else noise
     t = layout.cells_to_latents(levels)
     return clean.map(
         lambda x, level, eps: torch.where(level == schedule.T, eps, q_sample(x, level, eps, schedule)), t, noise

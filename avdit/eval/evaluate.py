@@ -12,6 +12,7 @@ rerun gives the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avdit.diffusion.sampling import DEFAULT_SAMPLING, SAMPLER_NAMES, SamplingConfig, order_runs
+from avdit.diffusion.sampling import SAMPLER_NAMES, SamplingConfig, order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
 from avdit.eval.features import FeatureExtractor, PairedScorer, load_extractors, load_paired
 from avdit.eval.features.bt_nets import blank_given
@@ -41,7 +42,9 @@ class EvalSettings:
     tasks: tuple[str, ...] = ALL_TASKS
     data: str = "bouncing-tones"
     num: int = 200  # clips per task
-    sampling: SamplingConfig = DEFAULT_SAMPLING  # how (the "default" preset, as generation; "paper" for the paper's)
+    # how: None is the preset the checkpoint is made for, as generation ("default"; "distilled" for a student of
+    # `avdit distill`); "paper" for the paper's
+    sampling: SamplingConfig | None = None
     seed: int = 0
     batch_size: int = 32
     av_align: bool = True
@@ -133,6 +136,8 @@ def evaluate(settings: EvalSettings, out: str | Path, progress: bool = True) -> 
         raise ValueError(f"num={settings.num}: give at least 2 (the distances need two clips per side)")
     start = time.perf_counter()
     pipe = Pipeline.from_pretrained(settings.checkpoint, codecs=settings.codecs, device=settings.device)
+    if settings.sampling is None:
+        settings = dataclasses.replace(settings, sampling=pipe.default_sampling)
     layout = pipe.layout
     tasks = {name: get_task(name, layout.num_segments) for name in settings.tasks}  # bad grids fail before any work
     bt_layout = same_geometry(layout, BOUNCING_TONES)

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import asdict, dataclass
 
 from avdit.diffusion.loss import parse_loss_weighting
+from avdit.diffusion.samplers import ddim_levels
 from avdit.model.config import PREDICTIONS, parse_model_overrides
 from avdit.model.lora import parse_targets
 
@@ -22,6 +23,9 @@ class TrainConfig:
     num_clips: int = 4096  # Bouncing Tones clips encoded for training when data = 'bouncing-tones'
     noise_levels: str = "monl"
     noise_levels_final: str = ""  # a mixture the noise levels move to, linearly over the run ('' = they stay)
+    # '' : MoNL training. Step counts such as '1,2,4,8': distillation on the teacher pairs in data (``avdit distill``,
+    # avdit.train.distill), at the levels uniform DDIM samplers of those step counts visit; noise_levels is unused
+    student_steps: str = ""
     loss_weighting: str = "v"  # 'v' (the v MSE), 'eps' (the paper's epsilon MSE), 'min-snr-G' or 'trunc-snr-K'
     prediction: str = "v"  # what the network's head predicts: 'v', or 'eps' (the paper's)
     steps: int = 10000
@@ -45,6 +49,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         parse_loss_weighting(self.loss_weighting)
         parse_model_overrides(self.model)
+        if self.student_steps:
+            ddim_levels(self.student_steps)  # checks them
         if self.lora:
             parse_targets(self.lora_targets)
             if self.lora < 0 or not self.init:

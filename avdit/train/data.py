@@ -8,17 +8,18 @@ the step.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from avdit.utils import distributed
-from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.digest import codec_digest, codec_digest_matches
+from avdit.codecs.interface import CodecPair, bundled_codecs_dir, load_codecs
 from avdit.codecs.shards import SHARD_INDEX, LatentShards, encode_dataset, open_shards
 from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.train.config import TrainConfig
+from avdit.utils import distributed
 
 
 def codecs_folder(config: TrainConfig, index: dict | None = None) -> Path:
@@ -71,3 +72,14 @@ def held_out_latents(codecs: CodecPair, seed: int, count: int) -> AV:
 def draw_indices(num: int, batch: int, generator: torch.Generator) -> torch.Tensor:
     """(batch,) clip indices for one step's global batch."""
     return torch.randint(0, num, (batch,), generator=generator)
+
+
+@dataclass
+class Batch:
+    """One step's global batch, drawn from the generator of (seed, step): the same on every rank."""
+
+    x0: AV  # latents (B, ...)
+    noise: AV  # like x0
+    t: torch.Tensor  # (B, M, N) noise level of each cell
+    strategy: torch.Tensor  # (B,) index of the MoNL strategy that drew t (a distillation's: of the pair's task)
+    self_condition: torch.Tensor | None  # (B,) bool, or None when the run does not self-condition

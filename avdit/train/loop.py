@@ -34,7 +34,6 @@ from avdit.diffusion import (
     parse_noise_level_curriculum,
     reduce_loss,
 )
-from avdit.latents import AV
 from avdit.layout import ClipLayout
 from avdit.utils.lr import warmup_cosine
 from avdit.model import AVDiT, get_preset, lora
@@ -43,7 +42,7 @@ from avdit.model.checkpoint import CONFIG_NAME
 from avdit.utils.resume import check_same_settings, differences
 from avdit.utils.seeding import step_generator
 from avdit.train.config import TrainConfig
-from avdit.train.data import codecs_folder, draw_indices, training_latents
+from avdit.train.data import Batch, codecs_folder, draw_indices, training_latents
 from avdit.train.sharding import full_optimizer_state, full_state_dict, load_optimizer_state, shard
 from avdit.train.state import clean_stale_temporaries, load_state, save_state
 
@@ -117,7 +116,8 @@ def _check_settings(config: TrainConfig) -> None:
     layout = (ClipLayout.from_dict(json.loads(index.read_text())["layout"])
               if config.data != "bouncing-tones" and index.is_file() else load_codecs(codecs_folder(config)).layout)
     _model_config(config, layout)
-    _noise_levels(config, layout)
+    if not config.student_steps:
+        _noise_levels(config, layout)
 
 
 def initial_weights(folder: str | Path, built: AVDiTConfig, index: dict) -> dict:
@@ -144,15 +144,25 @@ def build_model(config: TrainConfig, latents: LatentShards, layout) -> AVDiT:
                                audio_channels=latents.audio_shape[0]))
 
 
-@dataclass
-class Batch:
-    """One step's global batch, drawn from the generator of (seed, step): the same on every rank."""
+class MonlBatches:
+    """MoNL training's batches: clips of the data, each cell at a level drawn from the run's mixture (its
+    strategies name the loss per strategy in the logs)."""
 
-    x0: AV  # latents (B, ...)
-    noise: AV  # like x0
-    t: torch.Tensor  # (B, M, N) noise level of each cell
-    strategy: torch.Tensor  # (B,) index of the MoNL strategy that drew t
-    self_condition: torch.Tensor | None  # (B,) bool, or None when the run does not self-condition
+    def __init__(self, config: TrainConfig, latents: LatentShards, layout: ClipLayout):
+        self.config, self.latents, self.levels = config, latents, _noise_levels(config, layout)
+        self.strategies = self.levels.strategies
+
+    def draw(self, step: int) -> Batch:
+        return draw_batch(self.config, self.latents, self.levels, step)
+
+
+def batch_source(config: TrainConfig, latents: LatentShards, layout: ClipLayout):
+    """What each step trains on: MoNL batches, or a distillation's teacher pairs (``config.student_steps``)."""
+    if config.student_steps:
+        from avdit.train.pairs import PairBatches
+
+        return PairBatches(config, latents)
+    return MonlBatches(config, latents, layout)
 
 
 def draw_batch(config: TrainConfig, latents: LatentShards, levels: NoiseLevelSampler, step: int) -> Batch:
@@ -206,22 +216,22 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     latents, layout, index = training_latents(config, run_dir, d)
     torch.manual_seed(config.seed)  # the initial weights
     trainee, step = _build_trainee(config, run_dir, d, build_model(config, latents, layout), index)
-    levels = _noise_levels(config, layout)
+    source = batch_source(config, latents, layout)
     weighting = parse_loss_weighting(config.loss_weighting)
     writer = _tensorboard(run_dir) if d.main else None
     info = {"codecs": str(codecs_folder(config, index).resolve()), "codec_digest": index["codec_digest"],
             "train": config.to_dict()}
     bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (progress and d.main), unit="step")
     last: dict = {}
-    window = MetricsWindow(levels.strategies)
+    window = MetricsWindow(source.strategies)
     trainee.model.train()
     while step < config.steps:
         lr = learning_rate(step, config)
         for group in trainee.optimizer.param_groups:
             group["lr"] = lr
-        batch = draw_batch(config, latents, levels, step)
+        batch = source.draw(step)
         step_loss, per_strategy = _accumulate_gradients(config, d, trainee, batch, layout, weighting,
-                                                        len(levels.strategies))
+                                                        len(source.strategies))
         if not torch.isfinite(step_loss):
             raise TrainingError(f"the loss became {step_loss.item()} at step {step}; stopped without saving, the "
                                 f"last good checkpoint in {run_dir} is kept (lower lr= or check the data)")
@@ -234,7 +244,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
             last = window.figures(step, config.batch_size, lr, grad_norm)
             bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.0f}")
             _log(run_dir, last, writer, d)
-            window = MetricsWindow(levels.strategies)
+            window = MetricsWindow(source.strategies)
         _save(config, run_dir, d, trainee, step, info)
     bar.close()
     if writer is not None:

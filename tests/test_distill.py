@@ -1,0 +1,229 @@
+"""``avdit distill``: teacher pairs, the student's batches and loss, and its sampling, end to end on a tiny teacher."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from avdit.codecs.shards import load_shards
+from avdit.diffusion import SamplingConfig, diffusion_loss, generate_latents
+from avdit.diffusion.samplers import ddim_levels as student_levels
+from avdit.diffusion.samplers import step_levels
+from avdit.diffusion.schedule import DEFAULT_SCHEDULE
+from avdit.latents import AV
+from avdit.layout import BOUNCING_TONES
+from avdit.model import AVDiT
+from avdit.pipeline import Pipeline, checkpoint_sampling_preset
+from avdit.tasks import get_task
+from avdit.train.config import TrainConfig
+from avdit.train.distill import distill
+from avdit.train.pairs import PairBatches, PairSettings, make_pairs, parse_tasks
+
+LAYOUT = BOUNCING_TONES
+
+
+@pytest.fixture(scope="module")
+def teacher(checkpoint):
+    """The shared tiny checkpoint (bt-tiny, tiny codecs) as the teacher, and the latents it trained on."""
+    return checkpoint / "run", checkpoint / "run" / "latents"
+
+
+def pair_settings(teacher, **changes) -> PairSettings:
+    run, latents = teacher
+    return PairSettings(**{"teacher": str(run), "data": str(latents), "pairs": 8, "chunk": 4,
+                           "tasks": "a2v=0.5,av_continue=0.5", "teacher_sampling": "distilled", **changes})
+
+
+def test_student_levels_are_those_its_samplers_visit():
+    assert student_levels("1,2,4,8").tolist() == [1000, 875, 750, 625, 500, 375, 250, 125]
+    four = set(step_levels(4, "uniform")[:-1].tolist())
+    assert set(student_levels("4").tolist()) == four == {1000, 750, 500, 250}
+    for bad in ("", "0", "2,x", "1001"):
+        with pytest.raises(ValueError, match="student_steps"):
+            student_levels(bad)
+
+
+def test_task_shares_are_normalised_and_a_bad_mixture_is_named():
+    names, shares = parse_tasks("joint=3,cells=1")
+    assert names == ["joint", "cells"] and shares.tolist() == [0.75, 0.25]
+    for bad, what in (("jont=1", "unknown task 'jont'"), ("joint=x", "not a number"), ("joint=0", "sum to 0")):
+        with pytest.raises(ValueError, match=what):
+            parse_tasks(bad)
+
+
+class Oracle(torch.nn.Module):
+    """An eps network that knows the pair: at every level it predicts the noise that puts x_t on the line from
+    z to x*, as a perfectly distilled student would."""
+
+    def __init__(self, target: AV):
+        super().__init__()
+        self.target = target
+
+    def forward(self, x: AV, t: torch.Tensor, self_cond=None) -> AV:
+        levels = LAYOUT.cells_to_latents(t)
+        a = lambda level: DEFAULT_SCHEDULE.alpha_bar(level, torch.float64)  # noqa: E731
+        return x.map(lambda xi, x0, lv: torch.where(lv == 0, torch.zeros_like(xi),
+                                                    ((xi - a(lv).sqrt() * x0) / (1 - a(lv)).clamp_min(1e-12).sqrt())
+                                                    .to(xi.dtype)), self.target, levels)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4, 8])
+@pytest.mark.parametrize("task", ["joint", "a2v", "av_inpaint"])
+def test_a_student_that_predicts_the_pair_samples_it_in_its_steps_and_scores_zero_loss(teacher, task, steps):
+    """The coupling the student learns and the sampler it is used with agree: a network whose prediction at every
+    student level is the pair's x* (given the line from z) samples exactly x* from z in 1, 2, 4 or 8 distilled
+    DDIM steps, and its distillation loss on the pairs' batches is zero."""
+    g = torch.Generator().manual_seed(0)
+    shape = AVDiT.from_pretrained(teacher[0])
+    target = AV(torch.randn(3, *shape.video_shape, generator=g, dtype=torch.float64),
+                torch.randn(3, *shape.audio_shape, generator=g, dtype=torch.float64))
+    noise = target.map(lambda p: torch.randn(p.shape, generator=g, dtype=torch.float64))
+    given = get_task(task, LAYOUT.num_segments).given
+    sampling = SamplingConfig.preset("distilled").replace(steps=steps)
+    out = generate_latents(Oracle(target), target, given, LAYOUT, sampling, noise=noise, prediction="eps")
+    for o, x in zip(out, target):
+        torch.testing.assert_close(o, x, atol=1e-6, rtol=1e-6)
+    level = student_levels(str(steps))[torch.randint(0, steps, (3,), generator=g)]
+    t = torch.where(given, 0, level.view(-1, 1, 1))  # (3, M, N), as PairBatches draws it
+    loss = diffusion_loss(Oracle(target), target, t, LAYOUT, noise=noise, prediction="eps")
+    assert max(float(part.max()) for part in loss) < 1e-12
+
+
+def test_pairs_hold_the_given_latents_the_noise_and_the_teachers_samples_and_resume(teacher, tmp_path, capsys):
+    settings = pair_settings(teacher)
+    index = make_pairs(settings, tmp_path / "pairs", device="cpu", progress=True)
+    assert index["complete"] and [s["clips"] for s in index["shards"]] == [4, 4]
+    data, _ = load_shards(teacher[1])
+    model = AVDiT.from_pretrained(teacher[0])
+    for k, shard in enumerate(index["shards"]):
+        pairs = load_file(tmp_path / "pairs" / shard["file"])
+        given = pairs["given"].bool()  # (4, M, N): one grid a shard, a task of the mixture
+        assert (given == given[0]).all() and pairs["task"].unique().numel() == 1
+        task = index["task_names"][int(pairs["task"][0])]
+        assert torch.equal(given[0], get_task(task, LAYOUT.num_segments).given)
+        clips = (4 * k + torch.arange(4)) % len(data.video)  # the pairs wrap around the data
+        kept = LAYOUT.cells_to_latents(given)
+        sample, noise = AV(pairs["video"], pairs["audio"]), AV(pairs["noise_video"], pairs["noise_audio"])
+        for s, d, keep in zip(sample, AV(data.video[clips], data.audio[clips]), kept):
+            assert torch.equal(s[keep.expand_as(s)], d[keep.expand_as(d)])  # given cells: the clips' own
+            generated = ~keep.expand_as(s)
+            assert not generated.any() or (s[generated] != d[generated]).all()  # the others: the teacher's
+        # with guidance off (the distilled preset) the teacher's sample is a function of the noise: made again
+        again = generate_latents(model, AV(data.video[clips], data.audio[clips]), given[0], LAYOUT,
+                                 SamplingConfig.preset("distilled"), noise=noise,
+                                 prediction=model.config.prediction)
+        for a, b in zip(again, sample):
+            torch.testing.assert_close(a, b)
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pairs").glob("shard_*")}
+    capsys.readouterr()
+    make_pairs(settings, tmp_path / "pairs", device="cpu", progress=True)
+    assert "resuming the teacher pairs" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pairs").glob("shard_*")} == written
+    with pytest.raises(ValueError, match="made otherwise"):
+        make_pairs(pair_settings(teacher, tasks="joint=1"), tmp_path / "pairs", device="cpu", progress=False)
+
+
+def test_the_students_batches_put_generated_cells_on_the_line_at_student_levels(teacher, tmp_path):
+    index = make_pairs(pair_settings(teacher), tmp_path / "pairs", device="cpu", progress=False)
+    from avdit.codecs.shards import open_shards
+
+    pairs, _ = open_shards(tmp_path / "pairs")
+    config = TrainConfig(preset="bt-tiny", data=str(tmp_path / "pairs"), student_steps="4", batch_size=16)
+    batches = PairBatches(config, pairs)
+    assert batches.strategies == tuple(index["task_names"])
+    batch = batches.draw(3)
+    again = batches.draw(3)  # a step's batch is a function of (seed, step): resumes draw the same
+    assert torch.equal(batch.t, again.t) and torch.equal(batch.x0.video, again.x0.video)
+    stored = [load_file(tmp_path / "pairs" / s["file"]) for s in index["shards"]]
+    given = torch.cat([s["given"] for s in stored]).bool()
+    noise_video = torch.cat([s["noise_video"] for s in stored])
+    generated_levels = batch.t[batch.t > 0].unique().tolist()
+    assert set(generated_levels) <= {1000, 750, 500, 250}
+    for row in range(16):  # each row is a stored pair: its grid, its noise, one level for its generated cells
+        match = [i for i in range(len(noise_video)) if torch.equal(noise_video[i], batch.noise.video[row])]
+        assert len(match) == 1
+        assert torch.equal(batch.t[row] == 0, given[match[0]])
+        assert batch.t[row][~given[match[0]]].unique().numel() == 1
+
+
+def test_distill_makes_pairs_trains_a_student_that_samples_distilled_and_resumes(teacher, tmp_path, capsys):
+    run = tmp_path / "student"
+    last = distill(pair_settings(teacher), run, device="cpu", progress=False, steps=3, batch_size=4,
+                   precision="fp32", checkpoint_every=2, log_every=1)
+    assert last["step"] == 3 and {key for key in last if key.startswith("loss/")} <= {"loss/a2v", "loss/av_continue"}
+    assert any(key.startswith("loss/") for key in last)  # the loss per task of the mixture
+    config = json.loads((run / "config.json").read_text())
+    assert config["student_steps"] == "1,2,4,8" and config["init"] == str(teacher[0])
+    assert checkpoint_sampling_preset(run) == "distilled" and checkpoint_sampling_preset(teacher[0]) == "default"
+    pipe = Pipeline.from_pretrained(run, device="cpu")
+    assert pipe.default_sampling == SamplingConfig.preset("distilled")
+    calls = []
+    model_forward = pipe.model.forward
+    pipe.model.forward = lambda *a, **k: calls.append(1) or model_forward(*a, **k)
+    result = pipe("joint", seed=0)  # the checkpoint's own preset: 4 passes, both modalities together
+    assert result.video.shape[1] == LAYOUT.frames and len(calls) == 4
+    teacher_weights = AVDiT.from_pretrained(teacher[0]).state_dict()
+    student_weights = AVDiT.from_pretrained(run).state_dict()
+    assert any(not torch.equal(teacher_weights[k], student_weights[k]) for k in teacher_weights)
+    capsys.readouterr()
+    distill(pair_settings(teacher), run, device="cpu", progress=True, steps=4, batch_size=4, precision="fp32",
+            checkpoint_every=2, log_every=1)
+    said = capsys.readouterr().out
+    assert "resuming the teacher pairs" in said and "resuming" in said and "from step 3 of 4" in said
+
+
+def test_the_command_line_distils_and_generate_samples_with_the_students_preset(teacher, tmp_path):
+    run, latents = teacher
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "avdit.cli", "distill", "--teacher", str(run), "--data", str(latents),
+               "--out", str(tmp_path / "s"), "--pairs", "4", "--chunk", "4", "--tasks", "v2a", "--teacher-sampling",
+               "distilled", "--steps", "2", "--batch-size", "2", "--precision", "fp32", "--device", "cpu"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the student is in" in done.stdout
+    generate = [sys.executable, "-m", "avdit.cli", "generate", "--task", "joint", "--checkpoint", str(tmp_path / "s"),
+                "--out", str(tmp_path / "out"), "--device", "cpu"]
+    done = subprocess.run(generate, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "sampling: distilled preset, DDIM, 4 steps, guidance 0" in done.stderr
+    assert (tmp_path / "out" / "sample_000.mp4").is_file()
+    bad = subprocess.run(command[:-2] + ["--tasks", "jump=1"], capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode != 0 and "unknown task 'jump'" in bad.stderr
+
+
+def test_two_processes_share_the_pairs_and_train_the_student_as_one(teacher, tmp_path):
+    """Under torchrun (gloo, 2 ranks) each rank makes its shards of the pairs and the student trains data-parallel:
+    the same pairs and the same student as one process."""
+    run, latents = teacher
+    common = ["--teacher", str(run), "--data", str(latents), "--pairs", "8", "--chunk", "4", "--tasks",
+              "a2v=0.5,av_continue=0.5", "--teacher-sampling", "distilled", "--steps", "2", "--batch-size", "4",
+              "--precision", "fp32", "--device", "cpu"]
+    distill(pair_settings(teacher), tmp_path / "one", device="cpu", progress=False, steps=2, batch_size=4,
+            precision="fp32")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+               "-m", "avdit.cli", "distill", *common, "--out", str(tmp_path / "two")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    for shard in ("shard_00000.safetensors", "shard_00001.safetensors"):
+        one, two = (load_file(tmp_path / r / "pairs" / shard) for r in ("one", "two"))
+        for name in one:
+            assert torch.equal(one[name], two[name]), name
+    one, two = (AVDiT.from_pretrained(tmp_path / r).state_dict() for r in ("one", "two"))
+    for key in one:
+        torch.testing.assert_close(one[key], two[key], atol=1e-5, rtol=1e-5, msg=key)
+
+
+def test_more_pairs_extend_the_folder_and_keep_the_shards_made(teacher, tmp_path):
+    make_pairs(pair_settings(teacher), tmp_path / "pairs", device="cpu", progress=False)
+    made = {p.name: p.read_bytes() for p in (tmp_path / "pairs").glob("shard_*")}
+    index = make_pairs(pair_settings(teacher, pairs=12), tmp_path / "pairs", device="cpu", progress=False)
+    assert index["pairs"] == 12 and [s["clips"] for s in index["shards"]] == [4, 4, 4]
+    assert all((tmp_path / "pairs" / name).read_bytes() == data for name, data in made.items())
+    make_pairs(pair_settings(teacher, pairs=14), tmp_path / "pairs", device="cpu", progress=False)  # a partial last
+    with pytest.raises(ValueError, match="holds 2 pairs where 4 are planned"):
+        make_pairs(pair_settings(teacher, pairs=16), tmp_path / "pairs", device="cpu", progress=False)
