@@ -25,7 +25,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _distill(args: argparse.Namespace) -> int:
     from avdit.train.config import TrainConfig
-    from avdit.train.distill import PairSettings, distill
+    from avdit.train.distill import distill
+    from avdit.train.pairs import PairSettings
     from avdit.train.loop import TrainingError
 
     pairs = PairSettings(**given(args, PairSettings.__dataclass_fields__.keys()))
@@ -42,7 +43,9 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
-    from avdit.train.distill import DEFAULT_TRAINING, PairSettings
+    from avdit.diffusion.sampling import SamplingConfig
+    from avdit.train.distill import DEFAULT_TRAINING
+    from avdit.train.pairs import PairSettings
 
     p = PairSettings("", "")  # every default below is the library's
     t = DEFAULT_TRAINING
@@ -53,10 +56,12 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                          help="latents from `avdit encode` (made with the teacher's codecs): the given cells of the "
                               "conditional tasks")
     distill.add_argument("--out", required=True, help="run folder: pairs/ (the teacher's samples), then the student")
-    distill.add_argument("--pairs", type=int, help=f"teacher samples to make (default {p.pairs})")
+    distill.add_argument("--pairs", type=int, help=f"teacher samples to make (default {p.pairs}; may grow on a rerun: "
+                                                   "the pairs made are kept)")
     distill.add_argument("--tasks", help=f"the task grids of the pairs and their shares: presets, and 'cells' for "
                                          f"random grids (default {p.tasks})")
-    distill.add_argument("--teacher-sampling", help=f"the teacher's sampling preset (default {p.teacher_sampling})")
+    distill.add_argument("--teacher-sampling", choices=list(SamplingConfig.PRESETS),
+                         help=f"the teacher's sampling preset (default {p.teacher_sampling})")
     distill.add_argument("--chunk", type=int, help=f"pairs per shard, one task grid each (default {p.chunk})")
     distill.add_argument("--student-steps", help=f"the sampler step counts whose levels the student learns "
                                                  f"(default {t['student_steps']})")
