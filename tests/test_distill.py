@@ -76,7 +76,8 @@ class Oracle(torch.nn.Module):
 def test_a_student_that_predicts_the_pair_samples_it_in_its_steps_and_scores_zero_loss(teacher, task, steps):
     """The coupling the student learns and the sampler it is used with agree: a network whose prediction at every
     student level is the pair's x* (given the line from z) samples exactly x* from z in 1, 2, 4 or 8 distilled
-    DDIM steps, and its distillation loss on the pairs' batches is zero."""
+    DDIM steps, and its distillation loss is zero on batches made as ``PairBatches`` makes them (generated cells
+    at one student level, given cells at 0, the pair's noise as the noise)."""
     g = torch.Generator().manual_seed(0)
     shape = AVDiT.from_pretrained(teacher[0])
     target = AV(torch.randn(3, *shape.video_shape, generator=g, dtype=torch.float64),
@@ -227,3 +228,37 @@ def test_more_pairs_extend_the_folder_and_keep_the_shards_made(teacher, tmp_path
     make_pairs(pair_settings(teacher, pairs=14), tmp_path / "pairs", device="cpu", progress=False)  # a partial last
     with pytest.raises(ValueError, match="holds 2 pairs where 4 are planned"):
         make_pairs(pair_settings(teacher, pairs=16), tmp_path / "pairs", device="cpu", progress=False)
+
+
+def test_every_alternating_run_starts_from_the_given_noise_so_the_sample_is_a_function_of_it(teacher):
+    """The teacher's default order (runs alternating between video and audio) with guidance off: given the noise,
+    two generators give the same sample (every run starts from it); without it they do not."""
+    model = AVDiT.from_pretrained(teacher[0])
+    g = torch.Generator().manual_seed(3)
+    clean = AV(torch.randn(2, *model.video_shape, generator=g), torch.randn(2, *model.audio_shape, generator=g))
+    noise = clean.map(lambda p: torch.randn(p.shape, generator=g))
+    sampling = SamplingConfig.preset("default").replace(guidance=0.0, steps=3)
+    assert len(sampling.runs) == 5
+    given = get_task("av_continue", LAYOUT.num_segments).given
+
+    def sample(seed, with_noise):
+        return generate_latents(model, clean, given, LAYOUT, sampling, generator=torch.Generator().manual_seed(seed),
+                                noise=noise if with_noise else None, prediction=model.config.prediction)
+
+    for a, b in zip(sample(0, True), sample(1, True)):
+        assert torch.equal(a, b)
+    assert not torch.equal(sample(0, False).video, sample(1, False).video)
+
+
+def test_settings_that_cannot_train_are_refused_before_any_pair_is_made(teacher, tmp_path):
+    with pytest.raises(ValueError, match="does not train the levels of 4 DDIM steps"):
+        distill(pair_settings(teacher), tmp_path / "a", device="cpu", progress=False, student_steps="1,2")
+    with pytest.raises(ValueError, match="student_steps"):
+        distill(pair_settings(teacher), tmp_path / "b", device="cpu", progress=False, student_steps="x")
+    assert not (tmp_path / "a" / "pairs").exists() and not (tmp_path / "b" / "pairs").exists()
+
+
+def test_fewer_pairs_than_made_are_refused(teacher, tmp_path):
+    make_pairs(pair_settings(teacher), tmp_path / "pairs", device="cpu", progress=False)
+    with pytest.raises(ValueError, match="holds 8 pairs; pairs=4 would train on fewer"):
+        make_pairs(pair_settings(teacher, pairs=4), tmp_path / "pairs", device="cpu", progress=False)

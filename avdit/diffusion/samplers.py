@@ -60,17 +60,17 @@ def step_levels(steps: int, spacing: Spacing = "uniform", schedule: NoiseSchedul
     return torch.tensor(levels + [0], dtype=torch.long)
 
 
-def ddim_levels(spec: str, timesteps: int = 1000) -> torch.Tensor:
+def ddim_levels(spec: str, schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> torch.Tensor:
     """The distinct levels above 0 that uniform DDIM samplers of the step counts ``spec`` ('1,2,4,8') visit,
     descending: (L,) long. 1, 2, 4 and 8 steps visit 1000, 875, ..., 125."""
     try:
         counts = [int(part) for part in spec.split(",")]
     except ValueError:
         counts = []
-    if not counts or any(not 1 <= k <= timesteps for k in counts):
-        raise ValueError(f"student_steps={spec!r}: give sampler step counts joined by ',', each in 1..{timesteps} "
+    if not counts or any(not 1 <= k <= schedule.T for k in counts):
+        raise ValueError(f"student_steps={spec!r}: give sampler step counts joined by ',', each in 1..{schedule.T} "
                          "(e.g. '1,2,4,8')")
-    levels = torch.cat([step_levels(k, "uniform")[:-1] for k in counts])
+    levels = torch.cat([step_levels(k, "uniform", schedule)[:-1] for k in counts])
     return levels.unique().flip(0)
 
 

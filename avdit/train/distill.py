@@ -23,8 +23,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avdit.diffusion.samplers import ddim_levels
+from avdit.diffusion.sampling import SamplingConfig
 from avdit.train.pairs import PairSettings, make_pairs
 from avdit.utils import distributed
+
+DISTILLED = "distilled"  # the sampling preset a student's checkpoint names (avdit.pipeline.sampling_preset_of)
 
 
 def student_config(teacher: str | Path, pairs_dir: str | Path, **training):
@@ -38,9 +42,16 @@ def student_config(teacher: str | Path, pairs_dir: str | Path, **training):
     if "preset" not in recorded:
         raise ValueError(f"{teacher}/model.json does not say which preset made it (no 'train' record): distil a "
                          "checkpoint of `avdit train`, or export it with a current avdit")
-    network = {name: recorded[name] for name in ("preset", "model", "prediction") if name in recorded}
-    return TrainConfig(**{**DEFAULT_TRAINING, **network, "data": str(pairs_dir), "init": str(teacher),
-                          "codecs": None, **training})
+    network = {name: recorded[name] for name in ("preset", "model", "prediction", "self_condition_rate")
+               if name in recorded}
+    config = TrainConfig(**{**DEFAULT_TRAINING, **network, "data": str(pairs_dir), "init": str(teacher),
+                            "codecs": None, **training})
+    preset = SamplingConfig.preset(DISTILLED)
+    if not set(ddim_levels(str(preset.steps)).tolist()) <= set(ddim_levels(config.student_steps).tolist()):
+        raise ValueError(f"student_steps={config.student_steps!r} does not train the levels of {preset.steps} DDIM "
+                         f"steps, with which the student samples (the {DISTILLED!r} preset): include {preset.steps} "
+                         "(e.g. '1,2,4,8') or a multiple of it")
+    return config
 
 
 # The student's training unless told otherwise: a fine-tune of the teacher's weights on the pairs.
@@ -57,6 +68,9 @@ def distill(pairs: PairSettings, run_dir: str | Path, device: str | None = None,
 
     d = distributed.init(device)
     pairs_dir = Path(run_dir) / "pairs"
+    config = student_config(pairs.teacher, pairs_dir, **{"seed": pairs.seed, **training})  # bad settings fail now,
+    if config.batch_size % (d.world * config.accumulation):  # not after the pairs
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by ranks x accumulation "
+                         f"({d.world} x {config.accumulation})")
     make_pairs(pairs, pairs_dir, ranks=d, progress=progress)
-    config = student_config(pairs.teacher, pairs_dir, **{"seed": pairs.seed, **training})
     return train(config, run_dir, progress=progress, device=device)

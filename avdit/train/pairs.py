@@ -113,6 +113,11 @@ def make_pairs(settings: PairSettings, out: str | Path, device: str | None = Non
             "data": str(Path(settings.data).resolve()), "teacher_weights": teacher.weights_digest(),
             "codec_digest": data_index["codec_digest"]}
     check_shard_folder(out, {k: v for k, v in plan.items() if k != "pairs"})  # more pairs extend the folder
+    index_path = out / SHARD_INDEX
+    before = json.loads(index_path.read_text()).get("pairs", 0) if index_path.is_file() else 0
+    if settings.pairs < before:
+        raise ValueError(f"{out} holds {before} pairs; pairs={settings.pairs} would train on fewer: give "
+                         f"pairs={before} or more (the count may only grow), or choose another out=")
     distributed.barrier(d)
     shards = [{"file": f"shard_{k:05d}.safetensors", "clips": min(settings.chunk, settings.pairs - first)}
               for k, first in enumerate(range(0, settings.pairs, settings.chunk))]
@@ -194,4 +199,6 @@ class PairBatches:
         video, audio, noise_video, noise_audio, given, task = self.pairs.take_named(idx, PAIR_TENSORS)
         level = self.levels[torch.randint(0, len(self.levels), (config.batch_size,), generator=g)]  # (B,)
         t = torch.where(given.bool(), 0, level.view(-1, 1, 1))  # (B, M, N)
-        return Batch(AV(video, audio), AV(noise_video, noise_audio), t, task.long(), None)
+        self_condition = (torch.rand(config.batch_size, generator=g) < config.self_condition_rate
+                          if config.self_condition_rate > 0 else None)  # (B,), as MoNL batches draw it
+        return Batch(AV(video, audio), AV(noise_video, noise_audio), t, task.long(), self_condition)
