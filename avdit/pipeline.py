@@ -33,6 +33,7 @@ from avdit.codecs.interface import CodecError, CodecPair, bundled_codecs_dir, lo
 from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_digest
 from avdit.utils.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, SamplingConfig, generate_latents
+from avdit.diffusion.sampling import STUDENT_PRESET
 from avdit.diffusion.spread import match_spread, spread
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -50,7 +51,7 @@ def bundled_model_dir() -> Path:
 def sampling_preset_of(info: dict) -> str:
     """The sampling preset a checkpoint's ``model.json`` (``info``) is made for: ``distilled`` for a student of
     ``avdit distill`` (``avdit.train.distill``), else ``default``."""
-    return "distilled" if info.get("train", {}).get("student_steps") else "default"
+    return STUDENT_PRESET if info.get("train", {}).get("student_steps") else "default"
 
 
 def checkpoint_sampling_preset(folder: str | Path | None) -> str:
@@ -216,8 +217,9 @@ class Pipeline:
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
         (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that
         does not slide, segment 0 of every window is the first window's (see the module doc);
-        ``sampling.anchor_spread``: each window's generated latents keep the spread they had in the first window (``avdit.diffusion.spread``).
-        Yields (new frames, new samples, latents) per window, keeping one window in memory."""
+        ``sampling.anchor_spread``: each window's generated latents keep the spread they had in the first window
+        (``avdit.diffusion.spread``). Yields (new frames, new samples, latents) per window, keeping one window in
+        memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1

@@ -29,8 +29,9 @@ from avdit.train.pairs import PairBatches, PairSettings, make_pairs
 def loss_per_level(checkpoint: str | Path, pairs_dir: Path, student_steps: str, batches: int) -> dict[int, float]:
     model = AVDiT.from_pretrained(checkpoint)
     layout = model.config.layout
-    pairs, _ = open_shards(pairs_dir)
-    source = PairBatches(TrainConfig(data=str(pairs_dir), student_steps=student_steps, batch_size=128, seed=5), pairs)
+    pairs, index = open_shards(pairs_dir)
+    source = PairBatches(TrainConfig(data=str(pairs_dir), student_steps=student_steps, batch_size=128, seed=5), pairs,
+                         index)
     weighting = parse_loss_weighting("v")
     losses: dict[int, list[float]] = {}
     for step in range(batches):

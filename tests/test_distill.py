@@ -134,7 +134,7 @@ def test_the_students_batches_put_generated_cells_on_the_line_at_student_levels(
 
     pairs, _ = open_shards(tmp_path / "pairs")
     config = TrainConfig(preset="bt-tiny", data=str(tmp_path / "pairs"), student_steps="4", batch_size=16)
-    batches = PairBatches(config, pairs)
+    batches = PairBatches(config, pairs, index)
     assert batches.strategies == tuple(index["task_names"])
     batch = batches.draw(3)
     again = batches.draw(3)  # a step's batch is a function of (seed, step): resumes draw the same

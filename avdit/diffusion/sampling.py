@@ -40,6 +40,8 @@ TOGETHER = "together"
 ORDER_ALIASES = {"audio-first": "audio-video", "video-first": "video-audio"}
 ORDERS = (TOGETHER, "audio-first", "video-first", "video-audio-video", "video-audio-video-audio-video")  # as help names
 
+STUDENT_PRESET = "distilled"  # the preset a student of `avdit distill` samples with (its checkpoint names it)
+
 Guidance = float | tuple[float, float]  # one scale, or one per modality (video, audio)
 
 
@@ -151,6 +153,6 @@ class SamplingConfig:
 SamplingConfig.PRESETS = {
     "default": SamplingConfig(),
     "paper": SamplingConfig(sampler="ddim", steps=250, order=TOGETHER),
-    "distilled": SamplingConfig(sampler="ddim", steps=4, order=TOGETHER, guidance=0.0),
+    STUDENT_PRESET: SamplingConfig(sampler="ddim", steps=4, order=TOGETHER, guidance=0.0),
 }
 DEFAULT_SAMPLING = SamplingConfig.PRESETS["default"]

@@ -24,11 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from avdit.diffusion.samplers import ddim_levels
-from avdit.diffusion.sampling import SamplingConfig
+from avdit.diffusion.sampling import STUDENT_PRESET, SamplingConfig
 from avdit.train.pairs import PairSettings, make_pairs
 from avdit.utils import distributed
-
-DISTILLED = "distilled"  # the sampling preset a student's checkpoint names (avdit.pipeline.sampling_preset_of)
 
 
 def student_config(teacher: str | Path, pairs_dir: str | Path, **training):
@@ -46,11 +44,11 @@ def student_config(teacher: str | Path, pairs_dir: str | Path, **training):
                if name in recorded}
     config = TrainConfig(**{**DEFAULT_TRAINING, **network, "data": str(pairs_dir), "init": str(teacher),
                             "codecs": None, **training})
-    preset = SamplingConfig.preset(DISTILLED)
+    preset = SamplingConfig.preset(STUDENT_PRESET)
     if not set(ddim_levels(str(preset.steps)).tolist()) <= set(ddim_levels(config.student_steps).tolist()):
         raise ValueError(f"student_steps={config.student_steps!r} does not train the levels of {preset.steps} DDIM "
-                         f"steps, with which the student samples (the {DISTILLED!r} preset): include {preset.steps} "
-                         "(e.g. '1,2,4,8') or a multiple of it")
+                         f"steps, with which the student samples (the {STUDENT_PRESET!r} preset): include "
+                         f"{preset.steps} (e.g. '1,2,4,8') or a multiple of it")
     return config
 
 
@@ -64,13 +62,11 @@ def distill(pairs: PairSettings, run_dir: str | Path, device: str | None = None,
     """``avdit distill``: the teacher pairs (RUN/pairs), then the student trained on them in ``run_dir`` (both
     resume when rerun; under torchrun the ranks share the pairs and train data-parallel, or sharded with
     fsdp=True); returns the last logged figures. The student's checkpoint names the ``distilled`` sampling."""
-    from avdit.train.loop import train
+    from avdit.train.loop import check_batch_split, train
 
     d = distributed.init(device)
     pairs_dir = Path(run_dir) / "pairs"
     config = student_config(pairs.teacher, pairs_dir, **{"seed": pairs.seed, **training})  # bad settings fail now,
-    if config.batch_size % (d.world * config.accumulation):  # not after the pairs
-        raise ValueError(f"batch_size={config.batch_size} must be divisible by ranks x accumulation "
-                         f"({d.world} x {config.accumulation})")
+    check_batch_split(config, d)  # not after the pairs
     make_pairs(pairs, pairs_dir, ranks=d, progress=progress)
     return train(config, run_dir, progress=progress, device=device)

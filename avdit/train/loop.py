@@ -156,12 +156,13 @@ class MonlBatches:
         return draw_batch(self.config, self.latents, self.levels, step)
 
 
-def batch_source(config: TrainConfig, latents: LatentShards, layout: ClipLayout):
-    """What each step trains on: MoNL batches, or a distillation's teacher pairs (``config.student_steps``)."""
+def batch_source(config: TrainConfig, latents: LatentShards, layout: ClipLayout, index: dict):
+    """What each step trains on: MoNL batches, or a distillation's teacher pairs (``config.student_steps``) in the
+    shard folder of ``index``."""
     if config.student_steps:
         from avdit.train.pairs import PairBatches
 
-        return PairBatches(config, latents)
+        return PairBatches(config, latents, index)
     return MonlBatches(config, latents, layout)
 
 
@@ -216,7 +217,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     latents, layout, index = training_latents(config, run_dir, d)
     torch.manual_seed(config.seed)  # the initial weights
     trainee, step = _build_trainee(config, run_dir, d, build_model(config, latents, layout), index)
-    source = batch_source(config, latents, layout)
+    source = batch_source(config, latents, layout, index)
     weighting = parse_loss_weighting(config.loss_weighting)
     writer = _tensorboard(run_dir) if d.main else None
     info = {"codecs": str(codecs_folder(config, index).resolve()), "codec_digest": index["codec_digest"],
@@ -269,6 +270,11 @@ def _open_run_dir(config: TrainConfig, run_dir: Path, d: distributed.Dist) -> No
         clean_stale_temporaries(run_dir)
         write_json(run_dir / "config.json", config.to_dict())
     distributed.barrier(d)
+    check_batch_split(config, d)
+
+
+def check_batch_split(config: TrainConfig, d: distributed.Dist) -> None:
+    """The global batch must split evenly over the ranks and the accumulation steps."""
     if config.batch_size % (d.world * config.accumulation):
         raise ValueError(f"batch_size={config.batch_size} must be divisible by ranks x accumulation "
                          f"({d.world} x {config.accumulation})")

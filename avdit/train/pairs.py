@@ -102,11 +102,10 @@ def make_pairs(settings: PairSettings, out: str | Path, device: str | None = Non
     if ClipLayout.from_dict(data_index["layout"]) != layout:
         raise ValueError(f"the latents in {settings.data} are of another clip layout than the teacher "
                          f"{settings.teacher}'s: encode the data with the teacher's codecs")
-    recorded = teacher.info.get("codec_digest")
-    if recorded and recorded != data_index["codec_digest"] and not codec_digest_matches(recorded,
-                                                                                         data_index["codecs"]):
-        raise ValueError(f"the teacher {settings.teacher} was trained on latents of other codecs (digest {recorded}) "
-                         f"than {settings.data} (digest {data_index['codec_digest']}); encode the data with its codecs")
+    # loading the teacher with the data's codecs checked that it was trained with them; the data must be theirs too
+    if not codec_digest_matches(data_index["codec_digest"], data_index["codecs"]):
+        raise ValueError(f"the latents in {settings.data} were made with other codecs than those now in "
+                         f"{data_index['codecs']}: encode the data again with the teacher's codecs")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = {**asdict(settings), "teacher": str(Path(settings.teacher).resolve()),
@@ -183,8 +182,7 @@ class PairBatches:
     each example's generated cells at one level of the student's sampler, its given cells at 0; the pair's noise is
     the noise. The loss is logged per task of the mixture."""
 
-    def __init__(self, config, pairs: LatentShards):
-        index = json.loads((pairs.folder / SHARD_INDEX).read_text())
+    def __init__(self, config, pairs: LatentShards, index: dict):
         if "task_names" not in index:
             raise ValueError(f"{pairs.folder} holds latents, not teacher pairs: student_steps= trains on the pairs "
                              "`avdit distill` makes (RUN/pairs)")

@@ -8,6 +8,7 @@ from avdit.codecs.interface import load_codecs
 from avdit.media import write_mp4
 from avdit.model import AVDiT
 from avdit.diffusion import DEFAULT_SAMPLING, SamplingConfig
+from avdit.diffusion.sampling import STUDENT_PRESET
 from avdit.pipeline import Pipeline, Result
 from avdit.train.config import TrainConfig
 from avdit.train.data import codecs_folder, held_out_latents
@@ -20,7 +21,7 @@ def write_samples(run_dir: Path, model: AVDiT, config: TrainConfig, step: int) -
     device = str(next(model.parameters()).device)
     pipe = Pipeline(model, load_codecs(codecs_folder(config)), device=device)
     clean = held_out_latents(pipe.codecs, config.seed, 1)  # (1, ...) latents on the CPU
-    sampling = (SamplingConfig.preset("distilled") if config.student_steps  # a student samples as it will be used
+    sampling = (SamplingConfig.preset(STUDENT_PRESET) if config.student_steps  # a student samples as it will be used
                 else DEFAULT_SAMPLING.replace(steps=config.sample_steps, guidance=0.0))
     window = float(pipe.layout.duration)
     for task in SAMPLE_TASKS:

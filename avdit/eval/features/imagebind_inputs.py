@@ -5,7 +5,8 @@ their defaults; this module is those two functions (and the pytorchvideo pieces 
 requirements pin, 28fe037) written afresh:
 
 - clips: pytorchvideo's ``ConstantClipsPerVideoSampler`` — ``n`` windows of 2 s starting at
-  k * max(D - 2, 0) / (n - 1) for k = 0..n-1, exact fractions of the duration D (a clip shorter than 2 s gives n copies of [0, 2));
+  k * max(D - 2, 0) / (n - 1) for k = 0..n-1, exact fractions of the duration D (a clip shorter than 2 s gives n
+  copies of [0, 2));
 - video: 5 windows; decord's ``get_clip`` takes the frames i with ceil(fps * start) <= i < min(ceil(fps * end), T),
   i.e. the frames whose display interval [i / fps, (i + 1) / fps) begins inside [start, end), and
   ``UniformTemporalSubsample(2)`` keeps the first and last of them. A decoded file of T frames at ``fps`` has
