@@ -63,16 +63,22 @@ def server(checkpoint):
     app.close()
 
 
+def open_page(browser, url: str):
+    """A new tab on the app, once its handlers are attached: a click before then is lost (the page has loaded when
+    its buttons exist, and has wired them when the network is idle)."""
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_selector("#generate")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
 @pytest.fixture
 def page(server):
     sync_api = browser_or_skip()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page()
-        page.goto(server)
-        page.wait_for_selector("#generate")
-        page.wait_for_load_state("networkidle")
-        yield page
+        yield open_page(browser, server)
         browser.close()
 
 
@@ -103,7 +109,7 @@ LIVE_STATE = """() => { const v = document.getElementById('live-video');
 
 def test_live_stream_plays_with_sound_and_stops(page):
     """Live: Start plays an endless stream with its sound for 20 s without a stall, a second viewer is told to
-    wait, and Stop ends the generation on the server (the second viewer can then start)."""
+    wait (and the message stays), and Stop ends the generation on the server (the second viewer can then start)."""
     page.locator("#preset").get_by_role("radio", name="av_continue").check()
     page.locator("#live-task").get_by_role("radio", name="joint").check()
     page.locator("#live-start").click()
@@ -122,13 +128,13 @@ def test_live_stream_plays_with_sound_and_stops(page):
     assert audio[0] > 0 and audio[-1] > audio[0], audio  # an audio track, decoded as it plays
     assert "Live (playing)" in page.locator("#live-status").inner_text()
 
-    second = page.context.browser.new_page()
-    second.goto(page.url)
-    second.wait_for_selector("#live-start")
+    second = open_page(page.context.browser, page.url)
     second.locator("#live-start").click()
     second.wait_for_function("() => document.getElementById('live-status').innerText.includes('Please wait')",
                              timeout=30_000)
     assert second.locator("#live-video").count() == 0
+    second.wait_for_timeout(3000)  # the message stays: the status updates after Start must not clear it
+    assert "Please wait" in second.locator("#live-status").inner_text()
 
     page.locator("#live-stop").click()
     page.wait_for_function("() => !document.getElementById('live-video')", timeout=30_000)

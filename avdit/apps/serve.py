@@ -329,11 +329,13 @@ def build_app(pipe, max_upload_mb: int = 50, max_streams: int = 1):
 
         def on_live_status(key):  # while the stream runs, its figures once a second
             stream = live.get(key) if key else None
-            while stream is not None and stream.running:
+            if stream is None:  # none started: keep what Start said ("Please wait", an error); an empty end clears it
+                yield gr.update()
+                return
+            while stream.running:
                 yield status_line(stream)
                 time.sleep(1.0)
-            if stream is not None:
-                yield status_line(stream)
+            yield status_line(stream)
 
         live_start.click(on_live_start, [live_id, live_task, source, bt_index, video_file, seed],
                          [live_id, live_video, live_status], api_name=False).then(
