@@ -177,6 +177,7 @@ def test_distill_makes_pairs_trains_a_student_that_samples_distilled_and_resumes
     assert "resuming the teacher pairs" in said and "resuming" in said and "from step 3 of 4" in said
 
 
+@pytest.mark.slow  # subprocesses (13 s together): kept out of the 5-minute default suite
 def test_the_command_line_distils_and_generate_samples_with_the_students_preset(teacher, tmp_path):
     run, latents = teacher
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -196,6 +197,7 @@ def test_the_command_line_distils_and_generate_samples_with_the_students_preset(
     assert bad.returncode != 0 and "unknown task 'jump'" in bad.stderr
 
 
+@pytest.mark.slow  # subprocesses (13 s together): kept out of the 5-minute default suite
 def test_two_processes_share_the_pairs_and_train_the_student_as_one(teacher, tmp_path):
     """Under torchrun (gloo, 2 ranks) each rank makes its shards of the pairs and the student trains data-parallel:
     the same pairs and the same student as one process."""
