@@ -64,8 +64,7 @@ def server(checkpoint):
 
 
 def open_page(browser, url: str):
-    """A new tab on the app, once its handlers are attached: a click before then is lost (the page has loaded when
-    its buttons exist, and has wired them when the network is idle)."""
+    """A new tab on the app, once its buttons exist and its network is idle (both tabs of a test open alike)."""
     page = browser.new_page()
     page.goto(url)
     page.wait_for_selector("#generate")
