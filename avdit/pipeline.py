@@ -9,6 +9,7 @@ and makes the 1.5 s after them:
 - segment 1 is the last 0.5 s made so far, re-encoded from pixels and samples: the motion goes on from there;
 - segment 0 is the first window's own segment 0 (``SamplingConfig.anchor_segment``): the subject as it began, seen
   in every window, so a small change of colour or size in one window is not carried into the next and compounded;
+  with ``SamplingConfig.anchor_guidance`` > 0 (off by default) each window is also guided towards it;
 - for a2v/v2a the given modality slides along its input instead (all of it is the input's, from the window's start);
   the generated one is carried and anchored as above;
 - each window's generated latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
@@ -185,13 +186,15 @@ class Pipeline:
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, sampling: SamplingConfig, generator: torch.Generator,
-                history: torch.Tensor | None = None) -> AV:
+                history: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> AV:
         """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
-        The sampler turns the network's output into eps with its own schedule, the one the model was trained with."""
+        The sampler turns the network's output into eps with its own schedule, the one the model was trained with.
+        ``history``, ``anchor``: a rolled window's carried and anchor cells (``generate_latents``)."""
         out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout, sampling,
                                schedule=DEFAULT_SCHEDULE, generator=generator,
                                self_condition=self.model.config.self_condition,
-                               prediction=self.model.config.prediction, history=history, progress=self.progress)
+                               prediction=self.model.config.prediction, history=history, progress=self.progress,
+                               anchor=anchor)
         return out.map(lambda p: p.float().cpu())
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
@@ -239,6 +242,8 @@ class Pipeline:
         # the modalities whose segment 0 is the first window's: every one that does not slide along an input
         anchored = [m for m in (VIDEO, AUDIO) if m not in sliding] if sampling.anchor_segment else []
         anchor = tail_v[:, :seg0_frames].clone(), tail_a[:, :seg0_samples].clone()  # (B, t, H, W, 3), (B, s)
+        anchor_cells = torch.zeros_like(rolled)  # (M, N): where anchor guidance looks (sampling.anchor_guidance)
+        anchor_cells[anchored, 0] = True
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
@@ -254,7 +259,7 @@ class Pipeline:
                 v[:, :seg0_frames] = anchor[0]
             if AUDIO in anchored:
                 a[:, :seg0_samples] = anchor[1]
-            out = sample(follow, self.codecs.encode(v, a), history)
+            out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
             if reference is not None:  # the first window's spread, held (avdit.diffusion.spread)
                 out = match_spread(out, generated, reference)
             new_v, new_a = self.codecs.decode(out)
@@ -296,8 +301,8 @@ class Pipeline:
             raise ValueError(f"{clean.batch_size} inputs were given for num={num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
 
-        def sample(t: Task, c: AV, history: torch.Tensor | None = None) -> AV:
-            return self._sample(t, c, sampling, generator, history)
+        def sample(t: Task, c: AV, history: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> AV:
+            return self._sample(t, c, sampling, generator, history, anchor)
 
         out = sample(task, clean)
         first_v, first_a = self.codecs.decode(out)

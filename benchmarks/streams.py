@@ -1,15 +1,18 @@
 """Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
 
     python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
-                                 [--before-duration 120] [--out runs/streams] [--docs docs/results]
+                                 [--before-duration 120] [--variants after,anchor-guided,spread,before]
+                                 [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
 the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as long
-as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint, ``spread`` is
-the same without the anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every
-window), and ``before`` without holding the first window's latent spread either (how earlier versions rolled), each
-over ``--before-duration`` s. Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``): colour and
-pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first window whose
+as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint,
+``anchor-guided`` is the same with anchor guidance 3 (``anchor_guidance``, off by default), ``spread`` without the
+anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every window), and ``before``
+without holding the first window's latent spread either (how earlier versions rolled), each over
+``--before-duration`` s; ``--variants`` picks which (default: all but ``anchor-guided``). Every 2-s window is
+measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
+every 8th window. A stream is held until the first window whose
 class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's (ball lost).
 Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute, and how
 fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives). Writes
@@ -36,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import resumable_record  # noqa: E402
 
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
-# generation's defaults; without the anchor segment (the streams of the version before); without either (earlier)
-VARIANTS = {"after": {}, "spread": {"anchor_segment": False},
+# generation's defaults; with anchor guidance (a study, off by default); without the anchor segment (the streams of
+# the version before); without either anchor (earlier)
+VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0}, "spread": {"anchor_segment": False},
             "before": {"anchor_spread": False, "anchor_segment": False}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 
@@ -128,8 +132,9 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "until the first 2-s window whose colour or pitch class is not the first window's, or whose disc size "
              f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, and its generated latents keep "
-             "the first window's spread, `anchor_spread`); `spread`: without the anchor segment (the version "
-             "before); `before`: without either, as earlier versions rolled. a2v and v2a slide along a held-out "
+             "the first window's spread, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
+             "(`anchor_guidance`); `spread`: without the anchor segment (the version before); `before`: without "
+             "either, as earlier versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
@@ -167,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=20, help="streams per task (default 20)")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default 600)")
     parser.add_argument("--before-duration", type=float, default=120.0,
-                        help="seconds per stream of the variants without the anchors (default 120; 0: skip)")
+                        help="seconds per stream of the variants other than 'after' (default 120; 0: skip)")
+    parser.add_argument("--variants", default="after,spread,before",
+                        help=f"which of {','.join(VARIANTS)} to make (default after,spread,before)")
     parser.add_argument("--batch-size", type=int, default=20, help="streams made together (default 20)")
     parser.add_argument("--sync-every", type=int, default=8, help="measure sync on every n-th window (default 8)")
     parser.add_argument("--single", type=float, default=60.0, help="seconds of one stream timed alone (0: skip)")
@@ -176,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/streams", help="folder for results.json (default runs/streams)")
     parser.add_argument("--docs", default="docs/results", help="folder for streams.md/svg (default docs/results)")
     args = parser.parse_args(argv)
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     out, docs = Path(args.out), Path(args.docs)
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.from_pretrained(args.checkpoint)
@@ -185,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     record = resumable_record(record_path, settings, "streams")
     command = ("python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     for task in args.tasks.split(","):
-        for variant, options in VARIANTS.items():
+        for variant in args.variants.split(","):
+            options = VARIANTS[variant]
             duration = args.duration if variant == "after" else args.before_duration
             if task in SLIDING and variant != "after":
                 continue

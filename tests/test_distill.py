@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from avdit.codecs.shards import load_shards
+from avdit.data import bouncing_tones as bt
 from avdit.diffusion import SamplingConfig, diffusion_loss, generate_latents
 from avdit.diffusion.samplers import ddim_levels as student_levels
 from avdit.diffusion.samplers import step_levels
@@ -75,8 +76,8 @@ class Oracle(torch.nn.Module):
 @pytest.mark.parametrize("task", ["joint", "a2v", "av_inpaint"])
 def test_a_student_that_predicts_the_pair_samples_it_in_its_steps_and_scores_zero_loss(teacher, task, steps):
     """The coupling the student learns and the sampler it is used with agree: a network whose prediction at every
-    student level is the pair's x* (given the line from z) samples exactly x* from z in 1, 2, 4 or 8 distilled
-    DDIM steps, and its distillation loss is zero on batches made as ``PairBatches`` makes them (generated cells
+    student level is the pair's x* (given the line from z) samples exactly x* from z in 1, 2, 4 or 8 DDIM steps
+    with every generated cell together (the line the pairs lie on), and its distillation loss is zero on batches made as ``PairBatches`` makes them (generated cells
     at one student level, given cells at 0, the pair's noise as the noise)."""
     g = torch.Generator().manual_seed(0)
     shape = AVDiT.from_pretrained(teacher[0])
@@ -84,7 +85,7 @@ def test_a_student_that_predicts_the_pair_samples_it_in_its_steps_and_scores_zer
                 torch.randn(3, *shape.audio_shape, generator=g, dtype=torch.float64))
     noise = target.map(lambda p: torch.randn(p.shape, generator=g, dtype=torch.float64))
     given = get_task(task, LAYOUT.num_segments).given
-    sampling = SamplingConfig.preset("distilled").replace(steps=steps)
+    sampling = SamplingConfig.preset("distilled").replace(steps=steps, order="together")
     out = generate_latents(Oracle(target), target, given, LAYOUT, sampling, noise=noise, prediction="eps")
     for o, x in zip(out, target):
         torch.testing.assert_close(o, x, atol=1e-6, rtol=1e-6)
@@ -165,8 +166,11 @@ def test_distill_makes_pairs_trains_a_student_that_samples_distilled_and_resumes
     calls = []
     model_forward = pipe.model.forward
     pipe.model.forward = lambda *a, **k: calls.append(1) or model_forward(*a, **k)
-    result = pipe("joint", seed=0)  # the checkpoint's own preset: 4 passes, both modalities together
-    assert result.video.shape[1] == LAYOUT.frames and len(calls) == 4
+    result = pipe("joint", seed=0)  # the checkpoint's own preset: 4 runs of 2 steps, video and audio in turns
+    assert result.video.shape[1] == LAYOUT.frames and len(calls) == 8
+    calls.clear()
+    pipe("a2v", audio=bt.make_clip(0, 0, "test").audio, seed=0)  # one modality generated: one run of 2 steps
+    assert len(calls) == 2
     teacher_weights = AVDiT.from_pretrained(teacher[0]).state_dict()
     student_weights = AVDiT.from_pretrained(run).state_dict()
     assert any(not torch.equal(teacher_weights[k], student_weights[k]) for k in teacher_weights)
@@ -253,8 +257,8 @@ def test_every_alternating_run_starts_from_the_given_noise_so_the_sample_is_a_fu
 
 
 def test_settings_that_cannot_train_are_refused_before_any_pair_is_made(teacher, tmp_path):
-    with pytest.raises(ValueError, match="does not train the levels of 4 DDIM steps"):
-        distill(pair_settings(teacher), tmp_path / "a", device="cpu", progress=False, student_steps="1,2")
+    with pytest.raises(ValueError, match="does not train the levels of 2 DDIM steps"):
+        distill(pair_settings(teacher), tmp_path / "a", device="cpu", progress=False, student_steps="1,3")
     with pytest.raises(ValueError, match="student_steps"):
         distill(pair_settings(teacher), tmp_path / "b", device="cpu", progress=False, student_steps="x")
     assert not (tmp_path / "a" / "pairs").exists() and not (tmp_path / "b" / "pairs").exists()

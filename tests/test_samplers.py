@@ -197,6 +197,53 @@ def test_guidance_combines_conditional_and_noise_replaced_predictions(tiny_model
     torch.testing.assert_close(eps.audio, 1.5 * e_c.audio - 0.5 * e_u.audio)
 
 
+def test_anchor_guidance_adds_the_anchors_direction_in_one_batched_call(tiny_model, generator):
+    """eps = (1 + s) e(given) - s e(no given) + w (e(given) - e(anchor replaced by noise at T)): the anchor branch
+    drops only the anchor cells, and all three predictions come from one call of the network."""
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, generator)
+    given = get_task("av_continue", 5).given  # segments 0-1 of both: segment 0 the anchor, segment 1 carried
+    anchor = torch.zeros_like(given)
+    anchor[:, 0] = True
+    recorder = Recorder(tiny_model)
+    denoise = conditioned_denoiser(recorder, given, clean, layout, guidance=1.0, generator=generator, anchor=anchor,
+                                   anchor_guidance=3.0)
+    x = clean.map(lambda p: torch.randn(p.shape, generator=generator))
+    x = x.map(lambda xi, ci, m: torch.where(m, ci, xi), clean, layout.cells_to_latents(given[None]))
+    t = torch.where(given, 0, 700).expand(2, -1, -1)
+    with torch.no_grad():
+        eps = denoise(x, t, None)
+    (x_all, t_all, _), = recorder.calls  # one call: conditional, unconditional, without the anchor
+    assert t_all.shape[0] == 6
+    assert torch.equal(t_all[4:, :, 0], torch.full((2, 2), 1000)) and torch.equal(t_all[4:, :, 1:], t[:, :, 1:])
+    v_anchor = layout.cells_to_latents(anchor[None]).video.expand_as(x.video)  # where segment 0's video latents are
+    assert torch.equal(x_all.video[4:][~v_anchor], x.video[~v_anchor])  # carried segment, noisy cells as they were
+    assert not torch.equal(x_all.video[4:][v_anchor], x.video[v_anchor])  # the anchor replaced by noise
+    with torch.no_grad():
+        e_c, e_u, e_a = (tiny_model(x_all.map(lambda p: p[k:k + 2]), t_all[k:k + 2]) for k in (0, 2, 4))
+    for m in range(2):
+        torch.testing.assert_close(eps[m], e_c[m] + 1.0 * (e_c[m] - e_u[m]) + 3.0 * (e_c[m] - e_a[m]))
+
+
+def test_without_anchor_cells_or_weight_anchor_guidance_changes_nothing(tiny_model, generator):
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 1, generator)
+    given = get_task("av_continue", 5).given
+    x = clean.map(lambda p: torch.randn(p.shape, generator=generator))
+    t = torch.where(given, 0, 500).expand(1, -1, -1)
+    anchor = torch.zeros_like(given)
+    anchor[:, 0] = True
+    outs = []
+    for cells, weight in ((None, 0.0), (anchor, 0.0), (torch.zeros_like(given), 2.0), (~given, 2.0)):
+        denoise = conditioned_denoiser(tiny_model, given, clean, layout, guidance=1.0,
+                                       generator=torch.Generator().manual_seed(0), anchor=cells,
+                                       anchor_guidance=weight)
+        with torch.no_grad():
+            outs.append(denoise(x, t, None))
+    for out in outs[1:]:  # no weight, no anchor cells, or anchor cells that are not given: plain guidance
+        assert all(torch.equal(a, b) for a, b in zip(out, outs[0]))
+
+
 @pytest.mark.parametrize("sample", [sample_ddim, sample_dpmpp_2m])
 def test_self_conditioning_passes_the_previous_x0_estimate(tiny_model, generator, sample):
     layout = tiny_model.config.layout

@@ -131,6 +131,27 @@ def test_every_rolled_window_is_given_the_first_windows_segment_0(checkpoint, mo
             assert torch.equal(v[:, 1:5], video[:, made - 4:made])  # segment 1: the last 0.5 s made
             assert torch.equal(a[:, 2000:10000], audio[:, (made - 4) * 2000:made * 2000])
 
+def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, monkeypatch):
+    """Anchor guidance changes only the rolled windows (the first has no anchor), and a stream without the anchor
+    segment has no anchor to guide towards: it is the stream made without anchor guidance."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    fast = SamplingConfig(steps=1)
+    seen = []
+    sample = pipe._sample
+    monkeypatch.setattr(pipe, "_sample", lambda *a: seen.append(a[4:]) or sample(*a))  # (history, anchor)
+    guided = pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_guidance=3.0))
+    assert len(seen) == 3 and seen[0] == (None, None)  # the first window, then two rolled ones: 32 frames = 4 s
+    for _, anchor in seen[1:]:
+        assert anchor[:, 0].all() and not anchor[:, 1:].any()  # segment 0 of both modalities
+    monkeypatch.undo()
+    plain = pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_guidance=0.0))
+    assert np.array_equal(guided.video[:, :17], plain.video[:, :17])
+    assert not np.array_equal(guided.video[:, 17:], plain.video[:, 17:])
+    free = [pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_segment=False, anchor_guidance=w))
+            for w in (0.0, 3.0)]
+    assert np.array_equal(free[0].video, free[1].video) and np.array_equal(free[0].audio, free[1].audio)
+
+
 
 def test_a2v_windows_anchor_the_video_they_make_and_slide_along_the_audio(checkpoint, monkeypatch):
     """For a2v, segment 0 of every rolled window's video is the first window's frame 0 (``anchor_segment``), segment 1

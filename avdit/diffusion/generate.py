@@ -17,7 +17,7 @@ def generate_latents(
     model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, sampling: SamplingConfig = DEFAULT_SAMPLING,
     *, schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, prediction: str | None = None, history: torch.Tensor | None = None,
-    progress: bool = False, noise: AV | None = None,
+    progress: bool = False, noise: AV | None = None, anchor: torch.Tensor | None = None,
 ) -> AV:
     """Sample the generated cells of a task as ``sampling`` says; given cells of ``clean`` come back unchanged.
 
@@ -34,6 +34,9 @@ def generate_latents(
     segments); the network sees them noised to ``sampling.history_level`` instead of clean (Diffusion Forcing's
     noisy history: a model that never sees its own small errors exactly cannot compound them). They come back clean.
 
+    ``anchor`` (M, N) bool marks given cells that anchor a stream's window (its first window's segment 0); with
+    ``sampling.anchor_guidance`` > 0 the prediction is guided towards them (``conditioned_denoiser``).
+
     ``noise`` (shaped as ``clean``): every sampler run starts its generated cells from this noise instead of a fresh
     draw, so the sample is a function of it (of it alone where guidance is off); distillation pairs it with the
     sample (``avdit.train.distill``).
@@ -45,7 +48,7 @@ def generate_latents(
 
     def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
         return _sample(model, c, g, layout, sampling, schedule, generator, self_condition, progress, prediction,
-                       unseen, noised, noise)
+                       unseen, noised, noise, anchor)
 
     passes = sampler_passes(given, sampling.order)
     if not passes:
@@ -72,7 +75,8 @@ def sampler_passes(given: torch.Tensor, order: str) -> tuple[int, ...]:
 
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, sampling: SamplingConfig,
             schedule: NoiseSchedule, generator, self_condition: bool, progress: bool, prediction: str | None,
-            unseen: int | None, noised: torch.Tensor | None = None, noise: AV | None = None) -> AV:
+            unseen: int | None, noised: torch.Tensor | None = None, noise: AV | None = None,
+            anchor: torch.Tensor | None = None) -> AV:
     """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise;
     given cells in ``noised`` are held at ``sampling.history_level`` and come back clean."""
     steps, spacing, lag = sampling.steps, sampling.level_spacing, sampling.pyramid_lag
@@ -87,7 +91,8 @@ def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, 
     first = matrix[0] if matrix.dim() == 4 else matrix[0].expand(clean.batch_size, -1, -1)  # (B, M, N)
     x = initial_latents(clean, first.to(clean.device), layout, schedule, generator, noise)
     eps = eps_denoiser(model, layout, schedule, prediction)
-    denoiser = conditioned_denoiser(eps, given, clean, layout, sampling.mode, sampling.guidance, schedule, generator)
+    denoiser = conditioned_denoiser(eps, given, clean, layout, sampling.mode, sampling.guidance, schedule, generator,
+                                    anchor, sampling.anchor_guidance)
     kwargs = dict(generator=generator, self_condition=self_condition, progress=progress)
     if sampling.sampler == "ddim":
         kwargs["eta"] = sampling.eta

@@ -10,8 +10,9 @@ Presets (``SamplingConfig.preset(name)``):
   evenly spaced in log-SNR, and where both modalities are generated, five alternating sampler runs
   (video, audio, video, audio, video), each given the other modality's latest sample (docs/sampling.md).
 - ``paper``: the paper's protocol (Sec. 3.3, App. D-E): 250 DDIM steps, every generated cell descending together.
-- ``distilled``: for a student of ``avdit distill`` (its checkpoint names it): 4 DDIM steps on uniform levels, every
-  generated cell together, no guidance pass: 4 network passes for any task.
+- ``distilled``: for a student of ``avdit distill`` (its checkpoint names it): DDIM on uniform levels, no guidance
+  pass; where both modalities are generated, four sampler runs of 2 steps (video, audio, video, audio), each given
+  the other's latest sample: 8 network passes; where one is, one run of 2 steps: 2 passes (docs/distillation.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from avdit.diffusion.conditioning import DEFAULT_GUIDANCE, ConditioningMode
+from avdit.diffusion.conditioning import DEFAULT_ANCHOR_GUIDANCE, DEFAULT_GUIDANCE, ConditioningMode
 from avdit.diffusion.samplers import SAMPLERS, Spacing
 from avdit.layout import MODALITIES
 
@@ -87,6 +88,10 @@ class SamplingConfig:
         "help": "past one window, segment 0 of every window is the first window's in each modality that does not "
                 "slide along an input (both for joint and continuation, the video for a2v, the audio for v2a): the "
                 "subject as it began, seen in every window beside the segment carried from the window before"})
+    anchor_guidance: float = field(default=DEFAULT_ANCHOR_GUIDANCE, metadata={
+        "help": "past one window, guidance towards the anchor segment: eps += w (eps(given) - eps(anchor replaced by "
+                "noise)), so a window follows the subject it began with over the segment it carries (history "
+                "guidance, DFoT; 0, the default, turns it off; > 0 adds a network pass a step in those windows)"})
     anchor_spread: bool = field(default=True, metadata={
         "help": "past one window, each window's generated latents keep the first window's per-channel spread "
                 "(without it a stream shrinks and fades; avdit.diffusion.spread)"})
@@ -115,6 +120,8 @@ class SamplingConfig:
             raise ValueError(f"pyramid_lag must be >= 0, got {self.pyramid_lag}")
         if not 0 <= self.history_level < 1000:
             raise ValueError(f"history_level must be in [0, 1000), got {self.history_level}")
+        if not self.anchor_guidance >= 0:
+            raise ValueError(f"anchor_guidance must be >= 0, got {self.anchor_guidance}")
 
     @property
     def level_spacing(self) -> Spacing:
@@ -153,6 +160,6 @@ class SamplingConfig:
 SamplingConfig.PRESETS = {
     "default": SamplingConfig(),
     "paper": SamplingConfig(sampler="ddim", steps=250, order=TOGETHER),
-    STUDENT_PRESET: SamplingConfig(sampler="ddim", steps=4, order=TOGETHER, guidance=0.0),
+    STUDENT_PRESET: SamplingConfig(sampler="ddim", steps=2, order="video-audio-video-audio", guidance=0.0),
 }
 DEFAULT_SAMPLING = SamplingConfig.PRESETS["default"]
