@@ -195,7 +195,7 @@ def test_the_command_line_distils_and_generate_samples_with_the_students_preset(
                 "--out", str(tmp_path / "out"), "--device", "cpu"]
     done = subprocess.run(generate, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "sampling: distilled preset, DDIM, 4 steps, guidance 0" in done.stderr
+    assert "sampling: distilled preset, DDIM, 2 steps x 4 runs, guidance 0" in done.stderr
     assert (tmp_path / "out" / "sample_000.mp4").is_file()
     bad = subprocess.run(command[:-2] + ["--tasks", "jump=1"], capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode != 0 and "unknown task 'jump'" in bad.stderr
