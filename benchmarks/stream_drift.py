@@ -13,9 +13,9 @@ changing one thing from ``free``: ``video-first`` (2 sampler runs instead of 5);
 ``guidance3``; ``history100`` / ``history300`` / ``history500`` (the carried segments seen at that noise level:
 Diffusion Forcing's noisy history); and each changing one thing from ``defaults``: ``anchored-guidance2.5``
 (guidance 2.5), ``same-noise`` (every rolled window starts from the first window's noise, as FreeNoise reuses
-noise along a long video), ``no-anchor-guidance`` (the defaults before anchor guidance), ``anchor-guidance1`` /
-``anchor-guidance5`` (its scale 1 or 5 instead of 3) and ``anchor-guidance2-only`` (anchor guidance 2 and no other
-guidance: as many network passes as without it). av_continue from held-out Bouncing Tones clips ``--first``.. (test split).
+noise along a long video), ``anchor-guidance1`` / ``anchor-guidance3`` / ``anchor-guidance5`` (anchor guidance at
+that scale; off in the defaults) and ``anchor-guidance2-only`` (anchor guidance 2 and no other guidance: as many
+network passes as the defaults). av_continue from held-out Bouncing Tones clips ``--first``.. (test split).
 docs/streams.md has what each gave.
 """
 
@@ -40,8 +40,8 @@ VARIANTS = {"defaults": {}, "spread": {"anchor_segment": False}, "free": FREE,
             "ddpm": {**FREE, "sampler": "ddpm", "steps": 25}, "guidance3": {**FREE, "guidance": 3.0},
             "history100": {**FREE, "history_level": 100}, "history300": {**FREE, "history_level": 300},
             "history500": {**FREE, "history_level": 500}, "anchored-guidance2.5": {"guidance": 2.5},
-            "same-noise": {}, "no-anchor-guidance": {"anchor_guidance": 0.0},
-            "anchor-guidance1": {"anchor_guidance": 1.0}, "anchor-guidance5": {"anchor_guidance": 5.0},
+            "same-noise": {}, "anchor-guidance1": {"anchor_guidance": 1.0},
+            "anchor-guidance3": {"anchor_guidance": 3.0}, "anchor-guidance5": {"anchor_guidance": 5.0},
             "anchor-guidance2-only": {"anchor_guidance": 2.0, "guidance": 0.0}}
 SAME_NOISE = ("same-noise",)  # variants whose rolled windows redraw the first window's noise
 

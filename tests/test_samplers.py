@@ -220,7 +220,7 @@ def test_anchor_guidance_adds_the_anchors_direction_in_one_batched_call(tiny_mod
     assert torch.equal(x_all.video[4:][~v_anchor], x.video[~v_anchor])  # carried segment, noisy cells as they were
     assert not torch.equal(x_all.video[4:][v_anchor], x.video[v_anchor])  # the anchor replaced by noise
     with torch.no_grad():
-        e_c, e_u, e_a = (tiny_model(x_all.map(lambda p: p[k:k + 2]), t_all[k:k + 2]) for k in (0, 2, 4))
+        e_c, e_u, e_a = (tiny_model(AV(x_all.video[k:k + 2], x_all.audio[k:k + 2]), t_all[k:k + 2]) for k in (0, 2, 4))
     for m in range(2):
         torch.testing.assert_close(eps[m], e_c[m] + 1.0 * (e_c[m] - e_u[m]) + 3.0 * (e_c[m] - e_a[m]))
 

@@ -131,6 +131,7 @@ def test_every_rolled_window_is_given_the_first_windows_segment_0(checkpoint, mo
             assert torch.equal(v[:, 1:5], video[:, made - 4:made])  # segment 1: the last 0.5 s made
             assert torch.equal(a[:, 2000:10000], audio[:, (made - 4) * 2000:made * 2000])
 
+
 def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, monkeypatch):
     """Anchor guidance changes only the rolled windows (the first has no anchor), and a stream without the anchor
     segment has no anchor to guide towards: it is the stream made without anchor guidance."""
@@ -150,7 +151,6 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     free = [pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_segment=False, anchor_guidance=w))
             for w in (0.0, 3.0)]
     assert np.array_equal(free[0].video, free[1].video) and np.array_equal(free[0].audio, free[1].audio)
-
 
 
 def test_a2v_windows_anchor_the_video_they_make_and_slide_along_the_audio(checkpoint, monkeypatch):
