@@ -10,7 +10,7 @@ clips (docs/distillation.md). Distribution matching (DMD, Yin et al. 2024; DMD2 
 samples along the difference of two scores at a re-noised sample: the teacher's ("real") and a network trained on the
 student's own samples ("fake"). Each step, on the student's teacher pairs:
 
-1. the student predicts x0 from x_t on the pair's line at one of its 4 DDIM levels (the regression loss of
+1. the student predicts x0 from x_t on the pair's line at one of its student levels (the regression loss of
    `avdit distill`, weighted by ``--regression``, keeps it near the teacher's samples);
 2. per example, one modality with generated cells is re-noised to a level tau in [20, 980]; **every other cell is
    fed clean at 0**: the given cells, and the student's own sample of the other modality. The real score is then the
@@ -23,8 +23,8 @@ student's own samples ("fake"). Each step, on the student's teacher pairs:
 4. the fake network (started from the teacher) takes ``--fake-updates`` denoising steps on the student's samples,
    with the same kind of grid (and trains alone for the first ``--fake-warmup`` steps).
 
-Writes a checkpoint in OUT that `avdit generate` / `avdit evaluate` sample with the student's preset (4 DDIM steps,
-guidance 0), and OUT/metrics.jsonl. A rerun resumes from OUT/state.pt.
+Writes a checkpoint in OUT that `avdit generate` / `avdit evaluate` sample with the student's preset (``distilled``:
+DDIM, video and audio in turns, guidance 0), and OUT/metrics.jsonl. A rerun resumes from OUT/state.pt.
 """
 
 from __future__ import annotations

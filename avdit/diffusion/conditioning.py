@@ -59,10 +59,10 @@ def conditioned_denoiser(
     given_elements = layout.cells_to_latents(given)
     has_given = bool(given.any())
     guided = has_given and any(s != 0 for s in scales)
-    anchor = torch.zeros_like(given) if anchor is None else _given_per_example(anchor, clean.batch_size,
-                                                                               clean.device) & given  # (B, M, N)
-    anchored = anchor_guidance != 0 and bool(anchor.any())
-    anchor_elements = layout.cells_to_latents(anchor)
+    if anchor is not None and anchor_guidance != 0:
+        anchor = _given_per_example(anchor, clean.batch_size, clean.device) & given  # (B, M, N)
+    anchored = anchor is not None and anchor_guidance != 0 and bool(anchor.any())
+    anchor_elements = layout.cells_to_latents(anchor) if anchored else None
 
     def conditional_inputs(x: AV, t: torch.Tensor) -> tuple[AV, torch.Tensor]:
         if mode == "clean" or not has_given:
@@ -90,15 +90,13 @@ def conditioned_denoiser(
         if anchored:
             branches.append(dropped(x_cond, t_cond, anchor, anchor_elements))
         predicted = model(
-            AV(*(torch.cat([b[0][m] for b in branches]) for m in range(M))),
-            torch.cat([b[1] for b in branches]),
+            AV(*map(torch.cat, zip(*(inputs for inputs, _ in branches)))),
+            torch.cat([levels for _, levels in branches]),
             None if self_cond is None else self_cond.map(lambda a: torch.cat([a] * len(branches))),
         )
-        batch = x.batch_size
-        parts = [AV(*(e[k * batch:(k + 1) * batch] for e in predicted)) for k in range(len(branches))]
-        eps = parts.pop(0)
+        eps, *others = zip(*(e.split(x.batch_size) for e in predicted))  # per branch: (video, audio)
         weights = ([scales] if guided else []) + ([[float(anchor_guidance)] * M] if anchored else [])
-        return AV(*(e + sum(w[m] * (e - other[m]) for w, other in zip(weights, parts))
+        return AV(*(e + sum(w[m] * (e - other[m]) for w, other in zip(weights, others))
                     for m, e in enumerate(eps)))
 
     return denoise
