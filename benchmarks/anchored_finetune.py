@@ -2,6 +2,7 @@
 its streams with ``benchmarks/stream_drift.py --checkpoint OUT``.
 
     python benchmarks/anchored_finetune.py --out runs/anchored_ft [--num 2048] [--steps 1500] [--anchored 0.5]
+                                           [--recycle 0.5] [--recycle-level 500]
 
 A rolled window is given, in segment 0, the first window's segment 0 (the anchor) and, in segment 1, the last 0.5 s
 made; the bundled model never saw a segment 0 that is not the moment before segment 1. Here an anchored window is cut
@@ -10,6 +11,10 @@ from a longer Bouncing Tones clip (the same bounce for 10 s; ``make_clip``'s ``f
 is ``--anchored`` of such windows, drawn as av_continue (segments 0-1 clean, 2-4 at one level), and the rest plain
 training clips drawn from the bundled model's own mixture (``model.json``); v loss, AdamW, EMA 0.998, bf16. Writes
 a checkpoint with the bundled codecs. docs/streams.md has what it gave.
+
+``--recycle P`` (error recycling, ``avdit.train.error_recycling``): in a share P of the anchored windows, the
+carried segment 1 is the model's own estimate of it from a level up to ``--recycle-level``, and the target the true
+continuation. The bundled model's last stage is this with ``--recycle 0.5 --steps 3000``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from avdit.latents import AV
 from avdit.layout import BOUNCING_TONES
 from avdit.model import AVDiT
 from avdit.pipeline import Pipeline, bundled_model_dir
+from avdit.train.error_recycling import recycle_carried_segment
 
 LONG_FRAMES = bt.FRAMES + 64  # 10 s of one bounce: the later point is up to 8 s after the anchor
 PER_FRAME = bt.SAMPLES_PER_FRAME
@@ -61,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--lr", type=float, default=5e-5, help="learning rate after 100 warm-up steps (default 5e-5)")
     parser.add_argument("--anchored", type=float, default=0.5, help="share of each batch anchored (default 0.5)")
+    parser.add_argument("--recycle", type=float, default=0.0,
+                        help="share of anchored windows given the model's own carried segment (default 0)")
+    parser.add_argument("--recycle-level", type=int, default=500,
+                        help="highest level of the pass that makes it (default 500)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     pipe = Pipeline.from_pretrained(None)
@@ -84,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     for step in range(1, args.steps + 1):
         i, j = (torch.randint(0, args.num, (n,), generator=g) for n in (num_plain, num_anchored))
-        x0 = AV(torch.cat([plain.video[i], anchored.video[j]]), torch.cat([plain.audio[i], anchored.audio[j]]))
+        windows = AV(anchored.video[j], anchored.audio[j])
+        if args.recycle > 0:
+            windows = recycle_carried_segment(model, windows, layout, args.recycle_level, args.recycle, g)
+        x0 = AV(torch.cat([plain.video[i], windows.video]), torch.cat([plain.audio[i], windows.audio]))
         t = torch.cat([plain_levels(num_plain, g)[0], anchored_levels(num_anchored, g)[0]])  # (B, M, N)
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, step / 100)

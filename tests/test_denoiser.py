@@ -37,8 +37,9 @@ def bundled_a2v(pipe: Pipeline) -> tuple[AV, AV]:
 
 
 def test_the_bundled_model_generates_the_latents_it_generated_before():
-    """The golden file was written when this model was bundled (issue 24; the first one by the code that turned v into
-    eps inside ``AVDiT.forward``, which the wrapper test below still compares against)."""
+    """The golden file was written when this model was bundled (issue 35's error-recycled model; the first golden, of
+    issue 24's, by the code that turned v into eps inside ``AVDiT.forward``, which the wrapper test below still
+    compares against)."""
     from pathlib import Path
 
     pipe = Pipeline.from_pretrained(device="cpu")
