@@ -1,8 +1,8 @@
 """A study, not a recipe: fine-tune the bundled model on windows shaped like a stream's rolled windows, then measure
 its streams with ``benchmarks/stream_drift.py --checkpoint OUT``.
 
-    python benchmarks/anchored_finetune.py --out runs/anchored_ft [--num 2048] [--steps 1500] [--anchored 0.5]
-                                           [--recycle 0.5] [--recycle-level 500]
+    python benchmarks/anchored_finetune.py --out runs/anchored_ft [--init DIR] [--num 2048] [--steps 1500]
+                                           [--anchored 0.5] [--recycle 0.5] [--recycle-level 500]
 
 A rolled window is given, in segment 0, the first window's segment 0 (the anchor) and, in segment 1, the last 0.5 s
 made; the bundled model never saw a segment 0 that is not the moment before segment 1. Here an anchored window is cut
@@ -14,7 +14,8 @@ a checkpoint with the bundled codecs. docs/streams.md has what it gave.
 
 ``--recycle P`` (error recycling, ``avdit.train.error_recycling``): in a share P of the anchored windows, the
 carried segment 1 is the model's own estimate of it from a level up to ``--recycle-level``, and the target the true
-continuation. The bundled model's last stage is this with ``--recycle 0.5 --steps 3000``.
+continuation. The bundled model's last stage is this with ``--recycle 0.5 --steps 3000``, from the model bundled before
+it (``--init``: a folder with that model's files from git, docs/studies.md).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def encode(pipe: Pipeline, pairs: list[tuple[np.ndarray, np.ndarray]], batch: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--init", default=None, help="checkpoint to start from (default: the bundled model)")
     parser.add_argument("--num", type=int, default=2048, help="plain and anchored windows each (default 2048)")
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="highest level of the pass that makes it (default 500)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    pipe = Pipeline.from_pretrained(None)
+    pipe = Pipeline.from_pretrained(args.init)
     layout = pipe.layout
     began = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     anchored = encode(pipe, [anchored_window(500_000 + i, rng) for i in range(args.num)])
     print(f"encoded {args.num} plain and {args.num} anchored windows in {time.perf_counter() - began:.0f} s")
 
-    info = AVDiT.load_info(bundled_model_dir())
+    info = AVDiT.load_info(Path(args.init) if args.init else bundled_model_dir())
     plain_levels = parse_noise_levels(info["train"]["noise_levels"], layout.num_segments)
     anchored_levels = parse_noise_levels("task:av_continue", layout.num_segments)
     model = pipe.model.float().train()
