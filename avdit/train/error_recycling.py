@@ -37,7 +37,7 @@ def recycle_carried_segment(model: Network, x0: AV, layout: ClipLayout, max_leve
     t[:, :, :carried] = 0
     t_elements = layout.cells_to_latents(t)
     z_t = q_sample_av(x0, t_elements, randn_like(x0, generator), schedule)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=x0.video.device.type == "cpu"):
+    with torch.no_grad(), torch.autocast(x0.video.device.type, dtype=torch.bfloat16):
         eps = eps_denoiser(model, layout, schedule)(z_t, t)
     estimate = predict_x0_av(z_t, t_elements, eps.map(torch.Tensor.float), schedule)
     replaced = torch.zeros(batch, M, layout.num_segments, dtype=torch.bool)  # (B, M, N)
