@@ -93,6 +93,8 @@ def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dic
                                                                                         for h in held])),
             "subject_held_to_end": float(np.mean([h["subject_lost_s"] is None for h in held])),
             "time_held_s": lost, "per_minute": per_minute,
+            # per stream, when it lost its subject and its ball (None: kept to the end)
+            "subject_lost_s": [h["subject_lost_s"] for h in held], "ball_lost_s": [h["ball_lost_s"] for h in held],
             "first_window_sync_ms": float(np.median(firsts)) if firsts else math.nan,
             "speed_per_stream": len(streams) * duration / seconds, "seconds": seconds}
 
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.from_pretrained(args.checkpoint)
     settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
-                "weights": pipe.weights_digest()}  # rows of other weights or starts are not reused
+                "weights": pipe.weights_digest(), "size": "disc_area"}  # rows of other weights, starts or
+    # measures are not reused (the size was the coverage summed over the frame before disc_area)
     record_path = out / "results.json"
     record = resumable_record(record_path, settings, "streams")
     command = ("python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from avdit.data import bouncing_tones as bt
+from avdit.eval.bt_analysis import disc_area, disc_coverage
 from avdit.eval.long_clips import long_clip_measures, window_starts
 
 PER_FRAME = bt.SAMPLES_PER_FRAME
@@ -43,3 +44,15 @@ def test_frames_skipped_at_a_seam_show_in_the_bounce_only():
     m = long_clip_measures(longer.video[keep], samples)
     assert m["identity_held"] == 1.0
     assert m["window_trajectory_rms_px"] < 0.5 < 2 < m["clip_trajectory_rms_px"]
+
+
+def test_the_disc_area_is_pi_r_squared_and_faint_background_noise_leaves_it_so():
+    """The size streams are held to (``disc_area``) is the disc's own area. Noise of a few grey levels on the
+    background, as a codec leaves, adds a third or more to the coverage summed over the frame but not to the area."""
+    clip = bt.make_clip(0, 3, "test")
+    area = disc_area(clip.video)
+    assert np.allclose(area, np.pi * clip.params.radius ** 2, rtol=0.05)
+    noise = np.random.default_rng(0).integers(-6, 7, clip.video.shape)
+    noisy = np.clip(clip.video.astype(int) + noise, 0, 255).astype(np.uint8)
+    assert np.allclose(disc_area(noisy), area, rtol=0.05)
+    assert disc_coverage(noisy).sum() > 1.2 * disc_coverage(clip.video).sum()

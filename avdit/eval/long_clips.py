@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.bt_analysis import colour_class, disc_centres, disc_coverage, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import colour_class, disc_area, disc_centres, fit_trajectory, pitch_class
 from avdit.eval.measures import clip_measures, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES
@@ -80,7 +80,7 @@ def summarise_long(measures: list[dict]) -> dict:
 
 def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) -> list[dict]:
     """Cheap measures of every window of a long stream (minutes: ``clip_measures`` on all of them would take longer
-    than making the stream): colour and pitch class, the disc's size (mean coverage, px^2) and brightness (99.5th
+    than making the stream): colour and pitch class, the disc's size (mean ``disc_area``, px^2) and brightness (99.5th
     percentile of the brightest channel); the two-way sync on every ``sync_every``-th window only (nan elsewhere).
     video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
     per_frame = bt.SAMPLES_PER_FRAME
@@ -91,7 +91,7 @@ def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) ->
         classes = colour_class(frames)
         seen = classes[classes >= 0]
         row = {"start_s": s / bt.FPS, "colour": int(np.bincount(seen).argmax()) if seen.size else -1,
-               "pitch": pitch_class(samples), "size_px2": float(disc_coverage(frames).sum(axis=(1, 2)).mean()),
+               "pitch": pitch_class(samples), "size_px2": float(disc_area(frames).mean()),
                "brightness": float(np.percentile(frames.max(axis=-1), 99.5)),
                "sync_error_ms": math.nan, "onset_sync_error_ms": math.nan}
         if k % sync_every == 0:
