@@ -22,6 +22,7 @@ from avdit.pipeline import Pipeline, checkpoint_sampling_preset
 from avdit.tasks import get_task
 from avdit.train.config import TrainConfig
 from avdit.train.distill import distill
+from avdit.train.dmd import DMDSettings, dmd_finetune, dmd_target
 from avdit.train.pairs import PairBatches, PairSettings, make_pairs, parse_tasks
 
 LAYOUT = BOUNCING_TONES
@@ -268,3 +269,85 @@ def test_fewer_pairs_than_made_are_refused(teacher, tmp_path):
     make_pairs(pair_settings(teacher), tmp_path / "pairs", device="cpu", progress=False)
     with pytest.raises(ValueError, match="holds 8 pairs; pairs=4 would train on fewer"):
         make_pairs(pair_settings(teacher, pairs=4), tmp_path / "pairs", device="cpu", progress=False)
+
+
+def test_dmd_moves_the_sample_against_the_score_difference_scaled_per_example():
+    """``dmd_target``, against the formula (Yin et al. 2024, Eq. 8) recomputed by hand: where the fake score is the
+    real one nothing moves; elsewhere each example moves by (fake - real) / mean |sample - real| over its scored
+    elements."""
+    g = torch.Generator().manual_seed(0)
+    sample, real, fake = (AV(torch.randn(2, 3, 4, generator=g), torch.randn(2, 5, generator=g)) for _ in range(3))
+    masks = AV(torch.ones(2, 3, 4), (torch.arange(5) < 2).float().expand(2, 5))  # audio: 2 of 5 elements scored
+    unmoved = dmd_target(sample, real, real, masks)
+    assert all(torch.equal(a, b) for a, b in zip(unmoved, sample))
+    moved = dmd_target(sample, real, fake, masks)
+    for b in range(2):
+        gaps = torch.cat([(sample.video[b] - real.video[b]).abs().flatten(),
+                          (sample.audio[b, :2] - real.audio[b, :2]).abs()])
+        scale = gaps.mean()
+        for m in range(2):
+            expected = sample[m][b] - (fake[m][b] - real[m][b]) / scale
+            torch.testing.assert_close(moved[m][b], expected)
+
+
+def test_distill_with_dmd_fine_tunes_the_student_into_run_dmd_and_resumes(teacher, tmp_path, capsys):
+    run = tmp_path / "student"
+    settings = {"steps": 1, "batch_size": 2, "fake_warmup": 1, "save_every": 1, "precision": "fp32"}
+    distill(pair_settings(teacher), run, device="cpu", progress=False, steps=2, batch_size=4, precision="fp32",
+            dmd=DMDSettings(**settings))
+    regression = AVDiT.from_pretrained(run).state_dict()
+    warmed = AVDiT.from_pretrained(run / "dmd").state_dict()
+    assert all(torch.equal(regression[k], warmed[k]) for k in regression)  # the warm-up trains the fake alone
+    capsys.readouterr()
+    last = dmd_finetune(run, DMDSettings(**{**settings, "steps": 3, "save_every": 2}), device="cpu", progress=False)
+    assert "dmd: resuming from step 1 of 3" in capsys.readouterr().out
+    assert last["step"] == 3 and last["dmd"] > 0 and last["regression"] > 0
+    lines = [json.loads(line) for line in (run / "dmd" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3] and lines[0]["dmd"] == 0  # the warm-up's step: no DMD
+    tuned = AVDiT.from_pretrained(run / "dmd").state_dict()
+    assert any(not torch.equal(regression[k], tuned[k]) for k in regression)
+    assert json.loads((run / "dmd" / "done.json").read_text()) == {"steps": 3}
+    pipe = Pipeline.from_pretrained(run / "dmd", device="cpu")
+    assert pipe.default_sampling == SamplingConfig.preset("distilled")
+    assert pipe("a2v", audio=bt.make_clip(0, 0, "test").audio, seed=0).video.shape[1] == LAYOUT.frames
+
+
+def test_dmd_settings_and_folders_that_cannot_work_are_refused(teacher, tmp_path, capsys):
+    from avdit.cli import main
+
+    with pytest.raises(ValueError, match="steps=0 must be >= 1"):
+        DMDSettings(steps=0)
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        DMDSettings(precision="fp16")
+    with pytest.raises(FileNotFoundError, match="no student of `avdit distill`"):
+        dmd_finetune(tmp_path, DMDSettings(steps=1), device="cpu")
+    run, latents = teacher
+    assert main(["distill", "--teacher", str(run), "--data", str(latents), "--out", str(tmp_path / "s"),
+                 "--dmd-steps", "2", "--fake-updates", "0"]) == 2
+    assert "fake_updates=0 must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # refused before any pair is made
+
+
+@pytest.mark.slow  # subprocesses (about 15 s): kept out of the 5-minute default suite
+def test_two_processes_run_the_dmd_stage_data_parallel(teacher, tmp_path):
+    """Under torchrun (gloo, 2 ranks) the DMD stage trains both networks with DDP: one example per rank, one
+    checkpoint, and every rank's student the same after each step (DDP's averaged gradients)."""
+    run, latents = teacher
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+               "-m", "avdit.cli", "distill", "--teacher", str(run), "--data", str(latents), "--pairs", "8",
+               "--chunk", "4", "--tasks", "a2v=0.5,av_continue=0.5", "--teacher-sampling", "distilled", "--steps", "2",
+               "--batch-size", "4", "--precision", "fp32", "--device", "cpu", "--out", str(tmp_path / "two"),
+               "--dmd-steps", "2", "--dmd-batch-size", "2", "--fake-warmup", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the DMD student is in" in done.stdout
+    lines = [json.loads(line) for line in (tmp_path / "two" / "dmd" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2] and all(line["dmd"] > 0 for line in lines)
+    regression = AVDiT.from_pretrained(tmp_path / "two").state_dict()
+    tuned = AVDiT.from_pretrained(tmp_path / "two" / "dmd").state_dict()
+    assert any(not torch.equal(regression[k], tuned[k]) for k in regression)
+    odd = command[:-8] + ["--out", str(tmp_path / "odd"), "--dmd-steps", "2", "--dmd-batch-size", "3"]
+    bad = subprocess.run(odd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert bad.returncode != 0 and "does not split over 2 ranks" in bad.stderr
+    assert not (tmp_path / "odd" / "pairs").exists()  # refused before any pair is made

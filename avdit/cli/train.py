@@ -26,25 +26,47 @@ def _train(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from avdit.train.config import TrainConfig
     from avdit.train.distill import distill
-    from avdit.train.pairs import PairSettings
+    from avdit.train.dmd import DMDSettings
     from avdit.train.loop import TrainingError
+    from avdit.train.pairs import PairSettings
 
     pairs = PairSettings(**given(args, PairSettings.__dataclass_fields__.keys()))
     training = given(args, TrainConfig.fields() - {"data", "seed"})
+    dmd = None
+    if args.dmd_steps:
+        chosen = {name: getattr(args, flag) for name, flag in DMD_FLAGS.items() if getattr(args, flag) is not None}
+        shared = {name: getattr(args, name) for name in ("seed", "precision") if getattr(args, name) is not None}
+        try:
+            dmd = DMDSettings(steps=args.dmd_steps, **chosen, **shared)
+        except ValueError as err:
+            print(f"avdit distill: {err}", file=sys.stderr)
+            return 2
     try:
-        last = distill(pairs, args.out, device=args.device, **training)
-    except TrainingError as err:
+        last = distill(pairs, args.out, device=args.device, dmd=dmd, **training)
+    except (TrainingError, FloatingPointError) as err:
         print(f"avdit distill: {err}", file=sys.stderr)
         return 3
-    if last:
+    if dmd is not None:
+        where = f"{args.out}/dmd"
+        if last:
+            print(f"dmd step {last['step']}: dmd {last['dmd']:.4f}, regression {last['regression']:.4f}", end="; ")
+        print(f"the DMD student is in {where} (it samples with the 'distilled' preset: --checkpoint {where}); the "
+              f"regression student it started from is in {args.out}")
+    elif last:
         print(f"step {last['step']}: loss {last['loss']:.4f}; the student is in {args.out} (it samples with the "
               f"'distilled' preset: --checkpoint {args.out})")
     return 0
 
 
+# DMDSettings field -> the distill flag's attribute that sets it (seed and precision are distill's own)
+DMD_FLAGS = {"batch_size": "dmd_batch_size", "lr": "dmd_lr", "fake_lr": "fake_lr", "fake_updates": "fake_updates",
+             "fake_warmup": "fake_warmup", "regression": "dmd_regression"}
+
+
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     from avdit.diffusion.sampling import SamplingConfig
     from avdit.train.distill import DEFAULT_TRAINING
+    from avdit.train.dmd import DMDSettings
     from avdit.train.pairs import PairSettings
 
     p = PairSettings("", "")  # every default below is the library's
@@ -77,6 +99,18 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     distill.add_argument("--checkpoint-every", type=int,
                          help=f"checkpoint every N steps (default {t['checkpoint_every']})")
     distill.add_argument("--device", default=None, help=DEVICE_HELP)
+    m = DMDSettings()
+    dmd = distill.add_argument_group("distribution matching (DMD), after the student: into OUT/dmd, resumable")
+    dmd.add_argument("--dmd-steps", type=int, help="steps of the DMD stage (default: none; docs/distillation.md's "
+                                                   f"DMD student took {m.steps})")
+    dmd.add_argument("--dmd-batch-size", type=int, help=f"global batch of the DMD stage (default {m.batch_size})")
+    dmd.add_argument("--dmd-lr", type=float, help=f"the student's learning rate there (default {m.lr:g})")
+    dmd.add_argument("--fake-lr", type=float, help=f"the fake score network's learning rate (default {m.fake_lr:g})")
+    dmd.add_argument("--fake-updates", type=int, help=f"fake network steps per student step (default {m.fake_updates})")
+    dmd.add_argument("--fake-warmup", type=int,
+                     help=f"first steps that train the fake network alone (default {m.fake_warmup})")
+    dmd.add_argument("--dmd-regression", type=float,
+                     help=f"weight of the pair regression loss beside DMD's (default {m.regression:g})")
     distill.set_defaults(func=_distill)
 
 

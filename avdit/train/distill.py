@@ -17,6 +17,8 @@ Teacher-pair distillation onto straight DDIM paths: knowledge distillation of a 
 The per-cell level input stays, so every task grid is served: given cells clean at 0, generated ones at the step's
 level. Pair shards are written like ``avdit encode``'s (atomically; a rerun resumes; under torchrun, rank k % world
 makes shard k), and the training resumes as ``avdit train`` does.
+3. **Distribution matching** (optional, ``--dmd-steps``; ``avdit.train.dmd``): the regression student fine-tuned
+   towards the teacher's distribution rather than its pairs, into RUN/dmd.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from avdit.diffusion.samplers import ddim_levels
 from avdit.diffusion.sampling import STUDENT_PRESET, SamplingConfig
+from avdit.train.dmd import DMDSettings, dmd_finetune
 from avdit.train.pairs import PairSettings, make_pairs
 from avdit.utils import distributed
 
@@ -58,15 +61,21 @@ DEFAULT_TRAINING = {"student_steps": "1,2,4,8", "steps": 4000, "batch_size": 64,
 
 
 def distill(pairs: PairSettings, run_dir: str | Path, device: str | None = None, progress: bool = True,
-            **training) -> dict:
+            dmd: DMDSettings | None = None, **training) -> dict:
     """``avdit distill``: the teacher pairs (RUN/pairs), then the student trained on them in ``run_dir`` (both
     resume when rerun; under torchrun the ranks share the pairs and train data-parallel, or sharded with
-    fsdp=True); returns the last logged figures. The student's checkpoint names the ``distilled`` sampling."""
-    from avdit.train.loop import check_batch_split, train
+    fsdp=True); with ``dmd``, then its distribution-matching stage into RUN/dmd (``avdit.train.dmd``). Returns the
+    last logged figures. The students' checkpoints name the ``distilled`` sampling."""
+    from avdit.train.loop import TrainingError, check_batch_split, train
 
     d = distributed.init(device)
     pairs_dir = Path(run_dir) / "pairs"
     config = student_config(pairs.teacher, pairs_dir, **{"seed": pairs.seed, **training})  # bad settings fail now,
     check_batch_split(config, d)  # not after the pairs
+    if dmd is not None and dmd.batch_size % d.world:
+        raise TrainingError(f"the DMD batch of {dmd.batch_size} does not split over {d.world} ranks: give a multiple")
     make_pairs(pairs, pairs_dir, ranks=d, progress=progress)
-    return train(config, run_dir, progress=progress, device=device)
+    last = train(config, run_dir, progress=progress, device=device, keep_group=dmd is not None)
+    if dmd is None:
+        return last
+    return dmd_finetune(run_dir, dmd, device=device, progress=progress, teacher=pairs.teacher)

@@ -209,8 +209,10 @@ class MetricsWindow:
                 **{f"loss/{n}": (s / c).item() for n, s, c in zip(self.names, sums, counts) if c > 0}}
 
 
-def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, device: str | None = None) -> dict:
-    """Train (or resume) in ``run_dir``; returns the last logged figures."""
+def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, device: str | None = None,
+          keep_group: bool = False) -> dict:
+    """Train (or resume) in ``run_dir``; returns the last logged figures. ``keep_group``: leave torchrun's process
+    group running for a stage that follows (a group started again in the same process may fail to connect)."""
     d = distributed.init(device)
     run_dir = Path(run_dir)
     _open_run_dir(config, run_dir, d)
@@ -256,7 +258,8 @@ def train(config: TrainConfig, run_dir: str | Path, progress: bool = True, devic
     trainee = None
     gc.collect()
     distributed.barrier(d)
-    distributed.shutdown(d)
+    if not keep_group:
+        distributed.shutdown(d)
     return last
 
 
