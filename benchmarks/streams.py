@@ -131,8 +131,9 @@ def survival_svg(rows: dict) -> str:
 def page(rows: dict, single: dict | None, commands: list[str]) -> str:
     lines = ["# Streams of minutes on Bouncing Tones", "", "Made by", "", *(f"    {c}" for c in commands), "",
              "Each stream rolls 2.125-s windows, each given 0.625 s and making the next 1.5 s. A stream is held "
-             "until the first 2-s window whose colour or pitch class is not the first window's, or whose disc size "
-             f"or brightness is more than {TOLERANCE:.0%} off the first window's. `after`: generation's defaults "
+             "until the first 2-s window whose colour or pitch class is not the first window's (subject lost), or "
+             "whose disc size (its area, `disc_area`, the mean over the window's frames) or brightness is more than "
+             f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, and its generated latents keep "
              "the first window's spread, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
              "(`anchor_guidance`); `spread`: without the anchor segment (the version before); `before`: without "
@@ -140,15 +141,18 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
-             "time held: min / median / max s | first-window sync ms | last-minute sync ms | "
-             "last-minute size / brightness vs first window | made per stream (batched) x real time |",
-             "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|"]
+             "ball held to the end ↑ | time held: min / median / max s | first-window sync ms | "
+             "last-minute sync ms | last-minute size / brightness vs first window | "
+             "made per stream (batched) x real time |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|"]
     for name, r in rows.items():
         task, variant = name.split("@")
         held = np.asarray(r["time_held_s"])
         last = r["per_minute"][-1]
+        ball = f"{np.mean([t is None for t in r['ball_lost_s']]):.0%}" if "ball_lost_s" in r else "—"
         lines.append(f"| {task} | {variant} | {r['streams']} | {r['duration']:.0f} | {r['held_to_end']:.0%} | "
-                     f"{r['subject_held_to_end']:.0%} | {held.min():.0f} / {np.median(held):.0f} / {held.max():.0f} | "
+                     f"{r['subject_held_to_end']:.0%} | {ball} | "
+                     f"{held.min():.0f} / {np.median(held):.0f} / {held.max():.0f} | "
                      f"{r['first_window_sync_ms']:.0f} | {last['sync_ms']:.0f} | "
                      f"{last['size']:.2f} / {last['brightness']:.2f} | {r['speed_per_stream']:.1f} |")
     if single is not None:

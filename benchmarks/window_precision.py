@@ -4,7 +4,7 @@
                                           [--codec-streams 20] [--codec-seconds 60]
 
 av_continue on held-out Bouncing Tones clips ``--first``..: each clip's one window is given frames 0-4 (0.625 s) and
-makes frames 5-16. Per clip, the disc's mean size (``disc_coverage``, px^2) over the made frames against the given
+makes frames 5-16. Per clip, the disc's mean size (``disc_area``, px^2) over the made frames against the given
 frames (decoded as the window returns them): the median ratio, and the share of clips whose ratio is more than 5 %
 and 10 % off (10 % is where ``benchmarks/streams.py`` calls a stream's ball lost); and the frame-to-frame variation of
 the size (coefficient of variation) in the made frames, the given frames and the source clip. Variants change one
@@ -26,7 +26,7 @@ import torch
 
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion import DEFAULT_SAMPLING
-from avdit.eval.bt_analysis import disc_coverage
+from avdit.eval.bt_analysis import disc_area
 from avdit.eval.long_clips import WINDOW_HOP, stream_windows, time_held
 from avdit.pipeline import Pipeline
 
@@ -36,7 +36,7 @@ VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps":
 
 def sizes(video: np.ndarray) -> np.ndarray:
     """(B, T) the disc's size in each frame, px^2; video (B, T, H, W, 3) uint8."""
-    return np.stack([disc_coverage(v).sum(axis=(1, 2)) for v in video])
+    return np.stack([disc_area(v) for v in video])
 
 
 def variation(size: np.ndarray) -> float:
