@@ -72,6 +72,9 @@ def distill(pairs: PairSettings, run_dir: str | Path, device: str | None = None,
     pairs_dir = Path(run_dir) / "pairs"
     config = student_config(pairs.teacher, pairs_dir, **{"seed": pairs.seed, **training})  # bad settings fail now,
     check_batch_split(config, d)  # not after the pairs
+    if dmd is not None and config.fsdp:
+        raise TrainingError("the DMD stage replicates its networks (DDP), it does not shard them: distil with --fsdp "
+                            "first, then rerun without it to add --dmd-steps")
     if dmd is not None and dmd.batch_size % d.world:
         raise TrainingError(f"the DMD batch of {dmd.batch_size} does not split over {d.world} ranks: give a multiple")
     make_pairs(pairs, pairs_dir, ranks=d, progress=progress)
