@@ -307,6 +307,8 @@ def test_distill_with_dmd_fine_tunes_the_student_into_run_dmd_and_resumes(teache
     tuned = AVDiT.from_pretrained(run / "dmd").state_dict()
     assert any(not torch.equal(regression[k], tuned[k]) for k in regression)
     assert json.loads((run / "dmd" / "done.json").read_text()) == {"steps": 3}
+    with pytest.raises(ValueError, match="other settings \\(lr: 3e-05 there, 0.001 now\\)"):
+        dmd_finetune(run, DMDSettings(**{**settings, "steps": 4, "lr": 1e-3}), device="cpu", progress=False)
     pipe = Pipeline.from_pretrained(run / "dmd", device="cpu")
     assert pipe.default_sampling == SamplingConfig.preset("distilled")
     assert pipe("a2v", audio=bt.make_clip(0, 0, "test").audio, seed=0).video.shape[1] == LAYOUT.frames

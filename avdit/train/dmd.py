@@ -48,6 +48,7 @@ from avdit.utils.atomic import atomic_path, write_json
 from avdit.utils.seeding import step_generator
 
 TAU_RANGE = (20, 980)  # the re-noising levels of the score difference (DMD's [0.02 T, 0.98 T])
+RESUMABLE = ("steps", "save_every")  # DMDSettings a rerun may change
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,12 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     state_path, start = out / "state.pt", 0
     if state_path.exists():
         state = torch.load(state_path, map_location=d.device, weights_only=True)
+        changed = {k: (v, getattr(settings, k)) for k, v in state.get("settings", {}).items()
+                   if k not in RESUMABLE and v != getattr(settings, k)}
+        if changed:
+            raise ValueError(f"{out} holds a DMD stage made with other settings ("
+                             + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
+                             + "): rerun with the same settings (--dmd-steps may grow), or distil into a new --out")
         for module, key in ((student, "student"), (fake, "fake"), (opt, "opt"), (fake_opt, "fake_opt")):
             module.load_state_dict(state[key])
         start = state["step"]
@@ -262,7 +269,8 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                                                           "dmd_teacher": str(teacher)})
                 with atomic_path(state_path, ".pt") as tmp:
                     torch.save({"student": _unwrapped(student).state_dict(), "fake": _unwrapped(fake).state_dict(),
-                                "opt": opt.state_dict(), "fake_opt": fake_opt.state_dict(), "step": step + 1}, tmp)
+                                "opt": opt.state_dict(), "fake_opt": fake_opt.state_dict(), "step": step + 1,
+                                "settings": asdict(settings)}, tmp)
             distributed.barrier(d)
     if d.main:
         metrics.close()
