@@ -23,7 +23,8 @@ def recycle_carried_segment(model: Network, x0: AV, layout: ClipLayout, max_leve
                             schedule: NoiseSchedule = DEFAULT_SCHEDULE) -> AV:
     """``x0`` (B windows) with segment ``carried`` (both modalities) replaced, in a share ``share`` of the windows
     drawn from ``generator``, by ``model``'s one-pass estimate of it from segments ``carried``.. at a level drawn in
-    1..``max_level`` (the segments before it given, clean). The other segments and windows come back as given."""
+    1..``max_level`` (the segments before it given, clean). The other segments and windows come back as given; only
+    the chosen windows take the pass (none: no pass), so every caller of a sharded model must choose alike."""
     if not 0 <= share <= 1:
         raise ValueError(f"share must be in [0, 1], got {share}")
     if not 1 <= max_level <= schedule.T:
@@ -33,14 +34,20 @@ def recycle_carried_segment(model: Network, x0: AV, layout: ClipLayout, max_leve
     batch = x0.batch_size
     level = torch.randint(1, max_level + 1, (batch,), generator=generator)  # (B,)
     use = torch.rand(batch, generator=generator) < share  # (B,)
-    t = level[:, None, None].expand(batch, M, layout.num_segments).clone()  # (B, M, N)
+    noise = randn_like(x0, generator)  # drawn for every window, so the draws do not depend on which are chosen
+    if not bool(use.any()):
+        return x0
+    chosen = use.nonzero().squeeze(1)  # (R,): only these windows take the pass
+    t = level[chosen, None, None].expand(chosen.numel(), M, layout.num_segments).clone()  # (R, M, N)
     t[:, :, :carried] = 0
+    rows = chosen.to(x0.video.device)
     t_elements = layout.cells_to_latents(t)
-    z_t = q_sample_av(x0, t_elements, randn_like(x0, generator), schedule)
+    z_t = q_sample_av(x0.map(lambda p: p[rows]), t_elements, noise.map(lambda p: p[rows]), schedule)
     with torch.no_grad(), torch.autocast(x0.video.device.type, dtype=torch.bfloat16):
         eps = eps_denoiser(model, layout, schedule)(z_t, t)
     estimate = predict_x0_av(z_t, t_elements, eps.map(torch.Tensor.float), schedule)
-    replaced = torch.zeros(batch, M, layout.num_segments, dtype=torch.bool)  # (B, M, N)
-    replaced[use, :, carried] = True
+    replaced = torch.zeros(rows.numel(), M, layout.num_segments, dtype=torch.bool)  # (R, M, N)
+    replaced[:, :, carried] = True
     where = layout.cells_to_latents(replaced.to(x0.video.device))
-    return x0.map(lambda clean, est, w: torch.where(w, est.to(clean.dtype), clean), estimate, where)
+    return x0.map(lambda clean, est, w: clean.index_copy(0, rows, torch.where(w, est.to(clean.dtype), clean[rows])),
+                  estimate, where)
