@@ -33,11 +33,12 @@ def _distill(args: argparse.Namespace) -> int:
     pairs = PairSettings(**given(args, PairSettings.__dataclass_fields__.keys()))
     training = given(args, TrainConfig.fields() - {"data", "seed"})
     dmd = None
-    if args.dmd_steps:
-        chosen = {name: getattr(args, flag) for name, flag in DMD_FLAGS.items() if getattr(args, flag) is not None}
+    # the DMD flags' dests are "dmd.FIELD" of DMDSettings; seed and precision are distill's own, shared with it
+    chosen = {name[4:]: value for name, value in vars(args).items() if name.startswith("dmd.") and value is not None}
+    if chosen.get("steps"):
         shared = {name: getattr(args, name) for name in ("seed", "precision") if getattr(args, name) is not None}
         try:
-            dmd = DMDSettings(steps=args.dmd_steps, **chosen, **shared)
+            dmd = DMDSettings(**chosen, **shared)
         except ValueError as err:
             print(f"avdit distill: {err}", file=sys.stderr)
             return 2
@@ -57,10 +58,6 @@ def _distill(args: argparse.Namespace) -> int:
               f"'distilled' preset: --checkpoint {args.out})")
     return 0
 
-
-# DMDSettings field -> the distill flag's attribute that sets it (seed and precision are distill's own)
-DMD_FLAGS = {"batch_size": "dmd_batch_size", "lr": "dmd_lr", "fake_lr": "fake_lr", "fake_updates": "fake_updates",
-             "fake_warmup": "fake_warmup", "regression": "dmd_regression"}
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
@@ -101,15 +98,19 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     distill.add_argument("--device", default=None, help=DEVICE_HELP)
     m = DMDSettings()
     dmd = distill.add_argument_group("distribution matching (DMD), after the student: into OUT/dmd, resumable")
-    dmd.add_argument("--dmd-steps", type=int, help="steps of the DMD stage (default: none; docs/distillation.md's "
-                                                   f"DMD student took {m.steps})")
-    dmd.add_argument("--dmd-batch-size", type=int, help=f"global batch of the DMD stage (default {m.batch_size})")
-    dmd.add_argument("--dmd-lr", type=float, help=f"the student's learning rate there (default {m.lr:g})")
-    dmd.add_argument("--fake-lr", type=float, help=f"the fake score network's learning rate (default {m.fake_lr:g})")
-    dmd.add_argument("--fake-updates", type=int, help=f"fake network steps per student step (default {m.fake_updates})")
-    dmd.add_argument("--fake-warmup", type=int,
+    dmd.add_argument("--dmd-steps", type=int, dest="dmd.steps", metavar="N",
+                     help=f"steps of the DMD stage (default: none; docs/distillation.md's DMD student took {m.steps})")
+    dmd.add_argument("--dmd-batch-size", type=int, dest="dmd.batch_size", metavar="N",
+                     help=f"global batch of the DMD stage (default {m.batch_size})")
+    dmd.add_argument("--dmd-lr", type=float, dest="dmd.lr", metavar="LR",
+                     help=f"the student's learning rate there (default {m.lr:g})")
+    dmd.add_argument("--fake-lr", type=float, dest="dmd.fake_lr", metavar="LR",
+                     help=f"the fake score network's learning rate (default {m.fake_lr:g})")
+    dmd.add_argument("--fake-updates", type=int, dest="dmd.fake_updates", metavar="N",
+                     help=f"fake network steps per student step (default {m.fake_updates})")
+    dmd.add_argument("--fake-warmup", type=int, dest="dmd.fake_warmup", metavar="N",
                      help=f"first steps that train the fake network alone (default {m.fake_warmup})")
-    dmd.add_argument("--dmd-regression", type=float,
+    dmd.add_argument("--dmd-regression", type=float, dest="dmd.regression", metavar="W",
                      help=f"weight of the pair regression loss beside DMD's (default {m.regression:g})")
     distill.set_defaults(func=_distill)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from avdit.diffusion.samplers import ddim_levels
 from avdit.diffusion.sampling import STUDENT_PRESET, SamplingConfig
-from avdit.train.dmd import DMDSettings, dmd_finetune
+from avdit.train.dmd import DMDSettings, dmd_finetune, local_batch
 from avdit.train.pairs import PairSettings, make_pairs
 from avdit.utils import distributed
 
@@ -75,8 +75,8 @@ def distill(pairs: PairSettings, run_dir: str | Path, device: str | None = None,
     if dmd is not None and config.fsdp:
         raise TrainingError("the DMD stage replicates its networks (DDP), it does not shard them: distil with --fsdp "
                             "first, then rerun without it to add --dmd-steps")
-    if dmd is not None and dmd.batch_size % d.world:
-        raise TrainingError(f"the DMD batch of {dmd.batch_size} does not split over {d.world} ranks: give a multiple")
+    if dmd is not None:
+        local_batch(dmd, d.world)
     make_pairs(pairs, pairs_dir, ranks=d, progress=progress)
     last = train(config, run_dir, progress=progress, device=device, keep_group=dmd is not None)
     if dmd is None:

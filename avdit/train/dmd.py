@@ -81,6 +81,14 @@ class DMDSettings:
             raise ValueError("DMD settings: " + "; ".join(problems))
 
 
+def local_batch(settings: DMDSettings, world: int) -> int:
+    """Each of ``world`` ranks' share of the global DMD batch; a clear error where it does not split."""
+    if settings.batch_size % world:
+        raise ValueError(f"the DMD batch of {settings.batch_size} does not split over {world} ranks: give a multiple "
+                         "(--dmd-batch-size)")
+    return settings.batch_size // world
+
+
 def masked_mean(values: AV, masks: AV) -> torch.Tensor:
     """Per example (B,): the mean of ``values`` over the elements where ``masks`` is true, both modalities."""
     total = sum((v * m).flatten(1).sum(1) for v, m in zip(values, masks))
@@ -157,9 +165,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                          f"predicts {info.get('model', {}).get('prediction')!r}")
     teacher = Path(teacher or info["train"]["init"])
     d = distributed.init(device)
-    if settings.batch_size % d.world:
-        raise ValueError(f"batch_size={settings.batch_size} does not split over {d.world} ranks: give a multiple")
-    local_batch = settings.batch_size // d.world
+    batch = local_batch(settings, d.world)
     pairs, index = open_shards(run_dir / "pairs")
     layout = ClipLayout.from_dict(index["layout"])
     levels = ddim_levels(info["train"]["student_steps"])
@@ -204,7 +210,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     began, figures = time.perf_counter(), {}
     for step in bar:
         g = step_generator(settings.seed, step, stream=d.rank)  # each rank its own examples
-        x_star, z, given, t = draw(pairs, levels, local_batch, g)
+        x_star, z, given, t = draw(pairs, levels, batch, g)
         x_star, z, given, t = to_device(x_star), to_device(z), given.to(d.device), t.to(d.device)
         t_elements = layout.cells_to_latents(t)
         generated = layout.cells_to_latents(~given).map(lambda m: m.float())  # (B, ...) 1 on generated elements
