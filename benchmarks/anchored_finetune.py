@@ -2,7 +2,7 @@
 its streams with ``benchmarks/stream_drift.py --checkpoint OUT``.
 
     python benchmarks/anchored_finetune.py --out runs/anchored_ft [--init DIR] [--num 2048] [--steps 1500]
-                                           [--anchored 0.5] [--recycle 0.5] [--recycle-level 500]
+                                           [--anchored 0.5] [--recycle 0.5] [--recycle-level 500] [--grow 0]
 
 A rolled window is given, in segment 0, the first window's segment 0 (the anchor) and, in segment 1, the last 0.5 s
 made; the bundled model never saw a segment 0 that is not the moment before segment 1. Here an anchored window is cut
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,19 @@ def encode(pipe: Pipeline, pairs: list[tuple[np.ndarray, np.ndarray]], batch: in
     return AV(torch.cat([p.video for p in parts]), torch.cat([p.audio for p in parts]))
 
 
+def grown(model: AVDiT, blocks: int) -> AVDiT:
+    """``model`` with ``blocks`` more transformer blocks after its last; adaLN-Zero starts each as the identity, so
+    the grown model predicts exactly what ``model`` does until it is trained."""
+    if blocks == 0:
+        return model
+    bigger = AVDiT(dataclasses.replace(model.config, depth=model.config.depth + blocks))
+    missing, unexpected = bigger.load_state_dict(model.state_dict(), strict=False)
+    new = {f"blocks.{model.config.depth + k}." for k in range(blocks)}
+    if unexpected or not all(any(m.startswith(n) for n in new) for m in missing):
+        raise RuntimeError(f"growing the model: missing {missing}, unexpected {unexpected}")
+    return bigger
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
@@ -73,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of anchored windows given the model's own carried segment (default 0)")
     parser.add_argument("--recycle-level", type=int, default=500,
                         help="highest level of the pass that makes it (default 500)")
+    parser.add_argument("--grow", type=int, default=0,
+                        help="blocks added after the model's last, each starting as the identity (adaLN-Zero)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     pipe = Pipeline.from_pretrained(args.init)
@@ -86,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     info = AVDiT.load_info(Path(args.init) if args.init else bundled_model_dir())
     plain_levels = parse_noise_levels(info["train"]["noise_levels"], layout.num_segments)
     anchored_levels = parse_noise_levels("task:av_continue", layout.num_segments)
-    model = pipe.model.float().train()
+    model = grown(pipe.model, args.grow).float().train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, fused=True)
     weighting = LossWeighting("v")

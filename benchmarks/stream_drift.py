@@ -5,7 +5,7 @@ keep their subject, and sync (each stream's median over every 4th window, the me
 first windows'.
 
     python benchmarks/stream_drift.py [--variant NAME ...] [--seconds 20] [--starts 6] [--first 100]
-                                      [--seed 0] [--checkpoint DIR]
+                                      [--seed 0] [--checkpoint DIR] [--codecs DIR]
 
 Variants: ``defaults`` (both anchors: the first window's segment 0 given to every window, and its latent spread held);
 ``spread`` (``anchor_segment=False``: the spread held only); ``free`` (neither: how earlier versions rolled); each
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=100, help="the first of them (default 100: clips 100, 101, ...)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling (default 0)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     args = parser.parse_args(argv)
-    plain = Pipeline.from_pretrained(args.checkpoint)
+    plain = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     same = SameNoisePipeline(plain.model, plain.codecs, plain.info, plain.device)
     same.seed = args.seed
     clips = [bt.make_clip(0, args.first + i, "test") for i in range(args.starts)]

@@ -2,7 +2,7 @@
 
     python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
                                  [--before-duration 120] [--variants after,anchor-guided,spread,before]
-                                 [--out runs/streams] [--docs docs/results]
+                                 [--checkpoint DIR] [--codecs DIR] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
 the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as long
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-every", type=int, default=8, help="measure sync on every n-th window (default 8)")
     parser.add_argument("--single", type=float, default=60.0, help="seconds of one stream timed alone (0: skip)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of sampling (default 0)")
     parser.add_argument("--out", default="runs/streams", help="folder for results.json (default runs/streams)")
     parser.add_argument("--docs", default="docs/results", help="folder for streams.md/svg (default docs/results)")
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     out, docs = Path(args.out), Path(args.docs)
     out.mkdir(parents=True, exist_ok=True)
-    pipe = Pipeline.from_pretrained(args.checkpoint)
+    pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
                 "weights": pipe.weights_digest(), "size": "disc_area"}  # rows of other weights, starts or
     # measures are not reused (the size was the coverage summed over the frame before disc_area)

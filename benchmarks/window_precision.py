@@ -1,7 +1,7 @@
 """How precisely one window keeps the disc it is given: the bound a stream of hundreds of windows works against.
 
     python benchmarks/window_precision.py [--num 40] [--first 500] [--checkpoint DIR] [--variant NAME ...]
-                                          [--codec-streams 20] [--codec-seconds 60]
+                                          [--codec-streams 20] [--codec-seconds 60] [--from-level T ...]
 
 av_continue on held-out Bouncing Tones clips ``--first``..: each clip's one window is given frames 0-4 (0.625 s) and
 makes frames 5-16. Per clip, the disc's mean size (``disc_area``, px^2) over the made frames against the given
@@ -13,6 +13,13 @@ sampling setting from generation's defaults.
 Beside it, the codecs alone (``--codec-streams``): long held-out clips (the same bounce going on) cut into windows,
 each window encoded and decoded on its own and the new frames joined as a stream joins them; what
 ``benchmarks/streams.py`` measures of them is what a model that made every window exactly would get.
+
+Where the error arises (``--from-level``): the made cells start from the clips' own latents noised to level T0
+(SDEdit) instead of pure noise, and go down to 0 in 12 DDIM steps, both modalities in one run (guidance 1;
+``decoder_finetune.made_latents``); at T0 =
+1000 that is plain sampling. The levels at which the size error grows are those where the network loses the disc's
+precise size. Beside it, the made frames' latents given white noise of a few rms instead: how sensitive the
+decoder is to an error of that size.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +37,10 @@ from avdit.diffusion import DEFAULT_SAMPLING
 from avdit.eval.bt_analysis import disc_area
 from avdit.eval.long_clips import WINDOW_HOP, stream_windows, time_held
 from avdit.pipeline import Pipeline
+from avdit.tasks import get_task
+
+sys.path.insert(0, str(Path(__file__).parent))
+from decoder_finetune import made_latents  # noqa: E402
 
 VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps": 25},
             "ddpm50": {"sampler": "ddpm", "steps": 50}}
@@ -42,6 +54,37 @@ def sizes(video: np.ndarray) -> np.ndarray:
 def variation(size: np.ndarray) -> float:
     """The median over clips of the frame-to-frame coefficient of variation of (B, T) sizes."""
     return float(np.median(size.std(1) / size.mean(1)))
+
+
+def precision_row(name: str, made: np.ndarray, given_frames: int) -> str:
+    """A table row of (B, T) sizes: made / given size (median, share > 5 % and > 10 % off) and the made frames'
+    frame-to-frame CV."""
+    ratio = made[:, given_frames:].mean(1) / made[:, :given_frames].mean(1)
+    return (f"| {name} | {np.median(ratio):.3f} | {np.mean(np.abs(ratio - 1) > 0.05):.0%} | "
+            f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made[:, given_frames:]):.3f} |")
+
+
+def error_levels(pipe: Pipeline, video: np.ndarray, audio: np.ndarray, starts: list[int]) -> None:
+    """Print where the size error arises: sampling from the clips' latents noised to each start level, and the
+    decoder given white noise on the made frames' latents."""
+    given_frames = pipe.layout.segment_frames(1).stop
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        latents = pipe.codecs.encode(torch.from_numpy(video), torch.from_numpy(audio).float())
+        made_cells = pipe.layout.cells_to_latents(
+            (~get_task("av_continue", pipe.layout.num_segments).given).expand(video.shape[0], -1, -1)).video
+        print("\n| made from | made / given size, median | clips > 5 % off | clips > 10 % off | frame-to-frame CV, "
+              "made | latent error, rms |\n|---|---:|---:|---:|---:|---:|")
+        grid = get_task("av_continue", pipe.layout.num_segments).given.expand(video.shape[0], -1, -1)  # (B, M, N)
+        rows = [(f"level {t}", made_latents(pipe, latents, grid, torch.full((video.shape[0],), t), 12, generator))
+                for t in starts]
+        rows += [(f"the clip's latents + white noise {rms:g} rms", latents._replace(video=latents.video + torch.where(
+            made_cells, rms * torch.randn(latents.video.shape, generator=generator), 0.0))) for rms in (0.1, 0.3)]
+        for name, made in rows:
+            error = (made.video - latents.video)[made_cells.expand_as(latents.video)].pow(2).mean().sqrt()
+            print(precision_row(name, sizes(pipe.codecs.decode(made)[0].numpy()), given_frames)
+                  + f" {float(error):.2f} |", flush=True)
+    print(f"(the clips' latents have a spread of {float(latents.video.std()):.2f})")
 
 
 def codec_stream(pipe: Pipeline, clip: bt.BTClip) -> tuple[np.ndarray, np.ndarray]:
@@ -68,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=500, help="the first of them (default 500)")
     parser.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     parser.add_argument("--codec-streams", type=int, default=20, help="long clips through the codecs (0: skip)")
     parser.add_argument("--codec-seconds", type=float, default=60.0, help="seconds of each (default 60)")
+    parser.add_argument("--from-level", type=int, nargs="*", default=[],
+                        help="where the error arises: sample from the clips' latents noised to these levels (SDEdit)")
     args = parser.parse_args(argv)
-    pipe = Pipeline.from_pretrained(args.checkpoint)
+    pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     clips = [bt.make_clip(0, args.first + i, "test") for i in range(args.num)]
     video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
     source_cv = variation(sizes(video))
@@ -84,11 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - began
         size = sizes(result.video)  # (B, 17)
         given_frames = pipe.layout.segment_frames(1).stop  # av_continue gives segments 0-1: frames 0-4
-        made, given = size[:, given_frames:], size[:, :given_frames]
-        ratio = made.mean(1) / given.mean(1)
-        print(f"| {name} | {np.median(ratio):.3f} | {np.mean(np.abs(ratio - 1) > 0.05):.0%} | "
-              f"{np.mean(np.abs(ratio - 1) > 0.1):.0%} | {variation(made):.3f} | {variation(given):.3f} | "
-              f"{source_cv:.3f} | {took:.0f} |", flush=True)
+        print(precision_row(name, size, given_frames)
+              + f" {variation(size[:, :given_frames]):.3f} | {source_cv:.3f} | {took:.0f} |", flush=True)
+    if args.from_level:
+        error_levels(pipe, video, audio, args.from_level)
     if args.codec_streams:
         held, spread = 0, []
         for i in range(args.codec_streams):
