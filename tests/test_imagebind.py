@@ -74,7 +74,7 @@ def test_preprocessing_is_imagebinds(golden):
     """Crops, frame sampling and fbank against ImageBind's data.py. Video: float32 in both (pytorchvideo requires
     it): bilinear weights and normalisation round to a few float32 ulps of the largest value. Audio: float64 in both,
     bounded by this fbank's own float32 rounding (the log of near-silent bands amplifies it) times 2^-29, x 100 for
-    the order of summation."""
+    the order of summation, plus what one float32 ulp on every input sample moves (the input's own precision)."""
     video, audio = reference_clips()
     extra_video, extra_fps, extra_audio = extra_clip()
     for got, key in [(video_clips(video, FPS), "video_inputs"), (video_clips(extra_video, extra_fps),
@@ -91,9 +91,13 @@ def test_preprocessing_is_imagebinds(golden):
         expected = golden[key]
         assert got.shape[-2:] == (128, 204)
         amplified = (single - got).abs().max()
-        bound = 100 * amplified * EPS_RATIO
+        # the clips are float32 made from numpy's float64 sines, which differ by an ulp from one CPU's SIMD code to
+        # another's and can round to the neighbouring float32: what one float32 ulp on every sample moves
+        nudged = np.nextafter(clips, np.float32(np.inf)).astype(np.float32)
+        input_ulp = (audio_clips(nudged, 16000, torch.float64) - got).abs().max()
+        bound = 100 * amplified * EPS_RATIO + input_ulp
         got = got[..., ::STRIDE_MEL, ::STRIDE_FRAMES]
-        assert got.shape == expected.shape and bound < 1e-8 * expected.abs().max()
+        assert got.shape == expected.shape and bound < 1e-3 * expected.abs().max()
         assert (got - expected).abs().max() <= bound
 
 
@@ -112,27 +116,33 @@ def test_embeddings_and_scores_are_imagebinds(golden, small):
     near-silent mel bands most); float64 rounding is 2^-29 of
     float32's, x 100 for the order of summation. The video inputs are float32 in the protocol (as in the reference),
     so they may differ from the reference's by float32 rounding: that adds the float32 run's distance scaled by the
-    inputs' difference in float32 ulps (0 here)."""
+    inputs' difference in float32 ulps (0 here). The audio is float32 made from numpy's float64 sines, which differ
+    by an ulp from one CPU's SIMD code to another's and can round to the neighbouring float32: that adds what one
+    float32 ulp on every sample moves."""
     video, audio = reference_clips()
     frames, fbanks = video_clips(video, FPS), audio_clips(audio, 16000, torch.float64)
     with torch.no_grad():
         single = {"vision": small.float().embed_vision(frames).double(),
                   "audio": small.embed_audio(audio_clips(audio, 16000, torch.float32)).double()}
         got = {"vision": small.double().embed_vision(frames), "audio": small.embed_audio(fbanks)}
+        nudged = np.nextafter(audio, np.float32(np.inf)).astype(np.float32)  # one float32 ulp on every sample
+        input_ulp = (small.embed_audio(audio_clips(nudged, 16000, torch.float64)) - got["audio"]).abs().max()
     ulps = ((frames[..., ::STRIDE_VIDEO, ::STRIDE_VIDEO] - golden["video_inputs"]).abs().max()
             / (torch.finfo(torch.float32).eps * golden["video_inputs"].abs().max()))
     for key in ("vision", "audio"):
         amplified = (single[key] - got[key]).abs().max()
-        bound = amplified * (100 * EPS_RATIO + (ulps if key == "vision" else 0))
+        bound = amplified * (100 * EPS_RATIO + (ulps if key == "vision" else 0)) + (input_ulp if key == "audio" else 0)
         assert got[key].shape == golden[key].shape == (2, SMALL["out_dim"])
-        assert bound < 1e-6 * golden[key].abs().max()
+        assert bound < 1e-3 * golden[key].abs().max()
         assert (got[key] - golden[key]).abs().max() <= bound, key
         assert (got[key][0] - got[key][1]).abs().max() > 0.01 * golden[key].abs().max()  # clips told apart
     def cosine(e):
         return torch.nn.functional.cosine_similarity(e["audio"], e["vision"], dim=-1, eps=1e-6)
 
     amplified = (cosine(single) - cosine(got)).abs().max()
-    assert (cosine(got) - golden["sim_av"]).abs().max() <= amplified * (100 * EPS_RATIO + ulps)
+    moved = (cosine({**got, "audio": small.embed_audio(audio_clips(nudged, 16000, torch.float64))})
+             - cosine(got)).abs().max()  # one float32 ulp on every audio sample
+    assert (cosine(got) - golden["sim_av"]).abs().max() <= amplified * (100 * EPS_RATIO + ulps) + moved
     scores = av_ib_scores(small, video, audio, FPS, 16000)  # fbanks in float32, as the protocol computes them
     assert scores.dtype == np.float64 and scores.shape == (2,)
     assert np.abs(scores - golden["sim_av"].numpy()).max() <= amplified
