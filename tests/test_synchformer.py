@@ -40,6 +40,15 @@ def _bound(amplified: torch.Tensor) -> float:
     return float(100 * amplified * torch.finfo(torch.float64).eps / torch.finfo(torch.float32).eps)
 
 
+def _input_ulp(net, vf: torch.Tensor, audio: np.ndarray, seconds: float, logits: torch.Tensor) -> float:
+    """What one float32 ulp on every audio sample moves the logits: the clips are float32 made from numpy's float64
+    sines, which differ by an ulp from one CPU's SIMD code to another's and can round to the neighbouring float32."""
+    nudged = np.nextafter(audio, np.float32(np.inf)).astype(np.float32)
+    with torch.no_grad():
+        af = net.extract_afeats(audio_segments(nudged, 16000, seconds, torch.float64))
+        return float((torch.stack(group_logits(net, vf, af), 1) - logits).abs().max())
+
+
 def test_full_size_state_dict_has_the_references_keys_and_shapes():
     """The release file loads key for key: the full-size net, built on the meta device, against the key -> shape
     list of av-benchmark's Synchformer()."""
@@ -68,8 +77,8 @@ def test_shallow_synchformer_gives_the_references_logits_and_scores():
         af = net.extract_afeats(mel)  # (2, 1, 6, 768)
         logits = torch.stack(group_logits(net, vf, af), 1)  # (2, 1, 21)
     expected = golden["logits_short"]
-    bound = _bound(golden["amp_logits_short"])
-    assert bound < 1e-6 * expected.abs().max()  # still tight: far below any change of the function
+    bound = _bound(golden["amp_logits_short"]) + _input_ulp(net, vf, audio, 0.75, logits)
+    assert bound < 1e-4 * expected.abs().max()  # still tight: far below any change of the function
     assert (logits - expected).abs().max() <= bound
     assert (expected[0] - expected[1]).abs().max() > 0.05  # the two clips are told apart
     scores = GRID[logits.argmax(-1)].abs().mean(1).numpy()
@@ -90,7 +99,8 @@ def test_shallow_synchformer_on_bundled_geometry_clips():
         af = net.extract_afeats(audio_segments(audio, 16000, 2.125, torch.float64))
         assert vf.shape[1] == af.shape[1] == 5
         logits = torch.stack(group_logits(net, vf, af), 1)
-    assert (logits - golden["logits_long"]).abs().max() <= _bound(golden["amp_logits_long"])
+    assert (logits - golden["logits_long"]).abs().max() <= (_bound(golden["amp_logits_long"])
+                                                            + _input_ulp(net, vf, audio, 2.125, logits))
     np.testing.assert_allclose(desync_scores(net, video, audio, 8.0, 16000), golden["scores_long"].numpy(),
                                atol=GRID_ROUNDING, rtol=0)
 
