@@ -37,6 +37,9 @@ from avdit.latents import AV
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 
+sys.path.insert(0, str(Path(__file__).parent))
+from anchored_finetune import encode  # noqa: E402
+
 
 @torch.no_grad()
 def made_latents(pipe: Pipeline, latents: AV, given: torch.Tensor, start: torch.Tensor, steps: int,
@@ -91,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = [bt.make_clip(0, i, "train") for i in range(args.num)]
     video = torch.from_numpy(np.stack([c.video for c in clips]))  # (num, 17, 64, 64, 3) uint8
     with torch.no_grad():
-        latents = AV(*[torch.cat(p) for p in zip(*(pipe.codecs.encode(
-            video[i:i + 64], torch.from_numpy(np.stack([c.audio for c in clips[i:i + 64]])).float())
-            for i in range(0, args.num, 64)))])
+        latents = encode(pipe, [(c.video, c.audio) for c in clips])
     print(f"encoded {args.num} clips in {time.perf_counter() - began:.0f} s", flush=True)
 
     codec = copy.deepcopy(pipe.codecs.video).train()

@@ -71,11 +71,10 @@ def error_levels(pipe: Pipeline, video: np.ndarray, audio: np.ndarray, starts: l
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         latents = pipe.codecs.encode(torch.from_numpy(video), torch.from_numpy(audio).float())
-        made_cells = pipe.layout.cells_to_latents(
-            (~get_task("av_continue", pipe.layout.num_segments).given).expand(video.shape[0], -1, -1)).video
+        grid = get_task("av_continue", pipe.layout.num_segments).given.expand(video.shape[0], -1, -1)  # (B, M, N)
+        made_cells = pipe.layout.cells_to_latents(~grid).video  # (B, 1, Tv, 1, 1) bool
         print("\n| made from | made / given size, median | clips > 5 % off | clips > 10 % off | frame-to-frame CV, "
               "made | latent error, rms |\n|---|---:|---:|---:|---:|---:|")
-        grid = get_task("av_continue", pipe.layout.num_segments).given.expand(video.shape[0], -1, -1)  # (B, M, N)
         rows = [(f"level {t}", made_latents(pipe, latents, grid, torch.full((video.shape[0],), t), 12, generator))
                 for t in starts]
         rows += [(f"the clip's latents + white noise {rms:g} rms", latents._replace(video=latents.video + torch.where(
