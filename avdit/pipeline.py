@@ -120,7 +120,7 @@ class Pipeline:
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: checkpoint folder not found")
         model, info = AVDiT.from_pretrained(folder), AVDiT.load_info(folder)
-        codecs_dir = Path(codecs) if codecs else _codecs_of(folder, info)
+        codecs_dir = Path(codecs) if codecs else codecs_of(folder, info)
         pair = load_codecs(codecs_dir)
         if info.get("codec_digest") and not codec_digest_matches(info["codec_digest"], codecs_dir):
             raise CodecError(f"{folder} was trained with other codecs than those in {codecs_dir} (digest "
@@ -337,7 +337,7 @@ def _given_whole(task: Task) -> list[int]:
     return [m for m in (VIDEO, AUDIO) if bool(task.given[m].all())]
 
 
-def _codecs_of(folder: Path, info: dict) -> Path:
+def codecs_of(folder: Path, info: dict) -> Path:
     """The codecs a checkpoint names (recorded by ``avdit train``), or codecs copied beside it; a checkpoint that
     names none (exported with the bundled codecs) uses the bundled ones."""
     if info.get("codecs") and Path(info["codecs"]).is_dir():

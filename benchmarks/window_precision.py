@@ -16,7 +16,7 @@ each window encoded and decoded on its own and the new frames joined as a stream
 
 Where the error arises (``--from-level``): the made cells start from the clips' own latents noised to level T0
 (SDEdit) instead of pure noise, and go down to 0 in 12 DDIM steps, both modalities in one run (guidance 1;
-``decoder_finetune.made_latents``); at T0 =
+``avdit.train.made_decoder.made_latents``); at T0 =
 1000 that is plain sampling. The levels at which the size error grows are those where the network loses the disc's
 precise size. Beside it, the made frames' latents given white noise of a few rms instead: how sensitive the
 decoder is to an error of that size.
@@ -38,9 +38,9 @@ from avdit.eval.bt_analysis import disc_area
 from avdit.eval.long_clips import WINDOW_HOP, stream_windows, time_held
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
+from avdit.train.made_decoder import made_latents
 
 sys.path.insert(0, str(Path(__file__).parent))
-from decoder_finetune import made_latents  # noqa: E402
 
 VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps": 25},
             "ddpm50": {"sampler": "ddpm", "steps": 50}}

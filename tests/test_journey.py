@@ -84,6 +84,21 @@ def test_evaluate_on_the_prepared_folder_with_the_checkpoints_codecs(journey):
                  "--out", str(out / "with_codecs")]) == 0
 
 
+def test_a_decoder_tuned_on_the_models_latents_serves_it_at_the_datas_geometry(journey, capsys):
+    """`avdit tune-decoder` on the user's model and data: a codec folder whose latents are the model's (the digest
+    check of --codecs passes) and that generates at the data's geometry; other data is refused by its geometry."""
+    run, tuned, out = journey["run"], journey["root"] / "tuned_codecs", journey["root"] / "out_tuned"
+    assert main(["tune-decoder", "--checkpoint", str(run), "--data", str(journey["prepared"]), "--out", str(tuned),
+                 "--clips", "4", "--steps", "2", "--batch-size", "2"]) == 0
+    assert json.loads((tuned / "video.json").read_text())["frames"] == 21
+    assert main(["generate", "--task", "av_continue", "--input", str(journey["src"] / "nocues.mkv"), "--duration",
+                 "3.7", "--checkpoint", str(run), "--codecs", str(tuned), "--steps", "2", "--out", str(out)]) == 0
+    assert _clip_of(out)[:3] == (64, 64, 10)
+    capsys.readouterr()
+    assert main(["tune-decoder", "--checkpoint", str(run), "--out", str(tuned / "other"), "--clips", "4"]) == 2
+    assert "17 frames at 8 fps" in capsys.readouterr().err  # Bouncing Tones' clips, not the model's 21 frames
+
+
 def test_fine_tuning_starts_from_a_checkpoint_and_refuses_another_geometry(journey, capsys):
     run = journey["root"] / "finetune"
     assert main(["train", "--preset", "bt-tiny", "--data", str(journey["latents"]), "--init", str(journey["run"]),

@@ -18,6 +18,16 @@ def _train_codec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_decoder(args: argparse.Namespace) -> int:
+    from avdit.train.made_decoder import DecoderTuneSettings, tune_decoder
+
+    settings = DecoderTuneSettings(**given(args, DecoderTuneSettings.__dataclass_fields__))
+    result = tune_decoder(settings, args.out)
+    print(f"codecs with the tuned video decoder in {args.out} (MSE {result['last_mse']:.5f} at step "
+          f"{result['steps_done']}); use them with --codecs {args.out}")
+    return 0
+
+
 def _codec_import(args: argparse.Namespace) -> int:
     from avdit.codecs.importing import import_codecs
 
@@ -114,6 +124,30 @@ def _add_train_codec(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train_codec)
 
 
+def _add_tune_decoder(sub: argparse._SubParsersAction) -> None:
+    from avdit.train.made_decoder import DecoderTuneSettings
+
+    d = library_defaults(DecoderTuneSettings)
+    p = sub.add_parser("tune-decoder", help="train the video decoder on latents a model makes, so that it decodes the "
+                                            "model's own errors (less flicker in streams); writes a codec folder for "
+                                            "--codecs (rerun to resume)")
+    p.add_argument("--checkpoint", help="the model (default: the bundled one)")
+    p.add_argument("--codecs", help="its codec folder (default: the one the checkpoint names)")
+    p.add_argument("--data", help="the model's training data: 'bouncing-tones' (the default) or a folder from "
+                                  "`avdit data` or `avdit prepare`")
+    p.add_argument("--out", required=True, help="codec folder to write: the tuned video codec and the model's audio "
+                                                "codec")
+    p.add_argument("--clips", type=int, help=f"training clips the model makes latents of (default {d.clips})")
+    p.add_argument("--steps", type=int, help=f"decoder steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, help=f"clips per step (default {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate, cosine to 0 (default {d.lr:g})")
+    p.add_argument("--highest", type=int, help=f"highest noise level the made latents start from (default {d.highest})")
+    p.add_argument("--clean", type=float, help=f"share of clips given as their own latents (default {d.clean})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--checkpoint-every", type=int, help=f"save the run every N steps (default {d.checkpoint_every})")
+    p.set_defaults(func=_tune_decoder)
+
+
 def _add_codec_tools(sub: argparse._SubParsersAction) -> None:
     from avdit.codecs.importing import import_codecs
     from avdit.codecs.adapters import supported_classes
@@ -171,5 +205,6 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     _add_train_codec(sub)
+    _add_tune_decoder(sub)
     _add_codec_tools(sub)
     _add_encode(sub)
