@@ -61,6 +61,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(straight, tmp_path, monkeypat
     assert result["steps_done"] == 4 and "resuming" in capsys.readouterr().out
     resumed, uninterrupted = load_file(tmp_path / "video.safetensors"), load_file(straight / "video.safetensors")
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    assert tune_decoder(TINY, tmp_path, progress=False)["last_mse"] is None  # a finished run: nothing to train
     with pytest.raises(ValueError, match="other settings"):
         tune_decoder(dataclasses.replace(TINY, lr=1e-3), tmp_path, progress=False)
 

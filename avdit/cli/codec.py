@@ -23,8 +23,9 @@ def _tune_decoder(args: argparse.Namespace) -> int:
 
     settings = DecoderTuneSettings(**given(args, DecoderTuneSettings.__dataclass_fields__))
     result = tune_decoder(settings, args.out)
-    print(f"codecs with the tuned video decoder in {args.out} (MSE {result['last_mse']:.5f} at step "
-          f"{result['steps_done']}); use them with --codecs {args.out}")
+    done = (f"MSE {result['last_mse']:.5f} at step {result['steps_done']}" if result["last_mse"] is not None
+            else f"all {result['steps_done']} steps were done before")
+    print(f"codecs with the tuned video decoder in {args.out} ({done}); use them with --codecs {args.out}")
     return 0
 
 
@@ -130,7 +131,7 @@ def _add_tune_decoder(sub: argparse._SubParsersAction) -> None:
     d = library_defaults(DecoderTuneSettings)
     p = sub.add_parser("tune-decoder", help="train the video decoder on latents a model makes, so that it decodes the "
                                             "model's own errors (less flicker in streams); writes a codec folder for "
-                                            "--codecs (rerun to resume)")
+                                            "--codecs (on the CPU; rerun to resume)")
     p.add_argument("--checkpoint", help="the model (default: the bundled one)")
     p.add_argument("--codecs", help="its codec folder (default: the one the checkpoint names)")
     p.add_argument("--data", help="the model's training data: 'bouncing-tones' (the default) or a folder from "

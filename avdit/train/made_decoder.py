@@ -113,8 +113,8 @@ def _encode_clips(pipe: Pipeline, dataset, count: int, batch: int = 64) -> AV:
 
 
 def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool = True) -> dict:
-    """Tune the video decoder of ``settings.checkpoint``'s codecs into the codec folder ``out`` (rerun to resume);
-    returns the last step's loss and the steps done."""
+    """Tune the video decoder of ``settings.checkpoint``'s codecs into the codec folder ``out`` on the CPU (rerun to
+    resume); returns the steps done and the last step's MSE (None when the run had already ended)."""
     out = Path(out)
     folder = Path(settings.checkpoint) if settings.checkpoint else bundled_model_dir()
     pipe = Pipeline.from_pretrained(folder, settings.codecs, device="cpu")
@@ -149,7 +149,7 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
     latents = _encode_clips(pipe, dataset, settings.clips) if step < settings.steps else None
     per_chunk = settings.chunk // settings.batch_size
     bar = tqdm(total=settings.steps, initial=step, desc="tune-decoder", disable=not progress)
-    inputs, chunk_index, loss = None, None, torch.tensor(float("nan"))
+    inputs, chunk_index, loss = None, None, None
     codec.train()
     while step < settings.steps:
         if step // per_chunk != chunk_index:  # a new chunk of made latents
@@ -178,7 +178,8 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
                 torch.save({"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
     bar.close()
     _write_codecs(source, codec.eval(), out, settings)
-    return {"steps_done": step, "last_mse": loss.item(), "seconds_this_run": round(time.perf_counter() - began, 1)}
+    return {"steps_done": step, "last_mse": None if loss is None else loss.item(),
+            "seconds_this_run": round(time.perf_counter() - began, 1)}
 
 
 def _write_codecs(source: Path, codec, out: Path, settings: DecoderTuneSettings) -> None:
