@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,8 +38,6 @@ from avdit.eval.long_clips import WINDOW_HOP, stream_windows, time_held
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 from avdit.train.made_decoder import made_latents
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 VARIANTS = {"defaults": {}, "guidance0": {"guidance": 0.0}, "steps25": {"steps": 25},
             "ddpm50": {"sampler": "ddpm", "steps": 50}}

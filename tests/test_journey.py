@@ -88,14 +88,16 @@ def test_a_decoder_tuned_on_the_models_latents_serves_it_at_the_datas_geometry(j
     """`avdit tune-decoder` on the user's model and data: a codec folder whose latents are the model's (the digest
     check of --codecs passes) and that generates at the data's geometry; other data is refused by its geometry."""
     run, tuned, out = journey["run"], journey["root"] / "tuned_codecs", journey["root"] / "out_tuned"
-    assert main(["tune-decoder", "--checkpoint", str(run), "--data", str(journey["prepared"]), "--out", str(tuned),
-                 "--clips", "4", "--steps", "2", "--batch-size", "2"]) == 0
-    assert json.loads((tuned / "video.json").read_text())["frames"] == 21
+    assert main(["tune-decoder", "--checkpoint", str(run), "--out", str(tuned), "--clips", "4", "--steps", "2",
+                 "--batch-size", "2"]) == 0  # its clips: those its training latents were encoded from
+    record = json.loads((tuned / "video.json").read_text())
+    assert record["frames"] == 21 and record["decoder_tuned"][-1]["data"] == str(journey["prepared"])
     assert main(["generate", "--task", "av_continue", "--input", str(journey["src"] / "nocues.mkv"), "--duration",
                  "3.7", "--checkpoint", str(run), "--codecs", str(tuned), "--steps", "2", "--out", str(out)]) == 0
     assert _clip_of(out)[:3] == (64, 64, 10)
     capsys.readouterr()
-    assert main(["tune-decoder", "--checkpoint", str(run), "--out", str(tuned / "other"), "--clips", "4"]) == 2
+    assert main(["tune-decoder", "--checkpoint", str(run), "--data", "bouncing-tones", "--out", str(tuned / "other"),
+                 "--clips", "4"]) == 2
     assert "17 frames at 8 fps" in capsys.readouterr().err  # Bouncing Tones' clips, not the model's 21 frames
 
 

@@ -85,7 +85,9 @@ def test_made_latents_depart_from_the_clip_as_the_starting_level_rises(pipe):
 def test_bad_settings_are_refused_with_what_to_do(tmp_path, capsys):
     assert main(["tune-decoder", "--out", str(tmp_path / "a"), "--highest", "0"]) == 2
     assert "highest must be a level in 1..1000" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="multiple of batch_size"):
+    with pytest.raises(ValueError, match="batch size \\(8\\) must divide the 12 clips made at once"):
         DecoderTuneSettings(batch_size=8, chunk=12)
+    with pytest.raises(ValueError, match="holds the model's own codecs"):
+        tune_decoder(TINY, bundled_codecs_dir(), progress=False)  # the model would lose the decoder it was made with
     with pytest.raises(FileNotFoundError, match="prepared folder"):
         tune_decoder(dataclasses.replace(TINY, data=str(tmp_path / "none")), tmp_path / "b", progress=False)

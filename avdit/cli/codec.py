@@ -134,8 +134,9 @@ def _add_tune_decoder(sub: argparse._SubParsersAction) -> None:
                                             "--codecs (on the CPU; rerun to resume)")
     p.add_argument("--checkpoint", help="the model (default: the bundled one)")
     p.add_argument("--codecs", help="its codec folder (default: the one the checkpoint names)")
-    p.add_argument("--data", help="the model's training data: 'bouncing-tones' (the default) or a folder from "
-                                  "`avdit data` or `avdit prepare`")
+    p.add_argument("--data", help="the clips the model was trained on: 'bouncing-tones', a folder from `avdit data` or "
+                                  "`avdit prepare`, or the latents folder from `avdit encode` (its clips are used); "
+                                  "default: those the checkpoint's training latents were encoded from")
     p.add_argument("--out", required=True, help="codec folder to write: the tuned video codec and the model's audio "
                                                 "codec")
     p.add_argument("--clips", type=int, help=f"training clips the model makes latents of (default {d.clips})")

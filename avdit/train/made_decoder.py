@@ -13,7 +13,7 @@ trained on them stay valid, and the tuned folder goes to ``--codecs`` of ``gener
 OUT holds ``video.*`` (the tuned codec), ``audio.*`` (the model's own, copied), ``tune_decoder.json`` (the
 settings) and ``tune_decoder_state.pt`` (the decoder, its optimizer and its step, written atomically every
 ``checkpoint_every`` steps): rerun the same command to resume. Every chunk of ``chunk`` clips (their draw, grids,
-levels and noise) comes from a generator seeded by (seed, chunk), so a resumed run trains as an uninterrupted one.
+levels and noise) comes from a generator seeded by (seed, the chunk's index), so a resumed run trains as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ import torch
 from tqdm.auto import tqdm
 
 from avdit.codecs.interface import bundled_codecs_dir, describe_geometry, geometry_record, save_codec
-from avdit.data.datasets import dataset_geometry, open_dataset
+from avdit.codecs.shards import SHARD_INDEX
+from avdit.data.datasets import BOUNCING_TONES, dataset_geometry, open_dataset
 from avdit.diffusion import DEFAULT_SCHEDULE, SAMPLERS, conditioned_denoiser, eps_denoiser, initial_latents
 from avdit.latents import AV
+from avdit.layout import MODALITIES
 from avdit.model import AVDiT
 from avdit.pipeline import Pipeline, bundled_model_dir, codecs_of
 from avdit.tasks import get_task
@@ -45,12 +47,12 @@ SETTINGS_FILE, STATE_FILE = "tune_decoder.json", "tune_decoder_state.pt"
 
 @dataclass(frozen=True)
 class DecoderTuneSettings:
-    """A decoder tuning run (the recipe measured in docs/streams.md: 17 min on a 2-core CPU)."""
+    """A decoder tuning run (the recipe measured in docs/streams.md: 15 min on a 2-core CPU)."""
 
     checkpoint: str | None = None  # the model that makes the latents (None: the bundled one)
     codecs: str | None = None  # its codec folder (None: the one the checkpoint names)
-    data: str = "bouncing-tones"  # its training clips: 'bouncing-tones' or a folder from `avdit data` / `prepare`
-    clips: int = 2048  # training clips the latents are made of
+    data: str | None = None  # its training clips (None: those its training latents were encoded from; ``clips_of``)
+    clips: int = 2048  # training clips the latents are made of (all the data holds, where it holds fewer)
     steps: int = 1500
     batch_size: int = 8
     lr: float = 2e-4  # peak learning rate, cosine to 0 (no warm-up: the decoder starts trained)
@@ -62,14 +64,15 @@ class DecoderTuneSettings:
     checkpoint_every: int = 250
 
     def __post_init__(self) -> None:
-        if min(self.clips, self.steps, self.batch_size, self.ddim_steps, self.checkpoint_every) < 1:
-            raise ValueError("clips, steps, batch_size, ddim_steps and checkpoint_every must be >= 1")
+        if min(self.clips, self.steps, self.batch_size, self.ddim_steps, self.checkpoint_every) < 1 or self.lr <= 0:
+            raise ValueError("clips, steps, batch_size, ddim_steps, checkpoint_every and lr must be positive")
         if not 1 <= self.highest <= DEFAULT_SCHEDULE.T:
             raise ValueError(f"highest must be a level in 1..{DEFAULT_SCHEDULE.T}, got {self.highest}")
         if not 0 <= self.clean <= 1:
             raise ValueError(f"clean is a share in [0, 1], got {self.clean}")
         if self.chunk < self.batch_size or self.chunk % self.batch_size:
-            raise ValueError(f"chunk ({self.chunk}) must be a multiple of batch_size ({self.batch_size})")
+            raise ValueError(f"the batch size ({self.batch_size}) must divide the {self.chunk} clips made at once "
+                             "(chunk)")
 
 
 @torch.no_grad()
@@ -94,7 +97,8 @@ def decoder_inputs(pipe: Pipeline, latents: AV, settings: DecoderTuneSettings,
     """(B, C, T, h, w) video latents to decode into the clips of ``latents``: made by the model (see the module),
     or, for a share ``clean``, the clips' own."""
     b, n = latents.batch_size, pipe.layout.num_segments
-    grids = torch.stack([get_task("av_continue", n).given, torch.zeros(2, n, dtype=torch.bool)])  # (2, M, N)
+    grids = torch.stack([get_task("av_continue", n).given, torch.zeros(len(MODALITIES), n, dtype=torch.bool)]
+                        )  # (2, M, N): continuation's grid, every cell made
     given = grids[torch.randint(0, 2, (b,), generator=generator)]  # (B, M, N)
     start = torch.randint(1, settings.highest + 1, (b,), generator=generator)
     made = made_latents(pipe, latents, given, start, settings.ddim_steps, generator).video
@@ -102,14 +106,33 @@ def decoder_inputs(pipe: Pipeline, latents: AV, settings: DecoderTuneSettings,
     return torch.where(keep, latents.video, made)
 
 
-def _encode_clips(pipe: Pipeline, dataset, count: int, batch: int = 64) -> AV:
-    """Latents of the first ``count`` clips of ``dataset``."""
+def _encode_clips(pipe: Pipeline, dataset, count: int, batch: int, progress: bool) -> AV:
+    """Latents of the first ``count`` clips of ``dataset``, ``batch`` at a time."""
     parts = []
-    for first in tqdm(range(0, count, batch), desc="encoding clips", unit="batch"):
+    for first in tqdm(range(0, count, batch), desc="encoding clips", unit="batch", disable=not progress):
         items = [dataset[i] for i in range(first, min(first + batch, count))]
         parts.append(pipe.codecs.encode(torch.stack([torch.as_tensor(it["video"]) for it in items]),
                                         torch.stack([torch.as_tensor(it["audio"]).float() for it in items])))
     return AV(torch.cat([p.video for p in parts]), torch.cat([p.audio for p in parts]))
+
+
+def clips_of(folder: Path, data: str | None) -> str:
+    """The clips to tune the decoder of the checkpoint in ``folder`` on: ``data`` as given, where a folder of latents
+    (`avdit encode`) stands for the clips it was encoded from; by default, those the checkpoint was trained on
+    (Bouncing Tones for the bundled model)."""
+    if data is None:
+        if folder.resolve() == bundled_model_dir().resolve():
+            return BOUNCING_TONES
+        data = AVDiT.load_info(folder).get("train", {}).get("data")
+        if data is None:
+            raise ValueError(f"{folder} records no training data: give --data, the clips it was trained on")
+    index = Path(data) / SHARD_INDEX
+    if index.exists() and "shards" in (record := json.loads(index.read_text())):
+        data = record["data"]  # latents: the clips they were encoded from
+        if data != BOUNCING_TONES and not Path(data).exists():
+            raise FileNotFoundError(f"{data}: the clips the model's latents were encoded from are not there; give "
+                                    "--data, that folder of clips (`avdit prepare` or `avdit data`)")
+    return data
 
 
 def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool = True) -> dict:
@@ -122,13 +145,18 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
     if pipe.codecs.video.source:
         raise ValueError(f"the video codec of {settings.checkpoint or 'the bundled model'} is a pretrained model "
                          f"({pipe.codecs.video.source['class']}); tune-decoder trains avdit's own video decoder only")
-    dataset = open_dataset(settings.data, "train", size=settings.clips, seed=settings.seed)
-    if len(dataset) < settings.clips:
-        raise ValueError(f"{settings.data} holds {len(dataset)} training clips; give clips={len(dataset)} or fewer")
+    if out.resolve() == source.resolve():
+        raise ValueError(f"{out} holds the model's own codecs; write the tuned ones to another folder, so the model "
+                         "keeps the decoder it was made with")
+    data = clips_of(folder, settings.data)
+    dataset = open_dataset(data, "train", size=settings.clips)  # Bouncing Tones: the training split of seed 0
     if geometry_record(dataset_geometry(dataset)) != geometry_record(pipe.layout):
-        raise ValueError(f"{settings.data} holds clips of {describe_geometry(geometry_record(dataset_geometry(dataset)))}"
-                         f", the model's codecs take {describe_geometry(geometry_record(pipe.layout))}: give the data "
+        raise ValueError(f"{data} holds clips of {describe_geometry(geometry_record(dataset_geometry(dataset)))}; "
+                         f"the model's codecs take {describe_geometry(geometry_record(pipe.layout))}: give the data "
                          "the model was trained on")
+    clips = min(settings.clips, len(dataset))
+    if clips < settings.clips:
+        print(f"avdit tune-decoder: {data} holds {clips} training clips; all of them are used", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     check_same_settings(out / SETTINGS_FILE, asdict(settings), free={"steps", "checkpoint_every"})
     write_json(out / SETTINGS_FILE, asdict(settings))
@@ -146,7 +174,7 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
         step = state["step"]
         print(f"avdit tune-decoder: resuming {out} from step {step} of {settings.steps}", flush=True)
     began = time.perf_counter()
-    latents = _encode_clips(pipe, dataset, settings.clips) if step < settings.steps else None
+    latents = _encode_clips(pipe, dataset, clips, settings.chunk, progress) if step < settings.steps else None
     per_chunk = settings.chunk // settings.batch_size
     bar = tqdm(total=settings.steps, initial=step, desc="tune-decoder", disable=not progress)
     inputs, chunk_index, loss = None, None, None
@@ -155,9 +183,11 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
         if step // per_chunk != chunk_index:  # a new chunk of made latents
             chunk_index = step // per_chunk
             generator = step_generator(settings.seed, chunk_index)
-            index = torch.randint(0, settings.clips, (settings.chunk,), generator=generator)  # (chunk,)
-            inputs = decoder_inputs(pipe, AV(latents.video[index], latents.audio[index]), settings, generator)
-            targets = codec.to_pixels(torch.stack([torch.as_tensor(dataset[int(i)]["video"]) for i in index]))
+            index = torch.randint(0, clips, (settings.chunk,), generator=generator)  # (chunk,)
+            inputs = decoder_inputs(pipe, AV(latents.video[index], latents.audio[index]), settings,
+                                    generator)  # (chunk, C, T, h, w)
+            targets = codec.to_pixels(torch.stack([torch.as_tensor(dataset[int(i)]["video"]) for i in index])
+                                      )  # (chunk, 3, T, H, W) in [-1, 1]
         part = slice((step % per_chunk) * settings.batch_size, (step % per_chunk + 1) * settings.batch_size)
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine(step, settings.lr, 0, settings.steps)
@@ -177,18 +207,20 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
             with atomic_path(state_path, ".pt") as tmp:
                 torch.save({"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
     bar.close()
-    _write_codecs(source, codec.eval(), out, settings)
+    _write_codecs(source, codec.eval(), out, settings, data)
     return {"steps_done": step, "last_mse": None if loss is None else loss.item(),
             "seconds_this_run": round(time.perf_counter() - began, 1)}
 
 
-def _write_codecs(source: Path, codec, out: Path, settings: DecoderTuneSettings) -> None:
+def _write_codecs(source: Path, codec, out: Path, settings: DecoderTuneSettings, data: str) -> None:
     """OUT's codec folder: the tuned video codec (the record of the model's codecs in ``source``, and how it was
     tuned) and the model's own audio codec."""
     record = json.loads((source / "video.json").read_text())
+    earlier = record.pop("decoder_tuned", [])
+    this = {**asdict(settings), "checkpoint": settings.checkpoint or "bundled", "data": data,
+            "codecs": "bundled" if source.resolve() == bundled_codecs_dir().resolve() else str(source.resolve())}
     save_codec(codec, out, {k: v for k, v in record.items() if k not in codec.describe()}
-               | {"decoder_tuned": {**asdict(settings), "codecs": "bundled" if source.resolve() == bundled_codecs_dir()
-                                   .resolve() else str(source)}})
+               | {"decoder_tuned": [*(earlier if isinstance(earlier, list) else [earlier]), this]})
     if source.resolve() != out.resolve():
         for name in ("audio.json", "audio.safetensors"):
             with atomic_path(out / name, Path(name).suffix) as tmp:
