@@ -130,8 +130,9 @@ def _add_tune_decoder(sub: argparse._SubParsersAction) -> None:
 
     d = library_defaults(DecoderTuneSettings)
     p = sub.add_parser("tune-decoder", help="train the video decoder on latents a model makes, so that it decodes the "
-                                            "model's own errors (less flicker in streams); writes a codec folder for "
-                                            "--codecs (on the CPU; rerun to resume)")
+                                            "model's own errors (a steadier disc in streams; docs/streams.md measures "
+                                            "what it costs); writes a codec folder for --codecs (on the CPU; rerun to "
+                                            "resume)")
     p.add_argument("--checkpoint", help="the model (default: the bundled one)")
     p.add_argument("--codecs", help="its codec folder (default: the one the checkpoint names)")
     p.add_argument("--data", help="the clips the model was trained on: 'bouncing-tones', a folder from `avdit data` or "
