@@ -34,7 +34,6 @@ from avdit.data.datasets import BOUNCING_TONES, dataset_geometry, open_dataset
 from avdit.diffusion import DEFAULT_SCHEDULE, SAMPLERS, conditioned_denoiser, eps_denoiser, initial_latents
 from avdit.latents import AV
 from avdit.layout import MODALITIES
-from avdit.model import AVDiT
 from avdit.pipeline import Pipeline, bundled_model_dir, codecs_of
 from avdit.tasks import get_task
 from avdit.utils.atomic import atomic_path, write_json
@@ -116,14 +115,14 @@ def _encode_clips(pipe: Pipeline, dataset, count: int, batch: int, progress: boo
     return AV(torch.cat([p.video for p in parts]), torch.cat([p.audio for p in parts]))
 
 
-def clips_of(folder: Path, data: str | None) -> str:
-    """The clips to tune the decoder of the checkpoint in ``folder`` on: ``data`` as given, where a folder of latents
-    (`avdit encode`) stands for the clips it was encoded from; by default, those the checkpoint was trained on
-    (Bouncing Tones for the bundled model)."""
+def clips_of(folder: Path, info: dict, data: str | None) -> str:
+    """The clips to tune the decoder of the checkpoint in ``folder`` (its ``model.json``: ``info``) on: ``data`` as
+    given, where a folder of latents (`avdit encode`) stands for the clips it was encoded from; by default, those the
+    checkpoint was trained on (Bouncing Tones for the bundled model)."""
     if data is None:
         if folder.resolve() == bundled_model_dir().resolve():
             return BOUNCING_TONES
-        data = AVDiT.load_info(folder).get("train", {}).get("data")
+        data = info.get("train", {}).get("data")
         if data is None:
             raise ValueError(f"{folder} records no training data: give --data, the clips it was trained on")
     index = Path(data) / SHARD_INDEX
@@ -141,19 +140,19 @@ def tune_decoder(settings: DecoderTuneSettings, out: str | Path, progress: bool 
     out = Path(out)
     folder = Path(settings.checkpoint) if settings.checkpoint else bundled_model_dir()
     pipe = Pipeline.from_pretrained(folder, settings.codecs, device="cpu")
-    source = Path(settings.codecs) if settings.codecs else codecs_of(folder, AVDiT.load_info(folder))
+    source = Path(settings.codecs) if settings.codecs else codecs_of(folder, pipe.info)
     if pipe.codecs.video.source:
         raise ValueError(f"the video codec of {settings.checkpoint or 'the bundled model'} is a pretrained model "
                          f"({pipe.codecs.video.source['class']}); tune-decoder trains avdit's own video decoder only")
     if out.resolve() == source.resolve():
         raise ValueError(f"{out} holds the model's own codecs; write the tuned ones to another folder, so the model "
                          "keeps the decoder it was made with")
-    data = clips_of(folder, settings.data)
+    data = clips_of(folder, pipe.info, settings.data)
     dataset = open_dataset(data, "train", size=settings.clips)  # Bouncing Tones: the training split of seed 0
-    if geometry_record(dataset_geometry(dataset)) != geometry_record(pipe.layout):
-        raise ValueError(f"{data} holds clips of {describe_geometry(geometry_record(dataset_geometry(dataset)))}; "
-                         f"the model's codecs take {describe_geometry(geometry_record(pipe.layout))}: give the data "
-                         "the model was trained on")
+    held, taken = geometry_record(dataset_geometry(dataset)), geometry_record(pipe.layout)
+    if held != taken:
+        raise ValueError(f"{data} holds clips of {describe_geometry(held)}; the model's codecs take "
+                         f"{describe_geometry(taken)}: give the data the model was trained on")
     clips = min(settings.clips, len(dataset))
     if clips < settings.clips:
         print(f"avdit tune-decoder: {data} holds {clips} training clips; all of them are used", flush=True)
@@ -216,12 +215,10 @@ def _write_codecs(source: Path, codec, out: Path, settings: DecoderTuneSettings,
     """OUT's codec folder: the tuned video codec (the record of the model's codecs in ``source``, and how it was
     tuned) and the model's own audio codec."""
     record = json.loads((source / "video.json").read_text())
-    earlier = record.pop("decoder_tuned", [])
     this = {**asdict(settings), "checkpoint": settings.checkpoint or "bundled", "data": data,
             "codecs": "bundled" if source.resolve() == bundled_codecs_dir().resolve() else str(source.resolve())}
     save_codec(codec, out, {k: v for k, v in record.items() if k not in codec.describe()}
-               | {"decoder_tuned": [*(earlier if isinstance(earlier, list) else [earlier]), this]})
-    if source.resolve() != out.resolve():
-        for name in ("audio.json", "audio.safetensors"):
-            with atomic_path(out / name, Path(name).suffix) as tmp:
-                shutil.copy(source / name, tmp)
+               | {"decoder_tuned": [*record.get("decoder_tuned", []), this]})
+    for name in ("audio.json", "audio.safetensors"):  # ``out`` is never ``source`` (tune_decoder refuses it)
+        with atomic_path(out / name, Path(name).suffix) as tmp:
+            shutil.copy(source / name, tmp)
