@@ -15,8 +15,10 @@ measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the
 every 8th window. A stream is held until the first window whose
 class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's (ball lost).
 Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute, and how
-fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives). Writes
-DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes.
+fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives), and how the
+subject was lost (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for
+good). Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and
+each stream's classes and size window by window.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
-from avdit.eval.long_clips import stream_windows, time_held
+from avdit.eval.long_clips import stream_windows, subject_losses, time_held
 from avdit.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -96,7 +98,17 @@ def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dic
             # per stream, when it lost its subject and its ball (None: kept to the end)
             "subject_lost_s": [h["subject_lost_s"] for h in held], "ball_lost_s": [h["ball_lost_s"] for h in held],
             "first_window_sync_ms": float(np.median(firsts)) if firsts else math.nan,
-            "speed_per_stream": len(streams) * duration / seconds, "seconds": seconds}
+            "speed_per_stream": len(streams) * duration / seconds, "seconds": seconds,
+            "subject_losses": subject_losses(streams), "windows": [window_series(s) for s in streams]}
+
+
+def window_series(windows: list[dict]) -> dict:
+    """One stream's 2-s windows, compactly, for a later look at how it was lost: colour and pitch class per window
+    as a string of digits ('-': no disc seen) and the disc's size as a ratio to the first window's."""
+    digits = lambda key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows)  # noqa: E731
+    first = max(windows[0]["size_px2"], 1e-9)
+    return {"colour": digits("colour"), "pitch": digits("pitch"),
+            "size": [round(w["size_px2"] / first, 3) for w in windows]}
 
 
 def survival_svg(rows: dict) -> str:
@@ -167,6 +179,17 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
         for m in r["per_minute"]:
             lines.append(f"| {task} | {variant} | {m['minute']} | {m['size']:.2f} | {m['brightness']:.2f} | "
                          f"{m['sync_ms']:.0f} |")
+    losses = {name: r["subject_losses"] for name, r in rows.items() if "subject_losses" in r}
+    if losses:
+        lines += ["", "How the subject was lost (what was off in the first window off; a stream that never came back "
+                      "is off in its last window too; a brief loss is off for one window at a time):", "",
+                  "| task | variant | streams lost | pitch first / colour first / both | never came back | brief | "
+                  "windows off |", "|---|---|---:|---|---:|---:|---:|"]
+        for name, n in losses.items():
+            task, variant = name.split("@")
+            f = n["first_off"]
+            lines.append(f"| {task} | {variant} | {n['lost']} | {f['pitch']} / {f['colour']} / {f['both']} | "
+                         f"{n['lasting']} | {n['brief']} | {n['off_windows']} of {n['windows']} |")
     lines += ["", "![share of streams held against time](streams.svg)", ""]
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
     python benchmarks/window_precision.py [--num 40] [--first 500] [--checkpoint DIR] [--variant NAME ...]
                                           [--codec-streams 20] [--codec-seconds 60] [--from-level T ...]
+                                          [--seeds N]
 
 av_continue on held-out Bouncing Tones clips ``--first``..: each clip's one window is given frames 0-4 (0.625 s) and
 makes frames 5-16. Per clip, the disc's mean size (``disc_area``, px^2) over the made frames against the given
@@ -20,6 +21,9 @@ Where the error arises (``--from-level``): the made cells start from the clips' 
 1000 that is plain sampling. The levels at which the size error grows are those where the network loses the disc's
 precise size. Beside it, the made frames' latents given white noise of a few rms instead: how sensitive the
 decoder is to an error of that size.
+
+Set by the context, or by the noise (``--seeds N``): the same clips made with N seeds. Where a clip's size error
+correlates across seeds, its context (the given frames) sets it, and no average over noise draws removes it.
 """
 
 from __future__ import annotations
@@ -83,6 +87,22 @@ def error_levels(pipe: Pipeline, video: np.ndarray, audio: np.ndarray, starts: l
     print(f"(the clips' latents have a spread of {float(latents.video.std()):.2f})")
 
 
+def seed_agreement(pipe: Pipeline, video: np.ndarray, audio: np.ndarray, seeds: int) -> None:
+    """Print how much of a window's size error its context sets: the same clips made with ``seeds`` seeds
+    (generation's defaults); the correlation across seeds of each clip's made / given size error (set by the context
+    where high), and of each made frame's size about its clip's mean (the frame-to-frame flicker)."""
+    given_frames = pipe.layout.segment_frames(1).stop
+    made = np.stack([sizes(pipe(task="av_continue", video=video, audio=audio, num=video.shape[0], seed=seed).video)
+                     for seed in range(seeds)])  # (seeds, B, T)
+    error = made[:, :, given_frames:].mean(2) / made[:, :, :given_frames].mean(2) - 1  # (seeds, B)
+    flicker = made[:, :, given_frames:] - made[:, :, given_frames:].mean(2, keepdims=True)  # (seeds, B, T - given)
+    pairs = np.triu_indices(seeds, 1)
+    mean_corr = lambda x: float(np.corrcoef(x.reshape(seeds, -1))[pairs].mean())  # noqa: E731
+    print(f"\n{seeds} seeds: each clip's size error correlates {mean_corr(error):.2f} across seeds (its mean over "
+          f"seeds holds {error.mean(0).var() / error.var():.0%} of the variance); each made frame's size about its "
+          f"clip's mean, {mean_corr(flicker):.2f}")
+
+
 def codec_stream(pipe: Pipeline, clip: bt.BTClip) -> tuple[np.ndarray, np.ndarray]:
     """A long clip with every window (17 frames, one frame shared with the next) through the codecs on its own."""
     per_frame = bt.SAMPLES_PER_FRAME
@@ -112,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec-seconds", type=float, default=60.0, help="seconds of each (default 60)")
     parser.add_argument("--from-level", type=int, nargs="*", default=[],
                         help="where the error arises: sample from the clips' latents noised to these levels (SDEdit)")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="with 2 or more: how much of the size error the context sets, across this many seeds")
     args = parser.parse_args(argv)
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     clips = [bt.make_clip(0, args.first + i, "test") for i in range(args.num)]
@@ -130,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
               + f" {variation(size[:, :given_frames]):.3f} | {source_cv:.3f} | {took:.0f} |", flush=True)
     if args.from_level:
         error_levels(pipe, video, audio, args.from_level)
+    if args.seeds > 1:
+        seed_agreement(pipe, video, audio, args.seeds)
     if args.codec_streams:
         held, spread = 0, []
         for i in range(args.codec_streams):

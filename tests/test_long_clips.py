@@ -5,7 +5,7 @@ import pytest
 
 from avdit.data import bouncing_tones as bt
 from avdit.eval.bt_analysis import disc_area, disc_coverage
-from avdit.eval.long_clips import long_clip_measures, window_starts
+from avdit.eval.long_clips import long_clip_measures, stream_windows, subject_losses, time_held, window_starts
 
 PER_FRAME = bt.SAMPLES_PER_FRAME
 
@@ -56,3 +56,22 @@ def test_the_disc_area_is_pi_r_squared_and_faint_background_noise_leaves_it_so()
     noisy = np.clip(clip.video.astype(int) + noise, 0, 255).astype(np.uint8)
     assert np.allclose(disc_area(noisy), area, rtol=0.05)
     assert disc_coverage(noisy).sum() > 1.2 * disc_coverage(clip.video).sum()
+
+
+def test_subject_losses_tell_a_brief_wrong_pitch_from_a_lasting_change_of_subject():
+    """Three real 8-s streams: one held; one whose audio in frames 16-31 (its second window) is another class's, a
+    brief loss of the pitch; one that goes on as another clip from frame 33 (its third and fourth windows), a loss
+    of both that never comes back."""
+    a, b = (bt.make_clip(0, i, "test", frames=64) for i in (2, 7))
+    assert a.params.k != b.params.k
+    brief_audio = a.audio.copy()
+    brief_audio[16 * PER_FRAME:32 * PER_FRAME] = b.audio[16 * PER_FRAME:32 * PER_FRAME]
+    switched_video, switched_audio = a.video.copy(), a.audio.copy()
+    switched_video[33:], switched_audio[33 * PER_FRAME:] = b.video[33:], b.audio[33 * PER_FRAME:]
+    streams = [stream_windows(v, s, sync_every=100) for v, s in
+               ((a.video, a.audio), (a.video, brief_audio), (switched_video, switched_audio))]
+    assert [time_held(w)["subject_lost_s"] for w in streams] == [None, 2.0, 4.0]
+    assert [w["pitch"] for w in streams[1]] == [a.params.k, b.params.k, a.params.k, a.params.k]
+    losses = subject_losses(streams)
+    assert losses == {"lost": 2, "first_off": {"pitch": 1, "colour": 0, "both": 1}, "lasting": 1, "brief": 1,
+                      "off_windows": 3, "windows": 12}

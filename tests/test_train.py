@@ -165,13 +165,18 @@ def test_two_processes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path)
     assert_same(parameters(tmp_path / "single"), parameters(tmp_path / "ddp"), atol=1e-5)
 
 
-def test_fsdp_equals_one_process_and_resumes_across_shardings(codecs_dir, shards, tmp_path):
-    """2 ranks with FSDP == 1 process; a 1-process checkpoint resumes under FSDP and back, with the same result."""
+def test_fsdp_equals_one_process(codecs_dir, shards, tmp_path):
+    """2 ranks with FSDP == 1 process, EMA included, and the FSDP run writes its periodic samples."""
     train(tiny(codecs_dir, data=str(shards), steps=6, sample_every=6), tmp_path / "single", progress=False)
     torchrun(codecs_dir, shards, tmp_path / "fsdp", 6, "--fsdp", "--sample-every", "6", port=29518)
     for key in ("model", "ema"):
         assert_same(load_state(tmp_path / "single")[key], load_state(tmp_path / "fsdp")[key], atol=1e-5)
     assert (tmp_path / "fsdp" / "samples").is_dir()
+
+
+@pytest.mark.slow  # a second torchrun (about 8 s): kept out of the 5-minute default suite
+def test_a_checkpoint_resumes_across_shardings(codecs_dir, shards, tmp_path):
+    """A 1-process checkpoint resumes under FSDP and back, with the result of an unsharded run."""
     # 3 steps alone, 2 more under FSDP (optimizer state in, full state out), 1 more alone; against 3 + 2 + 1
     # steps alone (--steps shapes the cosine schedule, so both take the same three legs)
     for leg, steps in enumerate((3, 5, 6)):

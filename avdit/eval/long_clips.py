@@ -13,6 +13,7 @@ flush with the end; ``clip_measures`` scores each window. Over the clip:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -115,3 +116,25 @@ def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
             ball = w["start_s"]
     return {"subject_lost_s": subject, "ball_lost_s": ball,
             "lost_s": min((t for t in (subject, ball) if t is not None), default=None)}
+
+
+def subject_losses(streams: list[list[dict]]) -> dict:
+    """How the streams (``stream_windows`` of each) that lost their subject lost it: what was off in the first
+    window off (the pitch, the colour or both), how many never came back (their last window is off too), how many
+    were off for no more than one window at a time, and how many windows of all streams were off. The subject is
+    the first window's colour, as in ``time_held``."""
+    first_off = {"pitch": 0, "colour": 0, "both": 0}
+    lasting = brief = off_windows = windows = 0
+    for stream in streams:
+        subject = stream[0]["colour"]
+        off = [w["colour"] != subject or w["pitch"] != subject for w in stream]
+        windows, off_windows = windows + len(off), off_windows + sum(off)
+        if not any(off):
+            continue
+        k = off.index(True)
+        colour, pitch = stream[k]["colour"] != subject, stream[k]["pitch"] != subject
+        first_off["both" if colour and pitch else "colour" if colour else "pitch"] += 1
+        lasting += off[-1]
+        brief += not any(a and b for a, b in itertools.pairwise(off))
+    return {"lost": sum(first_off.values()), "first_off": first_off, "lasting": lasting, "brief": brief,
+            "off_windows": off_windows, "windows": windows}
