@@ -159,6 +159,7 @@ def torchrun(codecs_dir, shards, out, steps, *extra, port=29517, nproc=2, device
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow  # tests/test_multinode.py checks the same two-rank equality (through two agents): 7 s saved
 def test_two_processes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path):
     train(tiny(codecs_dir, data=str(shards), steps=3), tmp_path / "single", progress=False)
     torchrun(codecs_dir, shards, tmp_path / "ddp", 3)
@@ -202,7 +203,9 @@ def test_a_cuda_run_equals_a_cpu_run(codecs_dir, shards, tmp_path):
     assert len(list((tmp_path / "gpu" / "samples").glob("*.mp4"))) == 3
 
 
-@pytest.mark.parametrize("device, mode", [("cpu", "ddp"), pytest.param("cuda", "ddp", marks=cuda),
+# the CPU case is slow (7 s): the two-rank tests go through the same wrapping; the GPU cases are what it is for
+@pytest.mark.parametrize("device, mode", [pytest.param("cpu", "ddp", marks=pytest.mark.slow),
+                                          pytest.param("cuda", "ddp", marks=cuda),
                                           pytest.param("cuda", "fsdp", marks=cuda)])
 def test_torchrun_with_one_process_equals_a_plain_run(codecs_dir, shards, tmp_path, device, mode):
     """Under torchrun the model is wrapped (DDP, or FSDP with --fsdp) in a process group even for one process:
