@@ -102,6 +102,12 @@ def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) ->
     return rows
 
 
+def off_subject(window: dict, first: dict) -> bool:
+    """Whether a window of ``stream_windows`` has lost the first window's subject: its colour or pitch class is not
+    the first window's (whose own colour and pitch must agree)."""
+    return not (window["colour"] == window["pitch"] == first["colour"] == first["pitch"])
+
+
 def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
     """How long a stream keeps its first window: the start (s) of the first window whose colour or pitch class is
     not the first window's (subject lost), or whose disc size or brightness is off the first window's by more than
@@ -109,7 +115,7 @@ def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
     first = windows[0]
     subject = ball = None
     for w in windows:
-        if subject is None and not (w["colour"] == w["pitch"] == first["colour"] == first["pitch"]):
+        if subject is None and off_subject(w, first):
             subject = w["start_s"]
         off = [abs(w[k] - first[k]) > tolerance * first[k] for k in ("size_px2", "brightness")]
         if ball is None and any(off):
@@ -121,17 +127,17 @@ def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
 def subject_losses(streams: list[list[dict]]) -> dict:
     """How the streams (``stream_windows`` of each) that lost their subject lost it: what was off in the first
     window off (the pitch, the colour or both), how many never came back (their last window is off too), how many
-    were off for no more than one window at a time, and how many windows of all streams were off. The subject is
-    the first window's colour, as in ``time_held``."""
+    were off for no more than one window at a time, and how many windows of all streams were off (``off_subject``,
+    as ``time_held`` counts them). What was off is read against the first window's colour."""
     first_off = {"pitch": 0, "colour": 0, "both": 0}
     lasting = brief = off_windows = windows = 0
     for stream in streams:
-        subject = stream[0]["colour"]
-        off = [w["colour"] != subject or w["pitch"] != subject for w in stream]
+        off = [off_subject(w, stream[0]) for w in stream]
         windows, off_windows = windows + len(off), off_windows + sum(off)
         if not any(off):
             continue
         k = off.index(True)
+        subject = stream[0]["colour"]
         colour, pitch = stream[k]["colour"] != subject, stream[k]["pitch"] != subject
         first_off["both" if colour and pitch else "colour" if colour else "pitch"] += 1
         lasting += off[-1]
