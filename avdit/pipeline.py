@@ -12,8 +12,8 @@ and makes the 1.5 s after them:
   with ``SamplingConfig.anchor_guidance`` > 0 (off by default) each window is also guided towards it;
 - for a2v/v2a the given modality slides along its input instead (all of it is the input's, from the window's start);
   the generated one is carried and anchored as above;
-- each window's generated latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
-  ``avdit.diffusion.spread``).
+- each window's generated video latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
+  ``avdit.diffusion.spread``); the audio's are left as made: a window's sound spreads with how many sounds it holds.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -220,9 +220,9 @@ class Pipeline:
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
         (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that
         does not slide, segment 0 of every window is the first window's (see the module doc);
-        ``sampling.anchor_spread``: each window's generated latents keep the spread they had in the first window
-        (``avdit.diffusion.spread``). Yields (new frames, new samples, latents) per window, keeping one window in
-        memory."""
+        ``sampling.anchor_spread``: each window's generated video latents keep the spread they had in the first
+        window (``avdit.diffusion.spread``; the audio's are not held, see the module doc). Yields (new frames, new
+        samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
@@ -260,8 +260,8 @@ class Pipeline:
             if AUDIO in anchored:
                 a[:, :seg0_samples] = anchor[1]
             out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
-            if reference is not None:  # the first window's spread, held (avdit.diffusion.spread)
-                out = match_spread(out, generated, reference)
+            if reference is not None:  # the first window's video spread, held (avdit.diffusion.spread)
+                out = AV(match_spread(out, generated, reference).video, out.audio)
             new_v, new_a = self.codecs.decode(out)
             new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
             made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]

@@ -5,7 +5,9 @@ network is unsure), and a stream compounds it: each window continues the last, s
 by window. On Bouncing Tones the video latents' spread fell from 1.0 to 0.4 in 16 s of av_continue and the ball
 shrank and faded into the background (docs/streams.md). Rescaling each window's generated latents to the
 spread the first window had (about their own per-channel mean, which moves with the content) holds it, in the way
-long-video tools match every frame's colour statistics to the first frame's.
+long-video tools match every frame's colour statistics to the first frame's. Streams hold the video's spread only:
+an audio window's spread follows how many sounds it holds, and holding it per channel scaled some channels up to 4x
+and played wrong notes (docs/streams.md).
 """
 
 from __future__ import annotations
