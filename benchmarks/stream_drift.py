@@ -7,7 +7,7 @@ first windows'.
     python benchmarks/stream_drift.py [--variant NAME ...] [--seconds 20] [--starts 6] [--first 100]
                                       [--seed 0] [--checkpoint DIR] [--codecs DIR]
 
-Variants: ``defaults`` (both anchors: the first window's segment 0 given to every window, and its latent spread held);
+Variants: ``defaults`` (both anchors: the first window's segment 0 given to every window, and its video spread held);
 ``spread`` (``anchor_segment=False``: the spread held only); ``free`` (neither: how earlier versions rolled); each
 changing one thing from ``free``: ``video-first`` (2 sampler runs instead of 5); ``ddpm`` (25 stochastic steps);
 ``guidance3``; ``history100`` / ``history300`` / ``history500`` (the carried segments seen at that noise level:
