@@ -12,8 +12,9 @@ and makes the 1.5 s after them:
   with ``SamplingConfig.anchor_guidance`` > 0 (off by default) each window is also guided towards it;
 - for a2v/v2a the given modality slides along its input instead (all of it is the input's, from the window's start);
   the generated one is carried and anchored as above;
-- each window's generated video latents keep the spread the first window's had (``SamplingConfig.anchor_spread``,
-  ``avdit.diffusion.spread``); the audio's are left as made: a window's sound spreads with how many sounds it holds.
+- each window's generated video latents keep the distribution the first window's had, channel by channel
+  (``SamplingConfig.anchor_spread``, ``avdit.diffusion.spread``); the audio's are left as made: a window's sound
+  spreads with how many sounds it holds.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -35,7 +36,7 @@ from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_dige
 from avdit.utils.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, SamplingConfig, generate_latents
 from avdit.diffusion.sampling import STUDENT_PRESET
-from avdit.diffusion.spread import match_spread, spread
+from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
@@ -220,8 +221,8 @@ class Pipeline:
         (B, T, H, W, 3), ``tail_a`` (B, S): its decoded clips; ``available``: the frames the sliding inputs cover
         (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that
         does not slide, segment 0 of every window is the first window's (see the module doc);
-        ``sampling.anchor_spread``: each window's generated video latents keep the spread they had in the first
-        window (``avdit.diffusion.spread``; the audio's are not held, see the module doc). Yields (new frames, new
+        ``sampling.anchor_spread``: each window's generated video latents keep the distribution they had in the
+        first window (``avdit.diffusion.spread``; the audio's are not held, see the module doc). Yields (new frames, new
         samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
@@ -237,7 +238,7 @@ class Pipeline:
         history[sliding] = False
         made, made_a = tail_v.shape[1], tail_a.shape[1]  # frames, samples made so far; the tails hold one window
         generated = layout.cells_to_latents((~rolled).expand(tail_v.shape[0], -1, -1))  # what each window makes
-        reference = spread(first, generated) if sampling.anchor_spread else None
+        reference = quantiles(first, generated) if sampling.anchor_spread else None
         seg0_frames, seg0_samples = layout.segment_frames(0).stop, layout.segment_samples(0).stop
         # the modalities whose segment 0 is the first window's: every one that does not slide along an input
         anchored = [m for m in (VIDEO, AUDIO) if m not in sliding] if sampling.anchor_segment else []
@@ -260,8 +261,8 @@ class Pipeline:
             if AUDIO in anchored:
                 a[:, :seg0_samples] = anchor[1]
             out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
-            if reference is not None:  # the first window's video spread, held (avdit.diffusion.spread)
-                out = AV(match_spread(out, generated, reference).video, out.audio)
+            if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
+                out = AV(match_quantiles(out, generated, reference).video, out.audio)
             new_v, new_a = self.codecs.decode(out)
             new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
             made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]

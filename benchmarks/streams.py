@@ -1,7 +1,7 @@
 """Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
 
     python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
-                                 [--before-duration 120] [--variants after,anchor-guided,spread,before]
+                                 [--before-duration 120] [--variants after,anchor-guided,spread,before] [--first 0]
                                  [--checkpoint DIR] [--codecs DIR] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
@@ -49,14 +49,15 @@ SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input
 
 
 def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
-                sync_every: int) -> tuple[list[list[dict]], float]:
-    """Window measures of each stream, and the seconds it took to make them all."""
+                sync_every: int, first_clip: int = 0) -> tuple[list[list[dict]], float]:
+    """Window measures of each stream (from held-out clips ``first_clip`` on), and the seconds it took to make
+    them all."""
     streams, took = [], 0.0
     for first in range(0, starts, batch):
         num = min(batch, starts - first)
         # a2v and v2a slide along an input as long as the stream: the same bounce going on (make_clip's frames)
         frames = round(duration * bt.FPS) + 1 if task in SLIDING else bt.FRAMES
-        clips = [bt.make_clip(seed, first + i, "test", frames=frames) for i in range(num)]
+        clips = [bt.make_clip(seed, first_clip + first + i, "test", frames=frames) for i in range(num)]
         video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
         given = {"av_continue": (video, audio), "joint": (None, None), "a2v": (None, audio),
                  "v2a": (video, None)}[task]
@@ -147,7 +148,7 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "whose disc size (its area, `disc_area`, the mean over the window's frames) or brightness is more than "
              f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, and its generated video latents "
-             "keep the first window's spread, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
+             "keep the first window's distribution, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
              "(`anchor_guidance`); `spread`: without the anchor segment (the version before); `before`: without "
              "either, as earlier versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the bundled model)")
     parser.add_argument("--codecs", default=None, help="codec folder (default: the ones the checkpoint names)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips and of sampling (default 0)")
+    parser.add_argument("--first", type=int, default=0, help="the first held-out clip the streams start from "
+                                                              "(default 0: clips 0 to STARTS-1)")
     parser.add_argument("--out", default="runs/streams", help="folder for results.json (default runs/streams)")
     parser.add_argument("--docs", default="docs/results", help="folder for streams.md/svg (default docs/results)")
     args = parser.parse_args(argv)
@@ -220,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
-                "weights": pipe.weights_digest(), "size": "disc_area"}  # rows of other weights, starts or
+                "weights": pipe.weights_digest(), "size": "disc_area",
+                **({"first": args.first} if args.first else {})}  # rows of other weights, starts, clips or
     # measures are not reused (the size was the coverage summed over the frame before disc_area)
     record_path = out / "results.json"
     record = resumable_record(record_path, settings, "streams")
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{name}: {args.starts} streams of {duration:g} s", flush=True)
             streams, seconds = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed, options,
-                                           args.sync_every)
+                                           args.sync_every, args.first)
             record["rows"][name] = {**summarise(streams, duration, seconds), "command": command}
             write_json(record_path, record)
             row = record["rows"][name]

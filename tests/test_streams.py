@@ -1,4 +1,4 @@
-"""Streams: windows rolled without end, the latent spread held, noisy history, the mp4 written as it is made."""
+"""Streams: windows rolled without end, the latent distribution held, noisy history, the mp4 written as it is made."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ import torch
 from avdit.cli import main
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion import SamplingConfig, generate_latents
-from avdit.diffusion.spread import match_spread, spread
+from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.latents import AV
 from avdit.layout import BOUNCING_TONES
@@ -21,23 +21,27 @@ from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
 
 
-def test_match_spread_sets_the_spread_of_the_marked_cells_only():
+def test_match_quantiles_gives_the_marked_cells_the_reference_values_in_their_own_order():
+    """Histogram matching: per example and channel, the marked elements take the reference's sorted values by rank
+    (so its mean and spread too), keep their order, and nothing outside the cells moves."""
     g = torch.Generator().manual_seed(0)
     x = AV(torch.randn(2, 3, 5, 2, 2, generator=g) * 3 + 1, torch.randn(2, 4, 85, generator=g) * 0.5)
+    source = AV(torch.rand(2, 3, 5, 2, 2, generator=g) * 2 - 7, torch.randn(2, 4, 85, generator=g).exp())
     given = get_task("av_continue", 5).given
     cells = BOUNCING_TONES.cells_to_latents((~given).expand(2, -1, -1))
-    target = AV(torch.full((2, 3, 1, 1, 1), 0.7), torch.full((2, 4, 1), 1.3))
-    out = match_spread(x, cells, target)
-    for o, xi, c, t in zip(out, x, cells, target):
+    reference = quantiles(source, cells)
+    out = match_quantiles(x, cells, reference)
+    for o, xi, src, c in zip(out, x, source, cells):
         c = c.expand_as(xi)
         assert torch.equal(o[~c], xi[~c])  # the given cells are untouched
-        picked = o.transpose(0, 1)[c.transpose(0, 1)].view(o.shape[1], -1)  # (C, B * elements)
-        assert torch.allclose(spread(out, cells)[0 if o.dim() == 5 else 1], t)
-        before = xi.transpose(0, 1)[c.transpose(0, 1)].view(xi.shape[1], -1)
-        assert torch.allclose(picked.mean(1), before.mean(1), atol=1e-5)  # rescaled about its own mean
-    # spread is the population standard deviation over the marked elements, per example and channel
-    only = x.video[1, 2, 2:]
-    assert torch.isclose(spread(x, cells).video[1, 2].squeeze(), only.std(unbiased=False))
+        for b in range(xi.shape[0]):
+            for ch in range(xi.shape[1]):
+                made, before, wanted = o[b, ch][c[b, ch]], xi[b, ch][c[b, ch]], src[b, ch][c[b, ch]]
+                assert torch.equal(made.sort().values, wanted.sort().values)  # the reference's values, all of them
+                assert torch.equal(made.argsort(), before.argsort())  # in the order the elements had
+                assert torch.isclose(made.std(unbiased=False), wanted.std(unbiased=False))
+    with pytest.raises(ValueError, match="same cells"):
+        match_quantiles(x, cells, AV(reference.video[..., 1:], reference.audio))
 
 
 class Recorder(torch.nn.Module):

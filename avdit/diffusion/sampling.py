@@ -93,8 +93,9 @@ class SamplingConfig:
                 "noise)), so a window follows the subject it began with over the segment it carries (history "
                 "guidance, DFoT; 0, the default, turns it off; > 0 adds a network pass a step in those windows)"})
     anchor_spread: bool = field(default=True, metadata={
-        "help": "past one window, each window's generated video latents keep the first window's per-channel "
-                "spread (without it a stream shrinks and fades; avdit.diffusion.spread; the audio is left as made)"})
+        "help": "past one window, each window's generated video latents keep the first window's distribution, "
+                "channel by channel: every quantile, the spread among them (without it a stream shrinks and fades; "
+                "avdit.diffusion.spread; the audio is left as made)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 

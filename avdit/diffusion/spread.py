@@ -1,13 +1,16 @@
-"""Holding a stream's latent statistics: the spread of each window's generated latents, per example and channel.
+"""Holding a stream's latent statistics: the distribution of each window's generated video latents, per example and
+channel.
 
 A model's samples come out a little less spread than its data (diffusion samplers shrink towards the mean where the
 network is unsure), and a stream compounds it: each window continues the last, so the shrinkage multiplies window
 by window. On Bouncing Tones the video latents' spread fell from 1.0 to 0.4 in 16 s of av_continue and the ball
-shrank and faded into the background (docs/streams.md). Rescaling each window's generated latents to the
-spread the first window had (about their own per-channel mean, which moves with the content) holds it, in the way
-long-video tools match every frame's colour statistics to the first frame's. Streams hold the video's spread only:
-an audio window's spread follows how many sounds it holds, and holding it per channel scaled some channels up to 4x
-and played wrong notes (docs/streams.md).
+shrank and faded into the background (docs/streams.md). Streams held each window's spread to the first window's;
+they now hold its whole distribution, channel by channel: each generated element takes the value of the first
+window's at the same rank (histogram matching, as long-video and colour-transfer tools match each frame's histogram
+to a reference frame's). Where a window's disc came out smaller, the elements next in rank, at its rim, take disc
+values: the disc's area is held with its contrast, and it flickers less from window to window than with the spread
+alone (docs/streams.md). Streams hold the video's latents only: an audio window's distribution follows how many
+sounds it holds, and holding its spread scaled some channels up to 4x and played wrong notes (docs/streams.md).
 """
 
 from __future__ import annotations
@@ -17,25 +20,32 @@ import torch
 from avdit.latents import AV
 
 
-def _moments(part: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation over the elements ``mask`` marks, per example and channel (kept dims)."""
-    dims = list(range(2, part.dim()))  # every axis but batch and channel
-    mask = mask.expand_as(part)
-    count = mask.sum(dim=dims, keepdim=True).clamp_min(1)
-    mean = torch.where(mask, part, 0).sum(dim=dims, keepdim=True) / count
-    return mean, (torch.where(mask, (part - mean) ** 2, 0).sum(dim=dims, keepdim=True) / count).sqrt()
+def _marked(part: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full mask over ``part``, and the elements it marks as (B, C, n): ``mask`` must mark the same elements in
+    every example and channel (it broadcasts over channels; the cells of one task grid)."""
+    full = mask.expand_as(part)
+    count = int(full[0, 0].sum()) if part.shape[0] and part.shape[1] else 0
+    return full, part[full].view(*part.shape[:2], count)  # (B, C, n)
 
 
-def spread(x: AV, cells: AV) -> AV:
-    """Standard deviation per example and channel over the latent elements ``cells`` marks: video (B, Cv, 1, 1, 1),
-    audio (B, Ca, 1). ``cells``: masks shaped to broadcast against ``x`` (``ClipLayout.cells_to_latents``)."""
-    return x.map(lambda part, mask: _moments(part, mask)[1], cells)
+def quantiles(x: AV, cells: AV) -> AV:
+    """The elements ``cells`` marks, sorted per example and channel: video (B, Cv, n), audio (B, Ca, n).
+    ``cells``: masks shaped to broadcast against ``x`` (``ClipLayout.cells_to_latents``), the same in every example."""
+    return x.map(lambda part, mask: _marked(part, mask)[1].sort(dim=-1, stable=True).values, cells)
 
 
-def match_spread(x: AV, cells: AV, reference: AV) -> AV:
-    """``x`` with its elements in ``cells`` rescaled about their mean (per example and channel) to the spread
-    ``reference`` (as ``spread`` gives it); elements outside ``cells`` are returned unchanged."""
+def match_quantiles(x: AV, cells: AV, reference: AV) -> AV:
+    """``x`` with its elements in ``cells`` replaced, per example and channel, by the element of the same rank in
+    ``reference`` (as ``quantiles`` gives it, over as many elements): the marked elements keep their order and take
+    the reference's values, so their distribution (mean, spread, every quantile) becomes the reference's. Elements
+    outside ``cells`` are returned unchanged."""
     def one(part: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        mean, own = _moments(part, mask)
-        return torch.where(mask.expand_as(part), mean + (part - mean) * (target / own.clamp_min(1e-6)), part)
+        full, picked = _marked(part, mask)
+        if picked.shape[-1] != target.shape[-1]:
+            raise ValueError(f"the reference holds {target.shape[-1]} elements per channel and the cells mark "
+                             f"{picked.shape[-1]}: take both over the same cells")
+        ranks = picked.argsort(dim=-1, stable=True).argsort(-1)  # each element's rank in its channel
+        out = part.clone()
+        out[full] = target.gather(-1, ranks).reshape(-1)
+        return out
     return x.map(one, cells, reference)
