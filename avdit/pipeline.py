@@ -238,7 +238,7 @@ class Pipeline:
         history[sliding] = False
         made, made_a = tail_v.shape[1], tail_a.shape[1]  # frames, samples made so far; the tails hold one window
         generated = layout.cells_to_latents((~rolled).expand(tail_v.shape[0], -1, -1))  # what each window makes
-        reference = quantiles(first, generated) if sampling.anchor_spread else None
+        reference = quantiles(first.video, generated.video) if sampling.anchor_spread else None  # (B, Cv, n)
         seg0_frames, seg0_samples = layout.segment_frames(0).stop, layout.segment_samples(0).stop
         # the modalities whose segment 0 is the first window's: every one that does not slide along an input
         anchored = [m for m in (VIDEO, AUDIO) if m not in sliding] if sampling.anchor_segment else []
@@ -262,7 +262,7 @@ class Pipeline:
                 a[:, :seg0_samples] = anchor[1]
             out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
             if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
-                out = AV(match_quantiles(out, generated, reference).video, out.audio)
+                out = AV(match_quantiles(out.video, generated.video, reference), out.audio)
             new_v, new_a = self.codecs.decode(out)
             new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
             made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]

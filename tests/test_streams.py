@@ -29,8 +29,8 @@ def test_match_quantiles_gives_the_marked_cells_the_reference_values_in_their_ow
     source = AV(torch.rand(2, 3, 5, 2, 2, generator=g) * 2 - 7, torch.randn(2, 4, 85, generator=g).exp())
     given = get_task("av_continue", 5).given
     cells = BOUNCING_TONES.cells_to_latents((~given).expand(2, -1, -1))
-    reference = quantiles(source, cells)
-    out = match_quantiles(x, cells, reference)
+    reference = source.map(quantiles, cells)
+    out = x.map(match_quantiles, cells, reference)
     for o, xi, src, c in zip(out, x, source, cells):
         c = c.expand_as(xi)
         assert torch.equal(o[~c], xi[~c])  # the given cells are untouched
@@ -41,7 +41,7 @@ def test_match_quantiles_gives_the_marked_cells_the_reference_values_in_their_ow
                 assert torch.equal(made.argsort(), before.argsort())  # in the order the elements had
                 assert torch.isclose(made.std(unbiased=False), wanted.std(unbiased=False))
     with pytest.raises(ValueError, match="same cells"):
-        match_quantiles(x, cells, AV(reference.video[..., 1:], reference.audio))
+        match_quantiles(x.video, cells.video, reference.video[..., 1:])
 
 
 class Recorder(torch.nn.Module):

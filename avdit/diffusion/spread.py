@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import torch
 
-from avdit.latents import AV
-
 
 def _marked(part: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The full mask over ``part``, and the elements it marks as (B, C, n): ``mask`` must mark the same elements in
@@ -28,24 +26,23 @@ def _marked(part: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch
     return full, part[full].view(*part.shape[:2], count)  # (B, C, n)
 
 
-def quantiles(x: AV, cells: AV) -> AV:
-    """The elements ``cells`` marks, sorted per example and channel: video (B, Cv, n), audio (B, Ca, n).
-    ``cells``: masks shaped to broadcast against ``x`` (``ClipLayout.cells_to_latents``), the same in every example."""
-    return x.map(lambda part, mask: _marked(part, mask)[1].sort(dim=-1, stable=True).values, cells)
+def quantiles(part: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The elements ``mask`` marks in one modality's latents ``part`` (B, C, ...), sorted per example and channel:
+    (B, C, n). ``mask``: shaped to broadcast against ``part`` (one part of ``ClipLayout.cells_to_latents``), the
+    same in every example."""
+    return _marked(part, mask)[1].sort(dim=-1, stable=True).values
 
 
-def match_quantiles(x: AV, cells: AV, reference: AV) -> AV:
-    """``x`` with its elements in ``cells`` replaced, per example and channel, by the element of the same rank in
+def match_quantiles(part: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``part`` with its elements in ``mask`` replaced, per example and channel, by the element of the same rank in
     ``reference`` (as ``quantiles`` gives it, over as many elements): the marked elements keep their order and take
     the reference's values, so their distribution (mean, spread, every quantile) becomes the reference's. Elements
-    outside ``cells`` are returned unchanged."""
-    def one(part: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        full, picked = _marked(part, mask)
-        if picked.shape[-1] != target.shape[-1]:
-            raise ValueError(f"the reference holds {target.shape[-1]} elements per channel and the cells mark "
-                             f"{picked.shape[-1]}: take both over the same cells")
-        ranks = picked.argsort(dim=-1, stable=True).argsort(-1)  # each element's rank in its channel
-        out = part.clone()
-        out[full] = target.gather(-1, ranks).reshape(-1)
-        return out
-    return x.map(one, cells, reference)
+    outside ``mask`` are returned unchanged."""
+    full, picked = _marked(part, mask)
+    if picked.shape[-1] != reference.shape[-1]:
+        raise ValueError(f"the reference holds {reference.shape[-1]} elements per channel and the mask marks "
+                         f"{picked.shape[-1]}: take both over the same cells")
+    ranks = picked.argsort(dim=-1, stable=True).argsort(-1)  # each element's rank in its channel
+    out = part.clone()
+    out[full] = reference.gather(-1, ranks).reshape(-1)
+    return out
