@@ -7,6 +7,7 @@ from avdit.data.loader import make_loader
 
 from avdit.cli import main
 from avdit.data import bouncing_tones as bt
+from avdit.data import datasets as datasets_module
 from avdit.data import prepare as prepare_module
 from avdit.data.datasets import ClipDataset
 from avdit.data.prepare import PrepareSettings, clip_starts, prepare_folder, split_of
@@ -61,6 +62,23 @@ def test_clip_dataset_decodes_the_indexed_spans(folder, tmp_path):
     assert (item["video"].float() - torch.from_numpy(original.video).float()).abs().mean() < 3
     loader = make_loader(dataset, batch_size=2, num_workers=2)
     assert sum(batch["video"].shape[0] for batch in loader) == 6
+
+
+def test_a_one_modality_dataset_reads_that_one_as_the_full_read_gives_it(folder, tmp_path, monkeypatch):
+    """An audio codec's training reads the audio alone: the same samples as a read of both, no frame decoded."""
+    prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
+    both = ClipDataset(tmp_path / "out", "train", cache_mb=0)[1]
+    decoded = []  # whether each read decoded frames
+    real_read = datasets_module.read_clip
+    monkeypatch.setattr(datasets_module, "read_clip",
+                        lambda *a, **k: (clip := real_read(*a, **k), decoded.append(clip.video is not None))[0])
+    audio = ClipDataset(tmp_path / "out", "train", cache_mb=0, modality="audio")[1]
+    video = ClipDataset(tmp_path / "out", "train", cache_mb=0, modality="video")[1]
+    assert decoded == [False, True]
+    assert set(audio) == {"audio", "file", "start"} and set(video) == {"video", "file", "start"}
+    assert torch.equal(audio["audio"], both["audio"]) and torch.equal(video["video"], both["video"])
+    with pytest.raises(ValueError, match="modality must be 'video', 'audio' or None"):
+        ClipDataset(tmp_path / "out", "train", modality="sound")
 
 
 def test_rerun_probes_only_new_or_changed_files(folder, tmp_path, monkeypatch):
@@ -160,8 +178,6 @@ def test_presets_give_the_papers_geometries_and_are_recorded(folder, tmp_path):
 
 
 def test_clip_dataset_decodes_each_clip_once_within_its_cache(folder, tmp_path, monkeypatch):
-    import avdit.data.datasets as datasets_module
-
     prepare_folder(folder, tmp_path / "out", PrepareSettings(test_fraction=0.0), progress=False)
     reads = []
     real_read = datasets_module.read_clip

@@ -1,6 +1,7 @@
 """``avdit tune-decoder``: the video decoder trained on latents the model makes (avdit/train/made_decoder.py)."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -37,6 +38,9 @@ def test_tuned_folder_changes_the_decoder_alone_and_serves_the_model(straight):
     assert any(not torch.equal(bundled[k], tuned[k]) for k in decoder)
     assert (straight / "audio.safetensors").read_bytes() == (bundled_codecs_dir() / "audio.safetensors").read_bytes()
     assert codec_digest(straight) == codec_digest(bundled_codecs_dir())  # the model's latents stay valid
+    records = json.loads((straight / "video.json").read_text())["decoder_tuned"]
+    assert [r["codecs"] for r in records] == ["bundled", "bundled"]  # the bundled decoder's own tuning, then this
+    assert records[-1]["steps"] == TINY.steps
     Pipeline.from_pretrained(codecs=straight)  # the digest check passes: the folder serves the bundled model
 
 

@@ -56,10 +56,17 @@ class ClipDataset(Dataset):
 
     Decoded clips are kept in memory up to ``cache_mb`` (per process), so a run that goes over the folder more than
     once decodes each clip once: real files cost far more to seek and decode than the clips they give.
+
+    ``modality`` "video" or "audio": items hold that one only, and the other is not decoded (an audio codec's
+    training would spend most of its reading on frames it never uses).
     """
 
-    def __init__(self, index_dir: str | Path, split: str = "train", cache_mb: int = DEFAULT_CACHE_MB):
+    def __init__(self, index_dir: str | Path, split: str = "train", cache_mb: int = DEFAULT_CACHE_MB,
+                 modality: str | None = None):
+        if modality not in (None, "video", "audio"):
+            raise ValueError(f"modality must be 'video', 'audio' or None (both), got {modality!r}")
         self.index_dir = Path(index_dir)
+        self.modality = modality
         self.settings, self.source, self.clips = index_clips(index_dir, split)
         self.bad_clips: dict[tuple[str, float], str] = {}
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -74,13 +81,15 @@ class ClipDataset(Dataset):
             video, audio = self.cache[index]
         else:
             s = self.settings
-            clip = read_clip(self.source / name, s.fps, s.sample_rate, s.size, start=start, duration=s.duration)
-            video, audio = torch.from_numpy(clip.video), torch.from_numpy(clip.audio)  # (T, H, W, 3) uint8, (S,)
-            size = video.nbytes + audio.nbytes
+            clip = read_clip(self.source / name, s.fps, s.sample_rate, s.size, start=start, duration=s.duration,
+                             video=self.modality != "audio", audio=self.modality != "video")
+            video, audio = (None if x is None else torch.from_numpy(x) for x in (clip.video, clip.audio))
+            size = sum(x.nbytes for x in (video, audio) if x is not None)  # (T, H, W, 3) uint8, (S,) float32
             if self.cache_bytes + size <= self.cache_limit:
                 self.cache[index] = video, audio
                 self.cache_bytes += size
-        return {"video": video, "audio": audio, "file": name, "start": start}
+        read = {"video": video, "audio": audio}
+        return {**{key: x for key, x in read.items() if x is not None}, "file": name, "start": start}
 
     def __getitem__(self, index: int) -> dict:
         if not -len(self.clips) <= index < len(self.clips):
@@ -121,10 +130,11 @@ BOUNCING_TONES = "bouncing-tones"
 
 
 def open_dataset(data: str | Path, split: str = "train", size: int | None = None, seed: int = 0,
-                 cache_mb: int = DEFAULT_CACHE_MB) -> Dataset:
+                 cache_mb: int = DEFAULT_CACHE_MB, modality: str | None = None) -> Dataset:
     """``bouncing-tones`` (made in memory; ``size`` clips), a folder from ``avdit data bouncing-tones``, or a
-    folder prepared by ``avdit prepare`` (its decoded clips cached up to ``cache_mb``; 0 for one pass). A Bouncing
-    Tones folder holds one split: its held-out clips are the in-memory test split."""
+    folder prepared by ``avdit prepare`` (its decoded clips cached up to ``cache_mb``; 0 for one pass; ``modality``:
+    decode only "video" or "audio", ``ClipDataset``). A Bouncing Tones folder holds one split: its held-out clips are
+    the in-memory test split."""
     if str(data) == BOUNCING_TONES:
         return BouncingTonesDataset(size or (1_000_000 if split == "train" else 256), seed=seed, split=split)
     folder = Path(data)
@@ -134,7 +144,7 @@ def open_dataset(data: str | Path, split: str = "train", size: int | None = None
             return BouncingTonesDataset(size or 256, seed=seed, split=split)
         return dataset
     if (folder / INDEX).exists():
-        return ClipDataset(folder, split, cache_mb)
+        return ClipDataset(folder, split, cache_mb, modality)
     raise FileNotFoundError(f"{folder}: not '{BOUNCING_TONES}', a Bouncing Tones folder ({METADATA}) or a "
                             f"prepared folder ({INDEX}); make one with `avdit data bouncing-tones` or `avdit prepare`")
 

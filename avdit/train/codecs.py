@@ -214,11 +214,12 @@ def _open_run(settings: CodecTrainSettings, run_dir: Path, state_path: Path) -> 
 
 def _datasets(settings: CodecTrainSettings) -> tuple[torch.utils.data.Dataset, dict]:
     """The training clips and one held-out batch to measure and show reconstructions on."""
-    train_data = open_dataset(settings.data, "train", seed=settings.seed)
+    train_data = open_dataset(settings.data, "train", seed=settings.seed, modality=settings.kind)
     if len(train_data) == 0:
         raise ValueError(f"{settings.data} has no training clips: prepare it with more files or a smaller "
                          "--test-fraction")
-    test_data = open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed)
+    test_data = open_dataset(settings.data, "test", size=settings.batch_size, seed=settings.seed,
+                             modality=settings.kind)
     if len(test_data) == 0:
         print(f"avdit train-codec: {settings.data} has no test clips; reconstructions and their figures come from "
               "training clips (prepare with --test-fraction > 0 to hold some out)", flush=True)
@@ -236,8 +237,8 @@ def _save_state(path: Path, codec, optimizer, step: int, in_decoder_phase: bool,
 @torch.no_grad()
 def _measure_statistics(codec, settings: CodecTrainSettings) -> None:
     """Per-channel latent mean and std on ``stats_clips`` training clips (a stream apart from the training one)."""
-    loader = make_loader(open_dataset(settings.data, "train", size=settings.stats_clips, seed=settings.seed + 1),
-                         settings.batch_size)
+    loader = make_loader(open_dataset(settings.data, "train", size=settings.stats_clips, seed=settings.seed + 1,
+                                      modality=codec.kind), settings.batch_size)
     raw = []
     for i, batch in enumerate(loader):
         if i * settings.batch_size >= settings.stats_clips:
