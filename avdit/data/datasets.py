@@ -69,7 +69,7 @@ class ClipDataset(Dataset):
         self.modality = modality
         self.settings, self.source, self.clips = index_clips(index_dir, split)
         self.bad_clips: dict[tuple[str, float], str] = {}
-        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.cache: dict[int, tuple[torch.Tensor | None, torch.Tensor | None]] = {}  # (video, audio); None: not read
         self.cache_bytes, self.cache_limit = 0, cache_mb * 2**20
 
     def __len__(self) -> int:

@@ -8,7 +8,9 @@ clips (the made cells start from the clip's own latents noised to a level drawn 
 decoder learns, on plain MSE, to give back the clip. Up to level 500 the bounce is still the clip's, so the clip is
 what the made latents stand for. A share ``clean`` of them are the clip's own latents, so plain reconstruction is
 kept. The encoder does not change: the latents, the codec digest (which leaves the decoder out) and every model
-trained on them stay valid, and the tuned folder goes to ``--codecs`` of ``generate``, ``evaluate`` or ``serve``.
+trained on them stay valid, and the tuned folder goes to ``--codecs`` of ``generate``, ``evaluate`` or ``serve``. The
+bundled codecs' video decoder is this recipe's, for the bundled model (its ``video.json`` records it under
+``decoder_tuned``, and a tuning of a tuned decoder adds its own record after it).
 
 OUT holds ``video.*`` (the tuned codec), ``audio.*`` (the model's own, copied), ``tune_decoder.json`` (the
 settings) and ``tune_decoder_state.pt`` (the decoder, its optimizer and its step, written atomically every
