@@ -28,7 +28,7 @@ def journey(tmp_path_factory, awkward_files):
     for path in [*real_videos(), *awkward_files.values()]:
         shutil.copy(path, src / path.name)
     prepared, codecs, latents, run = root / "prepared", root / "codecs", root / "latents", root / "run"
-    assert main(["prepare", str(src), str(prepared), "--geometry", "landscape", "--hop", "1.0",
+    assert main(["prepare", str(src), str(prepared), "--geometry", "landscape", "--hop", "2.1",
                  "--test-fraction", "0.3"]) == 0
     assert main(["train-codec", "video", "--data", str(prepared), "--out", str(codecs), *TINY_CODEC]) == 0
     assert main(["train-codec", "audio", "--data", str(prepared), "--out", str(codecs), *TINY_CODEC]) == 0
