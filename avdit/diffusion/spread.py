@@ -42,7 +42,7 @@ def match_quantiles(part: torch.Tensor, mask: torch.Tensor, reference: torch.Ten
     if picked.shape[-1] != reference.shape[-1]:
         raise ValueError(f"the reference holds {reference.shape[-1]} elements per channel and the mask marks "
                          f"{picked.shape[-1]}: take both over the same cells")
-    ranks = picked.argsort(dim=-1, stable=True).argsort(-1)  # each element's rank in its channel
+    order = picked.argsort(dim=-1, stable=True)  # (B, C, n): the elements from smallest to largest
     out = part.clone()
-    out[full] = reference.gather(-1, ranks).reshape(-1)
+    out[full] = torch.empty_like(picked).scatter_(-1, order, reference).reshape(-1)  # the k-th smallest takes ref[k]
     return out
