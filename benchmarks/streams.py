@@ -112,6 +112,25 @@ def window_series(windows: list[dict]) -> dict:
             "size": [round(w["size_px2"] / first, 3) for w in windows]}
 
 
+def size_settling(series: list[dict], early: int = 3, after_s: float = 30.0) -> dict | None:
+    """How the streams' disc sizes (``window_series``: ratios to each first window's) behave about their own: the
+    streams' mean size over the rolled windows as rms from 1, the flicker (a stream's standard deviation, median over
+    streams), the correlation over streams of the mean of the first ``early`` rolled windows with the mean after
+    ``after_s`` s (a size set at the start correlates; a drift or pure flicker does not), and a stream's
+    autocorrelation about its own mean at lags of 1, 2 and 5 windows (median). None where the streams are too short."""
+    later = int(after_s // 2) + 1  # windows start every 2 s
+    sizes = [np.asarray(s["size"][1:]) for s in series]  # the rolled windows
+    if len(sizes) < 3 or min(len(z) for z in sizes) < later + 5:
+        return None
+    lags = (1, 2, 5)
+    autocorrelation = [[np.corrcoef(z[:-k], z[k:])[0, 1] for k in lags] for z in sizes if z.std() > 0]
+    return {"mean_rms_from_1": float(np.sqrt(np.mean([(z.mean() - 1) ** 2 for z in sizes]))),
+            "flicker": float(np.median([z.std() for z in sizes])),
+            "early_later_correlation": float(np.corrcoef([z[:early].mean() for z in sizes],
+                                                         [z[later:].mean() for z in sizes])[0, 1]),
+            "autocorrelation": dict(zip(lags, np.median(autocorrelation, axis=0).tolist()))}
+
+
 def survival_svg(rows: dict) -> str:
     """Share of streams still held against time, one line per row."""
     w, h, pad = 640, 300, 50
@@ -191,6 +210,21 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
             f = n["first_off"]
             lines.append(f"| {task} | {variant} | {n['lost']} | {f['pitch']} / {f['colour']} / {f['both']} | "
                          f"{n['lasting']} | {n['brief']} | {n['off_windows']} of {n['windows']} |")
+    settling = {name: size_settling(r["windows"]) for name, r in rows.items() if "windows" in r}
+    settling = {name: f for name, f in settling.items() if f is not None}
+    if settling:
+        lines += ["", "How a stream's disc size behaves about its own (sizes as ratios to the first window's, over the "
+                      "rolled windows): the streams' mean size as rms from 1; the flicker, a stream's standard "
+                      "deviation (median); how far the size is set at the start, the correlation over streams of the "
+                      "first three rolled windows' mean with the mean after 30 s; and a stream's autocorrelation about "
+                      "its own mean, 1, 2 and 5 windows apart (median):", "",
+                  "| task | variant | mean size, rms from 1 | flicker | first 3 windows vs after 30 s | "
+                  "autocorrelation at 1 / 2 / 5 windows |", "|---|---|---:|---:|---:|---|"]
+        for name, f in settling.items():
+            task, variant = name.split("@")
+            lags = " / ".join(f"{v:.2f}" for v in f["autocorrelation"].values())
+            lines.append(f"| {task} | {variant} | {f['mean_rms_from_1']:.3f} | {f['flicker']:.3f} | "
+                         f"{f['early_later_correlation']:.2f} | {lags} |")
     lines += ["", "![share of streams held against time](streams.svg)", ""]
     return "\n".join(lines)
 
