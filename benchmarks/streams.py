@@ -116,7 +116,7 @@ def size_settling(series: list[dict], early: int = 3, after_s: float = 30.0) -> 
     """How the streams' disc sizes (``window_series``: ratios to each first window's) behave about their own: the
     streams' mean size over the rolled windows as rms from 1, the flicker (a stream's standard deviation, median over
     streams), the correlation over streams of the mean of the first ``early`` rolled windows with the mean after
-    ``after_s`` s (a size set at the start correlates; a drift or pure flicker does not), and a stream's
+    ``after_s`` s (near 1 where each stream's size is set at its start, near 0 for flicker alone), and a stream's
     autocorrelation about its own mean at lags of 1, 2 and 5 windows (median). None where the streams are too short."""
     later = int(after_s // 2) + 1  # windows start every 2 s
     sizes = [np.asarray(s["size"][1:]) for s in series]  # the rolled windows
@@ -128,7 +128,7 @@ def size_settling(series: list[dict], early: int = 3, after_s: float = 30.0) -> 
             "flicker": float(np.median([z.std() for z in sizes])),
             "early_later_correlation": float(np.corrcoef([z[:early].mean() for z in sizes],
                                                          [z[later:].mean() for z in sizes])[0, 1]),
-            "autocorrelation": dict(zip(lags, np.median(autocorrelation, axis=0).tolist()))}
+            "autocorrelation": dict(zip(lags, np.nanmedian(autocorrelation, axis=0).tolist()))}
 
 
 def survival_svg(rows: dict) -> str:
