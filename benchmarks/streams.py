@@ -34,7 +34,7 @@ import numpy as np
 
 from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
-from avdit.eval.long_clips import stream_windows, subject_losses, time_held
+from avdit.eval.long_clips import WINDOW_HOP, stream_windows, subject_losses, time_held
 from avdit.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -112,23 +112,28 @@ def window_series(windows: list[dict]) -> dict:
             "size": [round(w["size_px2"] / first, 3) for w in windows]}
 
 
-def size_settling(series: list[dict], early: int = 3, after_s: float = 30.0) -> dict | None:
+# size_settling: the rolled windows whose mean is set against the rest, the seconds after which the rest begins, and
+# the lags (in windows) of a stream's autocorrelation
+SETTLING_EARLY, SETTLING_AFTER_S, SETTLING_LAGS = 3, 30.0, (1, 2, 5)
+
+
+def size_settling(series: list[dict]) -> dict | None:
     """How the streams' disc sizes (``window_series``: ratios to each first window's) behave about their own: the
     streams' mean size over the rolled windows as rms from 1, the flicker (a stream's standard deviation, median over
-    streams), the correlation over streams of the mean of the first ``early`` rolled windows with the mean after
-    ``after_s`` s (near 1 where each stream's size is set at its start, near 0 for flicker alone), and a stream's
-    autocorrelation about its own mean at lags of 1, 2 and 5 windows (median). None where the streams are too short."""
-    later = int(after_s // 2) + 1  # windows start every 2 s
+    streams), the correlation over streams of the mean of the first ``SETTLING_EARLY`` rolled windows with the mean
+    from ``SETTLING_AFTER_S`` s on (near 1 where each stream's size is set at its start, near 0 for flicker alone),
+    and a stream's autocorrelation about its own mean at ``SETTLING_LAGS`` windows (median). None where the streams
+    are too short."""
+    later = math.ceil(SETTLING_AFTER_S * bt.FPS / WINDOW_HOP) - 1  # the first rolled window from then on
     sizes = [np.asarray(s["size"][1:]) for s in series]  # the rolled windows
-    if len(sizes) < 3 or min(len(z) for z in sizes) < later + 5:
+    if len(sizes) < 3 or min(len(z) for z in sizes) < later + max(SETTLING_LAGS):
         return None
-    lags = (1, 2, 5)
-    autocorrelation = [[np.corrcoef(z[:-k], z[k:])[0, 1] for k in lags] for z in sizes if z.std() > 0]
+    autocorrelation = [[np.corrcoef(z[:-k], z[k:])[0, 1] for k in SETTLING_LAGS] for z in sizes if z.std() > 0]
     return {"mean_rms_from_1": float(np.sqrt(np.mean([(z.mean() - 1) ** 2 for z in sizes]))),
             "flicker": float(np.median([z.std() for z in sizes])),
-            "early_later_correlation": float(np.corrcoef([z[:early].mean() for z in sizes],
+            "early_later_correlation": float(np.corrcoef([z[:SETTLING_EARLY].mean() for z in sizes],
                                                          [z[later:].mean() for z in sizes])[0, 1]),
-            "autocorrelation": dict(zip(lags, np.nanmedian(autocorrelation, axis=0).tolist()))}
+            "autocorrelation": dict(zip(SETTLING_LAGS, np.nanmedian(autocorrelation, axis=0).tolist()))}
 
 
 def survival_svg(rows: dict) -> str:
@@ -213,18 +218,19 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
     settling = {name: size_settling(r["windows"]) for name, r in rows.items() if "windows" in r}
     settling = {name: f for name, f in settling.items() if f is not None}
     if settling:
+        lags = " / ".join(map(str, SETTLING_LAGS))
         lines += ["", "How a stream's disc size behaves about its own (sizes as ratios to the first window's, over the "
                       "rolled windows): the streams' mean size as rms from 1; the flicker, a stream's standard "
                       "deviation (median); how far the size is set at the start, the correlation over streams of the "
-                      "first three rolled windows' mean with the mean after 30 s; and a stream's autocorrelation about "
-                      "its own mean, 1, 2 and 5 windows apart (median):", "",
-                  "| task | variant | mean size, rms from 1 | flicker | first 3 windows vs after 30 s | "
-                  "autocorrelation at 1 / 2 / 5 windows |", "|---|---|---:|---:|---:|---|"]
+                      f"first {SETTLING_EARLY} rolled windows' mean with the mean after {SETTLING_AFTER_S:g} s; and a "
+                      f"stream's autocorrelation about its own mean, {lags} windows apart (median):", "",
+                  f"| task | variant | mean size, rms from 1 | flicker | first {SETTLING_EARLY} windows vs after "
+                  f"{SETTLING_AFTER_S:g} s | autocorrelation at {lags} windows |", "|---|---|---:|---:|---:|---|"]
         for name, f in settling.items():
             task, variant = name.split("@")
-            lags = " / ".join(f"{v:.2f}" for v in f["autocorrelation"].values())
+            values = " / ".join(f"{v:.2f}" for v in f["autocorrelation"].values())
             lines.append(f"| {task} | {variant} | {f['mean_rms_from_1']:.3f} | {f['flicker']:.3f} | "
-                         f"{f['early_later_correlation']:.2f} | {lags} |")
+                         f"{f['early_later_correlation']:.2f} | {values} |")
     lines += ["", "![share of streams held against time](streams.svg)", ""]
     return "\n".join(lines)
 
