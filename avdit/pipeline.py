@@ -14,7 +14,10 @@ and makes the 1.5 s after them:
   the generated one is carried and anchored as above;
 - each window's generated video latents keep the distribution the first window's had, channel by channel
   (``SamplingConfig.anchor_spread``, ``avdit.diffusion.spread``); the audio's are left as made: a window's sound
-  spreads with how many sounds it holds.
+  spreads with how many sounds it holds;
+- every rolled window draws its generated video from the same noise, drawn once per stream, and its audio from
+  fresh noise (``SamplingConfig.held_noise``; FreeNoise, Qiu et al. 2024, reuses noise along a long video): the
+  disc's size flickers less from window to window, and the sound still follows each window's own motion.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -187,15 +190,17 @@ class Pipeline:
     # -- sampling -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _sample(self, task: Task, clean: AV, sampling: SamplingConfig, generator: torch.Generator,
-                history: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> AV:
+                history: torch.Tensor | None = None, anchor: torch.Tensor | None = None,
+                noise: AV | None = None) -> AV:
         """Latents of the task on the model's device (noise from the CPU ``generator``: the same on any device).
         The sampler turns the network's output into eps with its own schedule, the one the model was trained with.
-        ``history``, ``anchor``: a rolled window's carried and anchor cells (``generate_latents``)."""
+        ``history``, ``anchor``: a rolled window's carried and anchor cells; ``noise``: the noise its sampler runs
+        start from (``generate_latents``; None: fresh draws)."""
         out = generate_latents(self.model, clean.map(lambda p: p.to(self.device)), task.given, self.layout, sampling,
                                schedule=DEFAULT_SCHEDULE, generator=generator,
                                self_condition=self.model.config.self_condition,
                                prediction=self.model.config.prediction, history=history, progress=self.progress,
-                               anchor=anchor)
+                               anchor=anchor, noise=None if noise is None else noise.map(lambda p: p.to(self.device)))
         return out.map(lambda p: p.float().cpu())
 
     def _sliding_frames(self, task: Task, video, audio, duration: float, offset: float) -> int | None:
@@ -302,8 +307,15 @@ class Pipeline:
             raise ValueError(f"{clean.batch_size} inputs were given for num={num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
 
+        held_video = []  # the noise every rolled window draws its video from (sampling.held_noise), once drawn
+
         def sample(t: Task, c: AV, history: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> AV:
-            return self._sample(t, c, sampling, generator, history, anchor)
+            noise = None
+            if history is not None and sampling.held_noise:  # a rolled window
+                if not held_video:
+                    held_video.append(torch.randn(c.video.shape, generator=generator))  # (B, Cv, T, H, W)
+                noise = AV(held_video[0], torch.randn(c.audio.shape, generator=generator))  # the audio's fresh
+            return self._sample(t, c, sampling, generator, history, anchor, noise)
 
         out = sample(task, clean)
         first_v, first_a = self.codecs.decode(out)

@@ -1,7 +1,8 @@
 """Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
 
     python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
-                                 [--before-duration 120] [--variants after,anchor-guided,spread,before] [--first 0]
+                                 [--before-duration 120] [--variants after,anchor-guided,audio-guided,spread,before]
+                                 [--first 0]
                                  [--checkpoint DIR] [--codecs DIR] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
@@ -9,8 +10,9 @@ the first window of a held-out clip, joint from nothing (a seed per stream), a2v
 as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint,
 ``anchor-guided`` is the same with anchor guidance 3 (``anchor_guidance``, off by default), ``spread`` without the
 anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every window), and ``before``
-without holding the first window's latent spread either (how earlier versions rolled), each over
-``--before-duration`` s; ``--variants`` picks which (default: all but ``anchor-guided``). Every 2-s window is
+without holding the first window's latent spread either (how earlier versions rolled); for every task,
+``audio-guided`` is the defaults with free guidance 2 on the generated audio (``guidance=(1, 2)``; a study of wrong
+notes). Each of these runs over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first window whose
 class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's (ball lost).
@@ -34,6 +36,7 @@ import numpy as np
 
 from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
+from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.eval.long_clips import WINDOW_HOP, stream_windows, subject_losses, time_held
 from avdit.pipeline import Pipeline
 
@@ -44,8 +47,10 @@ TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment (the streams of
 # the version before); without either anchor (earlier)
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0}, "spread": {"anchor_segment": False},
-            "before": {"anchor_spread": False, "anchor_segment": False}}
+            "before": {"anchor_spread": False, "anchor_segment": False},
+            "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
+ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
 
 def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
@@ -173,8 +178,9 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, and its generated video latents "
              "keep the first window's distribution, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
-             "(`anchor_guidance`); `spread`: without the anchor segment (the version before); `before`: without "
-             "either, as earlier versions rolled. a2v and v2a slide along a held-out "
+             "(`anchor_guidance`); `audio-guided`: the defaults with free guidance 2 on the generated audio; `spread`: "
+             "without the anchor segment (the version before); `before`: without either, as earlier versions rolled. "
+             "a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
@@ -273,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in args.variants.split(","):
             options = VARIANTS[variant]
             duration = args.duration if variant == "after" else args.before_duration
-            if task in SLIDING and variant != "after":
+            if task in SLIDING and variant in ANCHOR_VARIANTS:
                 continue
             name = f"{task}@{variant}"
             done = record["rows"].get(name, {}).get("duration", 0)

@@ -96,6 +96,10 @@ class SamplingConfig:
         "help": "past one window, each window's generated video latents keep the first window's distribution, "
                 "channel by channel: every quantile, the spread among them (without it a stream shrinks and fades; "
                 "avdit.diffusion.spread; the audio is left as made)"})
+    held_noise: bool = field(default=True, metadata={
+        "help": "past one window, every window draws its generated video from the same noise, drawn once per stream, "
+                "and its audio from fresh noise (FreeNoise reuses noise along a long video): the disc's size flickers "
+                "less from window to window (docs/streams.md)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 
