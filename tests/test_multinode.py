@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from avdit.train.loop import train
 from tests.test_train import assert_same, codecs_dir, parameters, shards, tiny  # noqa: F401  (fixtures)
 
@@ -15,6 +17,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # four processes (13 s): kept out of the 5-minute default suite, where tests/test_train.py's
+# test_fsdp_equals_one_process trains two ranks under torchrun
 def test_two_nodes_with_gloo_equal_one_process(codecs_dir, shards, tmp_path):
     """`torchrun --nnodes 2` (a rank per node: RANK 1 has LOCAL_RANK 0) trains as one process on the same global
     batch: the rendezvous on the first node, a run folder both nodes see."""
