@@ -1,26 +1,27 @@
 """Streams of minutes on Bouncing Tones: how long does a rolled stream keep its subject, its ball and its sync?
 
     python benchmarks/streams.py [--tasks av_continue,joint,a2v,v2a] [--starts 20] [--duration 600] [--batch-size 20]
-                                 [--before-duration 120] [--variants after,anchor-guided,audio-guided,spread,before]
-                                 [--first 0]
+                                 [--before-duration 120] [--first 0]
+                                 [--variants after,anchor-guided,audio-guided,fresh-noise,spread,before]
                                  [--checkpoint DIR] [--codecs DIR] [--out runs/streams] [--docs docs/results]
 
 For each task, ``--starts`` streams of ``--duration`` seconds with generation's defaults (``after``): av_continue from
 the first window of a held-out clip, joint from nothing (a seed per stream), a2v and v2a along a held-out clip as long
 as the stream (the same bounce going on), whose given modality slides along. For av_continue and joint,
 ``anchor-guided`` is the same with anchor guidance 3 (``anchor_guidance``, off by default), ``spread`` without the
-anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every window), and ``before``
-without holding the first window's latent spread either (how earlier versions rolled); for every task,
-``audio-guided`` is the defaults with free guidance 2 on the generated audio (``guidance=(1, 2)``; a study of wrong
-notes). Each of these runs over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
-measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
-every 8th window. A stream is held until the first window whose
-class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's (ball lost).
-Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute, and how
-fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives), and how the
-subject was lost (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for
-good). Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and
-each stream's classes and size window by window.
+anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every window) and with fresh
+noise in every window, and ``before`` without holding the first window's latent spread either (how earlier versions
+rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
+(``guidance=(1, 2)``; a study of wrong notes), and ``fresh-noise`` the defaults with every window's video drawn from
+fresh noise (``held_noise=False``, the version before). Each of these runs over ``--before-duration`` s; ``--variants``
+picks which (default: after, spread, before). Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
+colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
+window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
+(ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
+and how fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives), and how the
+subject was lost (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
+Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and each stream's
+classes and size window by window.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ from common import resumable_record  # noqa: E402
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment (the streams of
 # the version before); without either anchor (earlier)
-VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0}, "spread": {"anchor_segment": False},
-            "before": {"anchor_spread": False, "anchor_segment": False},
-            "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}}
+VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
+            "spread": {"anchor_segment": False, "held_noise": False},
+            "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
+            "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
@@ -176,10 +178,13 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "until the first 2-s window whose colour or pitch class is not the first window's (subject lost), or "
              "whose disc size (its area, `disc_area`, the mean over the window's frames) or brightness is more than "
              f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
-             "(every window is given the first window's segment 0, `anchor_segment`, and its generated video latents "
-             "keep the first window's distribution, `anchor_spread`); `anchor-guided`: the same with anchor guidance 3 "
-             "(`anchor_guidance`); `audio-guided`: the defaults with free guidance 2 on the generated audio; `spread`: "
-             "without the anchor segment (the version before); `before`: without either, as earlier versions rolled. "
+             "(every window is given the first window's segment 0, `anchor_segment`, its generated video latents "
+             "keep the first window's distribution, `anchor_spread`, and it draws its video from one noise per "
+             "stream, `held_noise`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
+             "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
+             "window's video drawn from fresh noise (the version before); `spread`: without the anchor segment, "
+             "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
+             "versions rolled. "
              "a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
