@@ -50,6 +50,8 @@ def assert_same_latents(a, b):
             assert torch.equal(x[name], y[name]), (k, name)
 
 
+@pytest.mark.slow  # two processes under torchrun (11 s): kept out of the 5-minute default suite, where
+# tests/test_train.py's test_fsdp_equals_one_process runs two ranks under torchrun
 def test_two_ranks_write_what_one_process_writes_and_resume(one_process, tmp_path):
     out = tmp_path / "latents"
     torchrun(out)

@@ -72,13 +72,21 @@ def open_page(browser, url: str):
     return page
 
 
-@pytest.fixture
-def page(server):
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module (a launch costs about 1.5 s); each test opens its own context."""
     sync_api = browser_or_skip()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield open_page(browser, server)
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    page = open_page(browser, server)  # a new context: no state shared with the module's other tests
+    yield page
+    page.context.close()
 
 
 def test_generate_av_continue_from_a_bouncing_tones_clip(page, tmp_path):
