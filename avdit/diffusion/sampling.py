@@ -98,8 +98,8 @@ class SamplingConfig:
                 "avdit.diffusion.spread; the audio is left as made)"})
     held_noise: bool = field(default=True, metadata={
         "help": "past one window, every window draws its generated video from the same noise, drawn once per stream, "
-                "and its audio from fresh noise (FreeNoise reuses noise along a long video): the disc's size flickers "
-                "less from window to window (docs/streams.md)"})
+                "and its audio from fresh noise (FreeNoise reuses noise along a long video): what the video shows "
+                "changes less in size from window to window (docs/streams.md)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 
