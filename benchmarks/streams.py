@@ -45,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import resumable_record  # noqa: E402
 
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
-# generation's defaults; with anchor guidance (a study, off by default); without the anchor segment (the streams of
-# the version before); without either anchor (earlier)
+# generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
+# noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
+# study of wrong notes); with fresh video noise in every window (the version before held_noise)
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
@@ -184,8 +185,7 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
              "window's video drawn from fresh noise (the version before); `spread`: without the anchor segment, "
              "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
-             "versions rolled. "
-             "a2v and v2a slide along a held-out "
+             "versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "

@@ -178,9 +178,10 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     monkeypatch.undo()
     plain = pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_guidance=0.0))
     assert np.array_equal(guided.video[:, :17], plain.video[:, :17])
-    assert np.array_equal(guided.audio[:, :34000], plain.audio[:, :34000])
+    first = bt.NUM_SAMPLES  # the first window's samples
+    assert np.array_equal(guided.audio[:, :first], plain.audio[:, :first])
     # the rolled windows move (read on the audio, floats: this toy's guidance moves its video by under a pixel level)
-    assert not np.array_equal(guided.audio[:, 34000:], plain.audio[:, 34000:])
+    assert not np.array_equal(guided.audio[:, first:], plain.audio[:, first:])
     free = [pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_segment=False, anchor_guidance=w))
             for w in (0.0, 3.0)]
     assert np.array_equal(free[0].video, free[1].video) and np.array_equal(free[0].audio, free[1].audio)
