@@ -3,6 +3,7 @@ its streams with ``benchmarks/stream_drift.py --checkpoint OUT``.
 
     python benchmarks/anchored_finetune.py --out runs/anchored_ft [--init DIR] [--num 2048] [--steps 1500]
                                            [--anchored 0.5] [--recycle 0.5] [--recycle-level 500] [--grow 0]
+                                           [--cosine] [--save-every N]
 
 A rolled window is given, in segment 0, the first window's segment 0 (the anchor) and, in segment 1, the last 0.5 s
 made; the bundled model never saw a segment 0 that is not the moment before segment 1. Here an anchored window is cut
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of anchored windows given the model's own carried segment (default 0)")
     parser.add_argument("--recycle-level", type=int, default=500,
                         help="highest level of the pass that makes it (default 500)")
+    parser.add_argument("--cosine", action="store_true",
+                        help="decay the learning rate to 0 along a cosine after the warm-up (default: constant)")
+    parser.add_argument("--save-every", type=int, default=0,
+                        help="also write the EMA model to OUT/step_N every N steps (default: only at the end)")
     parser.add_argument("--grow", type=int, default=0,
                         help="blocks added after the model's last, each starting as the identity (adaLN-Zero)")
     args = parser.parse_args(argv)
@@ -109,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(1)
     num_anchored = round(args.batch * args.anchored)
     num_plain = args.batch - num_anchored
+    info = {k: v for k, v in info.items() if k != "model"}
+    exported = f"benchmarks/anchored_finetune.py {vars(args)}"
     began = time.perf_counter()
     for step in range(1, args.steps + 1):
         i, j = (torch.randint(0, args.num, (n,), generator=g) for n in (num_plain, num_anchored))
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             windows = recycle_carried_segment(model, windows, layout, args.recycle_level, args.recycle, g)
         x0 = AV(torch.cat([plain.video[i], windows.video]), torch.cat([plain.audio[i], windows.audio]))
         t = torch.cat([plain_levels(num_plain, g)[0], anchored_levels(num_anchored, g)[0]])  # (B, M, N)
+        decay = 0.5 * (1 + math.cos(math.pi * step / args.steps)) if args.cosine else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, step / 100)
+            group["lr"] = args.lr * min(1.0, step / 100) * decay
         with torch.autocast("cpu", dtype=torch.bfloat16):
             per_element = diffusion_loss(model, x0, t, layout, generator=g, prediction=model.config.prediction)
         per_example = reduce_loss(per_element, t, layout, weighting)  # (B,)
@@ -132,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         if step % 50 == 0:
             print(f"step {step}: loss plain {per_example[:num_plain].mean():.4f}, anchored "
                   f"{per_example[num_plain:].mean():.4f}, {time.perf_counter() - began:.0f} s", flush=True)
-    info = {k: v for k, v in info.items() if k != "model"}
-    ema.save_pretrained(Path(args.out), {**info, "exported_from": f"benchmarks/anchored_finetune.py {vars(args)}"})
+        if args.save_every and step % args.save_every == 0 and step < args.steps:
+            ema.save_pretrained(Path(args.out) / f"step_{step}", {**info, "exported_from": f"{exported} at step {step}"})
+    ema.save_pretrained(Path(args.out), {**info, "exported_from": exported})
     print(f"written to {args.out}")
     return 0
 
