@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recycle-level", type=int, default=500,
                         help="highest level of the pass that makes it (default 500)")
     parser.add_argument("--cosine", action="store_true",
-                        help="decay the learning rate to 0 along a cosine after the warm-up (default: constant)")
+                        help="scale the learning rate by a cosine over the run, to 0 at the last step (default: constant)")
     parser.add_argument("--save-every", type=int, default=0,
                         help="also write the EMA model to OUT/step_N every N steps (default: only at the end)")
     parser.add_argument("--grow", type=int, default=0,
