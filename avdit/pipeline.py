@@ -17,7 +17,10 @@ and makes the 1.5 s after them:
   spreads with how many sounds it holds;
 - every rolled window draws its generated video from the same noise, drawn once per stream, and its audio from
   fresh noise (``SamplingConfig.held_noise``; FreeNoise, Qiu et al. 2024, reuses noise along a long video): the
-  disc's size flickers less from window to window, and the sound still follows each window's own motion.
+  disc's size flickers less from window to window, and the sound still follows each window's own motion;
+- where the audio is generated, each rolled window's audio is drawn ``SamplingConfig.audio_candidates`` times given
+  the window's video, and the draw whose spectrum is closest to the first window's sound is kept
+  (``avdit.sound_choice``): a draw that plays a neighbouring note is left out.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -44,6 +47,7 @@ from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
 from avdit.model import AVDiT, lora
+from avdit.sound_choice import closest
 from avdit.tasks import Task, TaskError, get_task
 
 
@@ -227,8 +231,9 @@ class Pipeline:
         (``_sliding_frames``); ``duration`` None: on without end. ``sampling.anchor_segment``: in each modality that
         does not slide, segment 0 of every window is the first window's (see the module doc);
         ``sampling.anchor_spread``: each window's generated video latents keep the distribution they had in the
-        first window (``avdit.diffusion.spread``; the audio's are not held, see the module doc). Yields (new frames, new
-        samples, latents) per window, keeping one window in memory."""
+        first window (``avdit.diffusion.spread``; the audio's are not held, see the module doc);
+        ``sampling.audio_candidates``: the audio draws of which the one closest to the first window's is kept
+        (``_closest_audio``). Yields (new frames, new samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
@@ -250,6 +255,11 @@ class Pipeline:
         anchor = tail_v[:, :seg0_frames].clone(), tail_a[:, :seg0_samples].clone()  # (B, t, H, W, 3), (B, s)
         anchor_cells = torch.zeros_like(rolled)  # (M, N): where anchor guidance looks (sampling.anchor_guidance)
         anchor_cells[anchored, 0] = True
+        redrawn = rolled.clone()  # an audio draw given the window's video: every cell given but the audio made
+        redrawn[VIDEO] = True
+        audio_draw = Task(f"{task.name}+audio", redrawn)
+        audio_draws = sampling.audio_candidates if AUDIO not in sliding else 1
+        first_audio = tail_a.clone()  # (B, S): the first window's sound, what each window's draws are held to
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
@@ -266,6 +276,9 @@ class Pipeline:
             if AUDIO in anchored:
                 a[:, :seg0_samples] = anchor[1]
             out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
+            if audio_draws > 1:
+                draws = [out] + [sample(audio_draw, out, history, anchor_cells) for _ in range(audio_draws - 1)]
+                out = self._closest_audio(draws, first_audio, carry_samples)
             if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
                 out = AV(match_quantiles(out.video, generated.video, reference), out.audio)
             new_v, new_a = self.codecs.decode(out)
@@ -274,6 +287,16 @@ class Pipeline:
             tail_v = torch.cat([tail_v, new_v], 1)[:, -window:]
             tail_a = torch.cat([tail_a, new_a], 1)[:, -layout.num_samples:]
             yield new_v, new_a, out
+
+    @torch.no_grad()
+    def _closest_audio(self, draws: list[AV], first_audio: torch.Tensor, start: int) -> AV:
+        """The first of ``draws`` (latents of one window, alike but for their audio) with, for each example, the
+        audio whose samples from ``start`` on sound most like ``first_audio`` (B, S) (``avdit.sound_choice``)."""
+        layout = self.layout
+        sounds = torch.stack([self.codecs.audio.decode(d.audio, layout.num_samples)[:, start:] for d in draws], 1)
+        pick = closest(sounds, first_audio, layout.sample_rate)  # (B,)
+        audio = torch.stack([d.audio for d in draws], 1)  # (B, k, Ca, Ta)
+        return AV(draws[0].video, audio[torch.arange(audio.shape[0]), pick])
 
     def stream(self, task: str | Task = "joint", video=None, audio=None, *, latents: AV | None = None, num: int = 1,
                seed: int = 0, offset: float = 0.0, duration: float | None = None,

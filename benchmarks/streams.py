@@ -12,8 +12,9 @@ as the stream (the same bounce going on), whose given modality slides along. For
 anchor segment (``anchor_segment=False``: the first window's segment 0 is not given to every window) and with fresh
 noise in every window, and ``before`` without holding the first window's latent spread either (how earlier versions
 rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
-(``guidance=(1, 2)``; a study of wrong notes), and ``fresh-noise`` the defaults with every window's video drawn from
-fresh noise (``held_noise=False``, the version before). Each of these runs over ``--before-duration`` s; ``--variants``
+(``guidance=(1, 2)``; a study of wrong notes), ``fresh-noise`` the defaults with every window's video drawn from
+fresh noise (``held_noise=False``, an earlier version), and ``one-audio-draw`` the defaults with one audio draw per
+window (``audio_candidates=1``, the version before). Each of these runs over ``--before-duration`` s; ``--variants``
 picks which (default: after, spread, before). Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
 colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
 window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
@@ -47,11 +48,13 @@ from common import resumable_record  # noqa: E402
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
-# study of wrong notes); with fresh video noise in every window (the version before held_noise)
+# study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
+# per window (the version before audio_candidates)
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
-            "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False}}
+            "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},
+            "one-audio-draw": {"audio_candidates": 1}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
@@ -181,9 +184,11 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, its generated video latents "
              "keep the first window's distribution, `anchor_spread`, and it draws its video from one noise per "
-             "stream, `held_noise`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
+             "stream, `held_noise`, and keeps, of two audio draws given its video, the one whose spectrum is closer to the "
+             "first window's sound, `audio_candidates`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
              "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
-             "window's video drawn from fresh noise (the version before); `spread`: without the anchor segment, "
+             "window's video drawn from fresh noise (an earlier version); `one-audio-draw`: the same with one audio "
+             "draw per window (the version before); `spread`: without the anchor segment, "
              "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
              "versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "

@@ -16,7 +16,9 @@ from avdit.eval.long_clips import stream_windows, time_held
 from avdit.latents import AV
 from avdit.layout import BOUNCING_TONES
 from avdit.media import Mp4Stream, read_clip, write_mp4
+from avdit import pipeline as pipe_module
 from avdit.pipeline import Pipeline
+from avdit.sound_choice import closest
 from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
 
@@ -118,7 +120,8 @@ def test_rolled_windows_draw_their_video_from_one_noise_and_their_audio_fresh(ch
     for held in (True, False):
         noises = []
         monkeypatch.setattr(pipe, "_sample", lambda *a: noises.append(a[6]) or sample(*a))  # (.., history, anchor, noise)
-        made[held] = pipe(task="joint", duration=5.5, seed=3, sampling=SamplingConfig(steps=1, held_noise=held))
+        made[held] = pipe(task="joint", duration=5.5, seed=3,
+                          sampling=SamplingConfig(steps=1, held_noise=held, audio_candidates=1))
         monkeypatch.undo()
         first, rolled = noises[0], noises[1:]
         assert first is None and len(rolled) == 3  # 17 frames, then 12 a window: 44 frames = 5.5 s
@@ -167,7 +170,7 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     """Anchor guidance changes only the rolled windows (the first has no anchor), and a stream without the anchor
     segment has no anchor to guide towards: it is the stream made without anchor guidance."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    fast = SamplingConfig(steps=1)
+    fast = SamplingConfig(steps=1, audio_candidates=1)
     seen = []
     sample = pipe._sample
     monkeypatch.setattr(pipe, "_sample", lambda *a: seen.append(a[4:6]) or sample(*a))  # (history, anchor)
@@ -185,6 +188,60 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     free = [pipe(task="joint", duration=4.0, seed=2, sampling=fast.replace(anchor_segment=False, anchor_guidance=w))
             for w in (0.0, 3.0)]
     assert np.array_equal(free[0].video, free[1].video) and np.array_equal(free[0].audio, free[1].audio)
+
+
+def test_the_draw_that_sounds_like_the_reference_is_chosen():
+    """Plucks of the reference's note, louder or softer and at other moments, are chosen over a neighbouring note
+    (three semitones up, as Bouncing Tones' classes lie) and over noise."""
+    rate = 16000
+    time = np.arange(24000) / rate
+
+    def pluck(hz: float, at: float, loud: float = 1.0) -> np.ndarray:
+        return loud * np.sin(2 * np.pi * hz * time) * np.exp(-8 * np.clip(time - at, 0, None)) * (time >= at)
+
+    reference = torch.from_numpy(pluck(523.3, 0.2) + pluck(523.3, 1.1))[None].float()  # (1, S)
+    noise = np.random.default_rng(0).normal(0, 0.1, time.shape)
+    for right in range(3):
+        draws = [pluck(622.3, 0.5), noise]
+        draws.insert(right, pluck(523.3, 0.7, loud=0.3) + pluck(523.3, 1.3, loud=0.5))
+        assert closest(torch.from_numpy(np.stack(draws))[None].float(), reference, rate).tolist() == [right]
+
+
+def test_rolled_windows_keep_the_audio_draw_closest_to_the_first_windows_sound(checkpoint, monkeypatch):
+    """With ``audio_candidates`` k, each rolled window's audio is drawn k - 1 more times given the window's video
+    (every video cell given, the same audio cells made), and the window keeps the video it drew first and, per
+    example, the audio draw ``closest`` picks against the first window's sound. The first window, and the first
+    rolled window's video, are those made with one draw; a2v makes no more draws (its audio is the input's)."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    sample, picked = pipe._sample, []
+    calls = []
+    monkeypatch.setattr(pipe, "_sample", lambda *a: calls.append((a[0], sample(*a))) or calls[-1][1])
+    monkeypatch.setattr(pipe_module, "closest", lambda *a: picked.append((a, closest(*a))) or picked[-1][1])
+    fast = SamplingConfig(steps=1, audio_candidates=3)
+    chosen = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast)  # 17 frames, then two rolled windows
+    assert len(calls) == 1 + 2 * 3 and len(picked) == 2
+    first_audio = torch.from_numpy(chosen.audio[:, :bt.NUM_SAMPLES])
+    assert torch.equal(picked[0][0][1], first_audio)  # each window's draws are held to the first window's sound
+    for w in range(2):
+        window, *redraws = calls[1 + 3 * w:4 + 3 * w]
+        for task, draw in redraws:
+            assert task.given[0].all() and torch.equal(task.given[1], window[0].given[1])
+            assert torch.equal(draw.video, window[1].video)
+        (sounds, _, _), pick = picked[w]
+        draws = [window[1]] + [d for _, d in redraws]
+        assert sounds.shape[:2] == (2, 3)
+        if w == 1:  # the last window's latents come back with the clip
+            kept = torch.stack([draws[p].audio[b] for b, p in enumerate(pick.tolist())])
+            assert torch.equal(chosen.latents.audio, kept)
+    monkeypatch.undo()
+    one = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast.replace(audio_candidates=1))
+    assert np.array_equal(one.video[:, :29], chosen.video[:, :29])  # the first window and the first rolled video
+    assert np.array_equal(one.audio[:, :bt.NUM_SAMPLES], chosen.audio[:, :bt.NUM_SAMPLES])
+    clip = bt.make_clip(0, 4, "test", frames=65)
+    count = []
+    monkeypatch.setattr(pipe, "_sample", lambda *a: count.append(1) or sample(*a))
+    pipe(task="a2v", audio=clip.audio, duration=7.0, sampling=fast)
+    assert len(count) == 5  # the first window and four rolled ones (56 frames), one draw each
 
 
 def test_a2v_windows_anchor_the_video_they_make_and_slide_along_the_audio(checkpoint, monkeypatch):

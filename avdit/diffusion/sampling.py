@@ -100,6 +100,10 @@ class SamplingConfig:
         "help": "past one window, every window draws its generated video from the same noise, drawn once per stream, "
                 "and its audio from fresh noise (FreeNoise reuses noise along a long video): what the video shows "
                 "changes less in size from window to window (docs/streams.md)"})
+    audio_candidates: int = field(default=2, metadata={
+        "help": "past one window, where the audio is generated, each window's audio is drawn this many times given "
+                "its video and the draw whose spectrum is closest to the first window's is kept: fewer wrong notes "
+                "(avdit.sound_choice; 1: one draw)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 
@@ -125,6 +129,9 @@ class SamplingConfig:
             raise ValueError(f"pyramid_lag must be >= 0, got {self.pyramid_lag}")
         if not 0 <= self.history_level < 1000:
             raise ValueError(f"history_level must be in [0, 1000), got {self.history_level}")
+        if isinstance(self.audio_candidates, bool) or not isinstance(self.audio_candidates, int) \
+                or self.audio_candidates < 1:
+            raise ValueError(f"audio_candidates must be an integer >= 1, got {self.audio_candidates!r}")
         if not self.anchor_guidance >= 0:
             raise ValueError(f"anchor_guidance must be >= 0, got {self.anchor_guidance}")
 
