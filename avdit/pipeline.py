@@ -258,7 +258,7 @@ class Pipeline:
         redrawn = rolled.clone()  # an audio draw given the window's video: every cell given but the audio made
         redrawn[VIDEO] = True
         audio_draw = Task(f"{task.name}+audio", redrawn)
-        audio_draws = sampling.audio_candidates if AUDIO not in sliding else 1
+        audio_draws = sampling.audio_candidates if (~rolled[AUDIO]).any() else 1  # a2v's is the input's: none
         first_audio = tail_a.clone()  # (B, S): the first window's sound, what each window's draws are held to
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame

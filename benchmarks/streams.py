@@ -19,8 +19,9 @@ picks which (default: after, spread, before). Every 2-s window is measured (``av
 colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
 window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
 (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
-and how fast streams are made: per stream in a batch, and one stream alone (what `avdit generate` gives), and how the
-subject was lost (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
+how fast streams are made (per stream in a batch, and one joint stream alone, what `avdit generate` gives, with the
+defaults and, as the baseline, with one audio draw per window), and how the subject was lost
+(``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
 Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and each stream's
 classes and size window by window.
 """
@@ -82,10 +83,11 @@ def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: 
     return streams, took
 
 
-def single_stream_speed(pipe: Pipeline, seconds: float) -> float:
-    """Seconds of content per second for one joint stream alone."""
+def single_stream_speed(pipe: Pipeline, seconds: float, options: dict | None = None) -> float:
+    """Seconds of content per second for one joint stream alone (generation's defaults changed by ``options``)."""
+    sampling = pipe.default_sampling.replace(**(options or {}))
     began = time.perf_counter()
-    for _ in pipe.stream(task="joint", duration=seconds):
+    for _ in pipe.stream(task="joint", duration=seconds, sampling=sampling):
         pass
     return seconds / (time.perf_counter() - began)
 
@@ -211,7 +213,10 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
     if single is not None:
         lines += ["", "One joint stream alone (as `avdit generate --duration` makes it): "
                       f"**{single['speed']:.2f}x real time** on this machine, {single['seconds']:g} s of content, "
-                      "model loaded."]
+                      "model loaded"
+                      + (f"; with one audio draw per window (the version before), {single['speed_one_audio_draw']:.2f}x "
+                         f"in the same run: {single['speed'] / single['speed_one_audio_draw']:.2f} of its speed."
+                         if "speed_one_audio_draw" in single else ".")]
     lines += ["", "Per minute (median over streams and windows; size and brightness as a ratio to each stream's "
                   "first window, sync both ways in ms):", "",
               "| task | variant | minute | size | brightness | sync ms |", "|---|---|---:|---:|---:|---:|"]
@@ -304,8 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: held to the end {row['held_to_end']:.0%}, time held median "
                   f"{np.median(row['time_held_s']):.0f} s, {row['speed_per_stream']:.1f}x real time per stream",
                   flush=True)
-    if args.single and record.get("single", {}).get("seconds") != args.single:
-        record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single)}
+    single = record.get("single", {})
+    if args.single and (single.get("seconds") != args.single or "speed_one_audio_draw" not in single):
+        # the defaults, and beside them in the same run the version before (one audio draw per window)
+        record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single),
+                            "speed_one_audio_draw": single_stream_speed(pipe, args.single,
+                                                                        VARIANTS["one-audio-draw"])}
         write_json(record_path, record)
     docs.mkdir(parents=True, exist_ok=True)
     commands = list(dict.fromkeys(row.get("command", command) for row in record["rows"].values()))
