@@ -18,9 +18,9 @@ and makes the 1.5 s after them:
 - every rolled window draws its generated video from the same noise, drawn once per stream, and its audio from
   fresh noise (``SamplingConfig.held_noise``; FreeNoise, Qiu et al. 2024, reuses noise along a long video): the
   disc's size flickers less from window to window, and the sound still follows each window's own motion;
-- where the audio is generated, each rolled window's audio is drawn ``SamplingConfig.audio_candidates`` times given
-  the window's video, and the draw whose spectrum is closest to the first window's sound is kept
-  (``avdit.sound_choice``): a draw that plays a neighbouring note is left out.
+- with ``SamplingConfig.audio_candidates`` k > 1 (1 by default), where the audio is generated, each rolled window's
+  audio is drawn k times given the window's video, and the draw whose spectrum is closest to the first window's
+  sound is kept (``avdit.sound_choice``): a draw that plays a neighbouring note is left out.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.

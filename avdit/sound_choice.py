@@ -3,9 +3,10 @@
 One window's audio, drawn given its video, now and then plays a neighbouring note (about once in 400 windows with
 the bundled model, a draw of the noise: another draw of the same window is almost always right), and the network's
 own likelihood does not tell it from a right one (docs/streams.md). The long-term spectrum of what the stream played
-first does: a wrong note puts its energy at other frequencies. So where ``SamplingConfig.audio_candidates`` is k > 1,
-each rolled window's audio is drawn k times given the window's video, and the draw whose spectrum is most alike the
-first window's (cosine similarity of Welch spectra) is kept. Every draw is the model's own sample given the same
+first does: a wrong note puts its energy at other frequencies. So where ``SamplingConfig.audio_candidates`` is k > 1
+(an option: 1 by default, as k = 2 makes a stream about a sixth slower), each rolled window's audio is drawn k times
+given the window's video, and the draw whose spectrum is most alike the first window's (cosine similarity of Welch
+spectra) is kept. Every draw is the model's own sample given the same
 picture; the choice only keeps the stream's sound the sound it began with, as the held video distribution keeps its
 picture's (``avdit.diffusion.spread``).
 """

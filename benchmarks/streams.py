@@ -13,14 +13,15 @@ anchor segment (``anchor_segment=False``: the first window's segment 0 is not gi
 noise in every window, and ``before`` without holding the first window's latent spread either (how earlier versions
 rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
 (``guidance=(1, 2)``; a study of wrong notes), ``fresh-noise`` the defaults with every window's video drawn from
-fresh noise (``held_noise=False``, an earlier version), and ``one-audio-draw`` the defaults with one audio draw per
-window (``audio_candidates=1``, the version before). Each of these runs over ``--before-duration`` s; ``--variants``
-picks which (default: after, spread, before). Every 2-s window is measured (``avdit.eval.long_clips.stream_windows``):
-colour and pitch class, the disc's size and brightness; sync on every 8th window. A stream is held until the first
+fresh noise (``held_noise=False``, the version before), and ``two-audio-draws`` the defaults with two audio draws
+per window, the one closer to the first window's sound kept (``audio_candidates=2``, an option). Each of these runs
+over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
+measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
+every 8th window. A stream is held until the first
 window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
 (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
 how fast streams are made (per stream in a batch, and one joint stream alone, what `avdit generate` gives, with the
-defaults and, as the baseline, with one audio draw per window), and how the subject was lost
+defaults and with two audio draws per window), and how the subject was lost
 (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
 Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and each stream's
 classes and size window by window.
@@ -49,13 +50,13 @@ from common import resumable_record  # noqa: E402
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
-# study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
-# per window (the version before audio_candidates)
+# study of wrong notes); with fresh video noise in every window (the version before held_noise); with two audio draws
+# per window, the closer to the first window's sound kept (an option, audio_candidates)
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
             "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},
-            "one-audio-draw": {"audio_candidates": 1}}
+            "two-audio-draws": {"audio_candidates": 2}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
@@ -186,11 +187,11 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, its generated video latents "
              "keep the first window's distribution, `anchor_spread`, and it draws its video from one noise per "
-             "stream, `held_noise`, and keeps, of two audio draws given its video, the one whose spectrum is closer to the "
-             "first window's sound, `audio_candidates`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
+             "stream, `held_noise`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
              "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
-             "window's video drawn from fresh noise (an earlier version); `one-audio-draw`: the same with one audio "
-             "draw per window (the version before); `spread`: without the anchor segment, "
+             "window's video drawn from fresh noise (the version before); `two-audio-draws`: the same with two audio "
+             "draws per window given its video, the one whose spectrum is closer to the first window's sound kept "
+             "(`audio_candidates=2`, an option); `spread`: without the anchor segment, "
              "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
              "versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
@@ -214,9 +215,10 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
         lines += ["", "One joint stream alone (as `avdit generate --duration` makes it): "
                       f"**{single['speed']:.2f}x real time** on this machine, {single['seconds']:g} s of content, "
                       "model loaded"
-                      + (f"; with one audio draw per window (the version before), {single['speed_one_audio_draw']:.2f}x "
-                         f"in the same run: {single['speed'] / single['speed_one_audio_draw']:.2f} of its speed."
-                         if "speed_one_audio_draw" in single else ".")]
+                      + (f"; with two audio draws per window (`audio_candidates=2`), "
+                         f"{single['speed_two_audio_draws']:.2f}x in the same run: "
+                         f"{single['speed_two_audio_draws'] / single['speed']:.2f} of the defaults' speed."
+                         if "speed_two_audio_draws" in single else ".")]
     lines += ["", "Per minute (median over streams and windows; size and brightness as a ratio to each stream's "
                   "first window, sync both ways in ms):", "",
               "| task | variant | minute | size | brightness | sync ms |", "|---|---|---:|---:|---:|---:|"]
@@ -310,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{np.median(row['time_held_s']):.0f} s, {row['speed_per_stream']:.1f}x real time per stream",
                   flush=True)
     single = record.get("single", {})
-    if args.single and (single.get("seconds") != args.single or "speed_one_audio_draw" not in single):
-        # the defaults, and beside them in the same run the version before (one audio draw per window)
+    if args.single and (single.get("seconds") != args.single or "speed_two_audio_draws" not in single):
+        # the defaults, and beside them in the same run two audio draws per window (audio_candidates=2)
         record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single),
-                            "speed_one_audio_draw": single_stream_speed(pipe, args.single,
-                                                                        VARIANTS["one-audio-draw"])}
+                            "speed_two_audio_draws": single_stream_speed(pipe, args.single,
+                                                                         VARIANTS["two-audio-draws"])}
         write_json(record_path, record)
     docs.mkdir(parents=True, exist_ok=True)
     commands = list(dict.fromkeys(row.get("command", command) for row in record["rows"].values()))

@@ -162,7 +162,7 @@ def main() -> None:
         rows = scored_candidates(pipe, args.score_clip, args.score_windows, args.score_seeds)
         wrong = sum(r["wrong"] for r in rows)
         print(f"\nclip {args.score_clip}: {len(rows)} candidates ({args.score_windows} windows x {args.score_seeds} "
-              f"seeds), {wrong} wrong notes; windows 1 on: {kept_best(rows, "cond", 1):.4f} with one candidate\n")
+              f"seeds), {wrong} wrong notes; windows 1 on: {kept_best(rows, 'cond', 1):.4f} with one candidate\n")
         print("| score | AUC: wrong above right | " + " | ".join(f"kept best of {k}" for k in
                                                               range(2, args.score_seeds + 1)) + " |")
         print("|---|---:|" + "---:|" * (args.score_seeds - 1))
