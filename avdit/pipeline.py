@@ -20,7 +20,7 @@ and makes the 1.5 s after them:
   disc's size flickers less from window to window, and the sound still follows each window's own motion;
 - with ``SamplingConfig.audio_candidates`` k > 1 (1 by default), where the audio is generated, each rolled window's
   audio is drawn k times given the window's video, and the draw whose spectrum is closest to the first window's
-  sound is kept (``avdit.sound_choice``): a draw that plays a neighbouring note is left out.
+  sound is kept (``avdit.diffusion.sound_choice``): a draw that plays a neighbouring note is left out.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -47,7 +47,7 @@ from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
 from avdit.model import AVDiT, lora
-from avdit.sound_choice import closest
+from avdit.diffusion.sound_choice import closest
 from avdit.tasks import Task, TaskError, get_task
 
 
@@ -291,7 +291,8 @@ class Pipeline:
     @torch.no_grad()
     def _closest_audio(self, draws: list[AV], first_audio: torch.Tensor, start: int) -> AV:
         """The first of ``draws`` (latents of one window, alike but for their audio) with, for each example, the
-        audio whose samples from ``start`` on sound most like ``first_audio`` (B, S) (``avdit.sound_choice``)."""
+        audio whose samples from ``start`` on sound most like ``first_audio`` (B, S)
+        (``avdit.diffusion.sound_choice``)."""
         layout = self.layout
         sounds = torch.stack([self.codecs.audio.decode(d.audio, layout.num_samples)[:, start:] for d in draws], 1)
         pick = closest(sounds, first_audio, layout.sample_rate)  # (B,)

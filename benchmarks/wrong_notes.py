@@ -15,10 +15,10 @@ Can the model's own likelihood tell a wrong note? On ``--score-clip``'s windows,
 draws each) and scored by the network's noise-prediction error given the video (``cond``) and with the video
 replaced by noise at T, as free guidance drops it (``uncond``); ``cond - uncond`` estimates the pointwise mutual
 information of audio and video (lower: the picture explains the sound better). Beside them, what a stream keeps by
-(``avdit.sound_choice``): how unlike the first window's sound (window 0's first candidate) a candidate's made part
-sounds, 1 - the cosine similarity of their spectra. Reports each score's AUC for telling a wrong note from a right
-one (0.5: no better than chance), and the wrong-note rate of windows 1 on when each window keeps, of K candidates,
-the one the score likes best, over every K-subset of the seeds, against K = 1.
+(``avdit.diffusion.sound_choice``): how unlike the first window's sound (window 0's first candidate) a candidate's
+made part sounds, 1 - the cosine similarity of their spectra. Reports each score's AUC for telling a wrong note from
+a right one (0.5: no better than chance), and the wrong-note rate of windows 1 on when each window keeps, of K
+candidates, the one the score likes best, over every K-subset of the seeds, against K = 1.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from avdit.eval.long_clips import WINDOW_HOP
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO
 from avdit.pipeline import Pipeline
-from avdit.sound_choice import fft_size, spectrum
+from avdit.diffusion.sound_choice import fft_size, spectrum
 from avdit.tasks import get_task
 
 SCORE_LEVELS = (100, 300, 500, 700)

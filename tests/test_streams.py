@@ -18,7 +18,7 @@ from avdit.layout import BOUNCING_TONES
 from avdit.media import Mp4Stream, read_clip, write_mp4
 from avdit import pipeline as pipe_module
 from avdit.pipeline import Pipeline
-from avdit.sound_choice import closest
+from avdit.diffusion.sound_choice import closest
 from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
 

@@ -103,8 +103,8 @@ class SamplingConfig:
     audio_candidates: int = field(default=1, metadata={
         "help": "past one window, where the audio is generated, each window's audio is drawn this many times given "
                 "its video and the draw whose spectrum is closest to the first window's is kept: 2 plays far fewer "
-                "wrong notes and makes a stream about a sixth slower (avdit.sound_choice, docs/streams.md; 1: one "
-                "draw)"})
+                "wrong notes and makes a stream about a sixth slower (avdit.diffusion.sound_choice, docs/streams.md; "
+                "1: one draw)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 
