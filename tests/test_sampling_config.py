@@ -17,6 +17,8 @@ def test_the_presets():
     default = DEFAULT_SAMPLING
     assert (default.sampler, default.steps, default.level_spacing) == ("dpmpp2m", 12, "lambda")
     assert DEFAULT_SAMPLING.runs == (0, 1, 0, 1, 0)  # video, audio, video, audio, video
+    assert default.describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1"
+    assert default.replace(audio_candidates=2).describe().endswith("guidance 1, 2 audio draws a rolled window")
     paper = SamplingConfig.preset("paper")
     assert (paper.sampler, paper.steps, paper.order, paper.level_spacing) == ("ddim", 250, "together", "uniform")
     assert paper.runs == ()
@@ -32,7 +34,9 @@ def test_it_is_frozen_and_checked_whenever_made():
            ({"sampler": "euler"}, "unknown sampler 'euler'"), ({"order": "sideways"}, "unknown order"),
            ({"guidance": (1.0, 2.0, 3.0)}, "one scale or two"), ({"mode": "noisy"}, "mode must be"),
            ({"history_level": 1000}, r"history_level must be in \[0, 1000\)"), ({"eta": -1}, "eta must be >= 0"),
-           ({"spacing": "log"}, "unknown spacing"), ({"pyramid_lag": -1}, "pyramid_lag must be >= 0")]
+           ({"spacing": "log"}, "unknown spacing"), ({"pyramid_lag": -1}, "pyramid_lag must be >= 0"),
+           ({"audio_candidates": 0}, "audio_candidates must be an integer >= 1"),
+           ({"audio_candidates": True}, "audio_candidates must be an integer")]
     for changes, message in bad:
         with pytest.raises(ValueError, match=message):
             DEFAULT_SAMPLING.replace(**changes)

@@ -167,7 +167,8 @@ class SamplingConfig:
         each = f"{self.steps} steps" + (f" x {runs} runs" if runs else "")
         guidance = (f"{self.guidance:g}" if isinstance(self.guidance, float)
                     else "/".join(f"{s:g}" for s in self.guidance))
-        return f"{SAMPLER_NAMES[self.sampler]}, {each}, guidance {guidance}"
+        draws = f", {self.audio_candidates} audio draws a rolled window" if self.audio_candidates > 1 else ""
+        return f"{SAMPLER_NAMES[self.sampler]}, {each}, guidance {guidance}{draws}"
 
 
 SamplingConfig.PRESETS = {
