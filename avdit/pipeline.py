@@ -42,12 +42,12 @@ from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_dige
 from avdit.utils.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, SamplingConfig, generate_latents
 from avdit.diffusion.sampling import STUDENT_PRESET
+from avdit.diffusion.sound_choice import closest
 from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
 from avdit.media import probe, read_clip
 from avdit.model import AVDiT, lora
-from avdit.diffusion.sound_choice import closest
 from avdit.tasks import Task, TaskError, get_task
 
 

@@ -34,12 +34,12 @@ from avdit.data import bouncing_tones as bt
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
 from avdit.diffusion.denoiser import eps_denoiser
 from avdit.diffusion.schedule import q_sample
-from avdit.eval.bt_analysis import pitch_class
-from avdit.eval.long_clips import WINDOW_HOP
-from avdit.latents import AV
-from avdit.layout import AUDIO, VIDEO
-from avdit.pipeline import Pipeline
 from avdit.diffusion.sound_choice import fft_size, spectrum
+from avdit.eval.bt_analysis import pitch_class
+from avdit.eval.long_clips import WINDOW_HOP, window_starts
+from avdit.latents import AV
+from avdit.layout import AUDIO, VIDEO, M
+from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 
 SCORE_LEVELS = (100, 300, 500, 700)
@@ -51,8 +51,7 @@ def clip_windows(index: int, windows: int) -> tuple[np.ndarray, int]:
     """The windows of held-out clip ``index`` made ``windows`` windows long: (windows, 17, 64, 64, 3) uint8, and
     its class."""
     clip = bt.make_clip(0, index, "test", frames=WINDOW_HOP * windows + 1)
-    starts = range(0, WINDOW_HOP * windows, WINDOW_HOP)
-    return np.stack([clip.video[s:s + bt.FRAMES] for s in starts]), clip.params.k
+    return np.stack([clip.video[s:s + bt.FRAMES] for s in window_starts(clip.video.shape[0])]), clip.params.k
 
 
 def wrong_rate(pipe: Pipeline, first: int, clips: int, windows: int, guidance: float) -> dict:
@@ -90,7 +89,7 @@ def scored_candidates(pipe: Pipeline, index: int, windows: int, seeds: int) -> l
             for _ in range(SCORE_DRAWS):
                 eps = torch.randn(out.audio.shape, generator=draws)  # (B, Ca, Ta)
                 noisy = torch.where(made_cells, q_sample(out.audio, torch.tensor(level), eps), out.audio)
-                levels = torch.zeros(windows, 2, layout.num_segments, dtype=torch.long)  # (B, M, N)
+                levels = torch.zeros(windows, M, layout.num_segments, dtype=torch.long)  # (B, M, N)
                 levels[:, AUDIO] = torch.where(task.given[AUDIO], 0, level)
                 dropped = levels.clone()
                 dropped[:, VIDEO] = DEFAULT_SCHEDULE.T  # the video replaced by noise at T

@@ -11,14 +11,14 @@ import torch
 from avdit.cli import main
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion import SamplingConfig, generate_latents
+from avdit.diffusion.sound_choice import closest
 from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.latents import AV
 from avdit.layout import BOUNCING_TONES
-from avdit.media import Mp4Stream, read_clip, write_mp4
 from avdit import pipeline as pipe_module
+from avdit.media import Mp4Stream, read_clip, write_mp4
 from avdit.pipeline import Pipeline
-from avdit.diffusion.sound_choice import closest
 from avdit.tasks import get_task
 from tests.conftest import TOY_LAYOUT
 

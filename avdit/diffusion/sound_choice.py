@@ -6,9 +6,8 @@ own likelihood does not tell it from a right one (docs/streams.md). The long-ter
 first does: a wrong note puts its energy at other frequencies. So where ``SamplingConfig.audio_candidates`` is k > 1
 (an option: 1 by default, as k = 2 makes a stream about a sixth slower), each rolled window's audio is drawn k times
 given the window's video, and the draw whose spectrum is most alike the first window's (cosine similarity of Welch
-spectra) is kept. Every draw is the model's own sample given the same
-picture; the choice only keeps the stream's sound the sound it began with, as the held video distribution keeps its
-picture's (``avdit.diffusion.spread``).
+spectra) is kept. Every draw is the model's own sample given the same picture; the choice only keeps the stream's
+sound the sound it began with, as the held video distribution keeps its picture's (``avdit.diffusion.spread``).
 """
 
 from __future__ import annotations
