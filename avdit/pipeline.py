@@ -18,9 +18,10 @@ and makes the 1.5 s after them:
 - every rolled window draws its generated video from the same noise, drawn once per stream, and its audio from
   fresh noise (``SamplingConfig.held_noise``; FreeNoise, Qiu et al. 2024, reuses noise along a long video): the
   disc's size flickers less from window to window, and the sound still follows each window's own motion;
-- with ``SamplingConfig.audio_candidates`` k > 1 (1 by default), where the audio is generated, each rolled window's
-  audio is drawn k times given the window's video, and the draw whose spectrum is closest to the first window's
-  sound is kept (``avdit.diffusion.sound_choice``): a draw that plays a neighbouring note is left out.
+- with ``SamplingConfig.audio_candidates`` k > 1 (2 by default), where the audio is generated, a rolled window
+  whose sound is unlike the first window's (its spectrum, against the stream's own) is drawn again given the window's
+  video, up to k draws, and the draw most alike is kept (``avdit.diffusion.sound_choice``): a draw that plays a
+  neighbouring note is left out, at the cost of about one more audio draw in 40 windows.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.
@@ -42,7 +43,7 @@ from avdit.codecs.digest import codec_digest, codec_digest_matches, tensors_dige
 from avdit.utils.devices import resolve_device
 from avdit.diffusion import DEFAULT_SCHEDULE, SamplingConfig, generate_latents
 from avdit.diffusion.sampling import STUDENT_PRESET
-from avdit.diffusion.sound_choice import closest
+from avdit.diffusion.sound_choice import redraw_threshold, unlike
 from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.latents import AV
 from avdit.layout import AUDIO, MODALITIES, VIDEO
@@ -222,7 +223,7 @@ class Pipeline:
 
     def _roll(self, task: Task, video, audio, first: AV, tail_v: torch.Tensor, tail_a: torch.Tensor,
               duration: float | None, offset: float, available: int | None, sample,
-              sampling: SamplingConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
+              sampling: SamplingConfig, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
         """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
         rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end
@@ -232,8 +233,8 @@ class Pipeline:
         does not slide, segment 0 of every window is the first window's (see the module doc);
         ``sampling.anchor_spread``: each window's generated video latents keep the distribution they had in the
         first window (``avdit.diffusion.spread``; the audio's are not held, see the module doc);
-        ``sampling.audio_candidates``: the audio draws of which the one closest to the first window's is kept
-        (``_closest_audio``). Yields (new frames, new samples, latents) per window, keeping one window in memory."""
+        ``sampling.audio_candidates``: at most this many audio draws, made where a window sounds unlike the first
+        (``_held_sound``). Yields (new frames, new samples, latents) per window, keeping one window in memory."""
         layout = self.layout
         fps, rate = layout.fps, layout.sample_rate
         window, carry = layout.frames, layout.segment_frames(1).stop  # frames of a window, of segments 0-1
@@ -260,6 +261,8 @@ class Pipeline:
         audio_draw = Task(f"{task.name}+audio", redrawn)
         audio_draws = sampling.audio_candidates if (~rolled[AUDIO]).any() else 1  # a2v's is the input's: none
         first_audio = tail_a.clone()  # (B, S): the first window's sound, what each window's draws are held to
+        unlikeness: list[torch.Tensor] = []  # (B,) per rolled window: how unlike the first window's its audio sounds
+        held = None  # (B, Cv, T, H, W): the noise every rolled window draws its video from (sampling.held_noise)
         while made < wanted:
             start = made - carry if available is None else min(made - carry, available - window)  # frame
             first_sample = start * rate // fps
@@ -275,13 +278,17 @@ class Pipeline:
                 v[:, :seg0_frames] = anchor[0]
             if AUDIO in anchored:
                 a[:, :seg0_samples] = anchor[1]
-            out = sample(follow, self.codecs.encode(v, a), history, anchor_cells)
+            given = self.codecs.encode(v, a)
+            if sampling.held_noise and held is None:
+                held = torch.randn(given.video.shape, generator=generator)  # (B, Cv, T, H, W)
+            out = sample(follow, given, history, anchor_cells, held)
+            sound = None  # (B, S): the window's decoded audio, where the draws have decoded it
             if audio_draws > 1:
-                draws = [out] + [sample(audio_draw, out, history, anchor_cells) for _ in range(audio_draws - 1)]
-                out = self._closest_audio(draws, first_audio, carry_samples)
+                out, sound = self._held_sound(out, first_audio, carry_samples, unlikeness, audio_draws,
+                                              lambda c, n: sample(audio_draw, c, history, anchor_cells, n), held)
             if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
                 out = AV(match_quantiles(out.video, generated.video, reference), out.audio)
-            new_v, new_a = self.codecs.decode(out)
+            new_v, new_a = self.codecs.decode(out) if sound is None else (self.codecs.video.decode(out.video), sound)
             new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
             made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]
             tail_v = torch.cat([tail_v, new_v], 1)[:, -window:]
@@ -289,15 +296,30 @@ class Pipeline:
             yield new_v, new_a, out
 
     @torch.no_grad()
-    def _closest_audio(self, draws: list[AV], first_audio: torch.Tensor, start: int) -> AV:
-        """The first of ``draws`` (latents of one window, alike but for their audio) with, for each example, the
-        audio whose samples from ``start`` on sound most like ``first_audio`` (B, S)
-        (``avdit.diffusion.sound_choice``)."""
+    def _held_sound(self, out: AV, first_audio: torch.Tensor, start: int, past: list[torch.Tensor], draws: int,
+                    draw_audio, held: torch.Tensor | None) -> tuple[AV, torch.Tensor]:
+        """A rolled window's latents ``out`` with its audio drawn again, up to ``draws`` draws in all, in the examples
+        whose audio from sample ``start`` on sounds unlike ``first_audio`` (B, S) (above ``redraw_threshold`` of
+        ``past``, the stream's windows before, to which this window's is appended); each keeps its draw most alike
+        (``avdit.diffusion.sound_choice``). ``draw_audio(latents, video noise)``: another audio draw given the
+        window's video. Returns the latents and their decoded audio (B, S)."""
         layout = self.layout
-        sounds = torch.stack([self.codecs.audio.decode(d.audio, layout.num_samples)[:, start:] for d in draws], 1)
-        pick = closest(sounds, first_audio, layout.sample_rate)  # (B,)
-        audio = torch.stack([d.audio for d in draws], 1)  # (B, k, Ca, Ta)
-        return AV(draws[0].video, audio[torch.arange(audio.shape[0]), pick])
+        audio = out.audio.clone()  # (B, Ca, Ta)
+        sound = self.codecs.audio.decode(audio, layout.num_samples)  # (B, S)
+        score = unlike(sound[:, start:], first_audio, layout.sample_rate)  # (B,)
+        threshold = redraw_threshold(past)
+        for _ in range(draws - 1):
+            again = (score > threshold).nonzero().flatten()  # the examples drawn again
+            if not again.numel():
+                break
+            extra = draw_audio(AV(out.video[again], audio[again]), None if held is None else held[again]).audio
+            extra_sound = self.codecs.audio.decode(extra, layout.num_samples)  # (b, S)
+            extra_score = unlike(extra_sound[:, start:], first_audio[again], layout.sample_rate)
+            better = extra_score < score[again]
+            kept = again[better]
+            audio[kept], sound[kept], score[kept] = extra[better], extra_sound[better], extra_score[better]
+        past.append(score)
+        return AV(out.video, audio), sound
 
     def stream(self, task: str | Task = "joint", video=None, audio=None, *, latents: AV | None = None, num: int = 1,
                seed: int = 0, offset: float = 0.0, duration: float | None = None,
@@ -331,14 +353,11 @@ class Pipeline:
             raise ValueError(f"{clean.batch_size} inputs were given for num={num}: give one input, or one per clip")
         clean = clean.map(lambda p: p.expand(num, *p.shape[1:]).clone() if p.shape[0] == 1 else p)
 
-        held_video = []  # the noise every rolled window draws its video from (sampling.held_noise), once drawn
-
-        def sample(t: Task, c: AV, history: torch.Tensor | None = None, anchor: torch.Tensor | None = None) -> AV:
-            noise = None
-            if history is not None and sampling.held_noise:  # a rolled window
-                if not held_video:
-                    held_video.append(torch.randn(c.video.shape, generator=generator))  # (B, Cv, T, H, W)
-                noise = AV(held_video[0], torch.randn(c.audio.shape, generator=generator))  # the audio's fresh
+        def sample(t: Task, c: AV, history: torch.Tensor | None = None, anchor: torch.Tensor | None = None,
+                   video_noise: torch.Tensor | None = None) -> AV:
+            """``video_noise``: the noise a rolled window draws its video from (the stream's held noise); the
+            audio's is then drawn fresh. None: every part fresh."""
+            noise = None if video_noise is None else AV(video_noise, torch.randn(c.audio.shape, generator=generator))
             return self._sample(t, c, sampling, generator, history, anchor, noise)
 
         out = sample(task, clean)
@@ -348,7 +367,7 @@ class Pipeline:
         windows = [(first_v, first_a, out)]
         if rolls:
             windows = itertools.chain(windows, self._roll(task, video, audio, out, first_v, first_a, duration, offset,
-                                                          available, sample, sampling))
+                                                          available, sample, sampling, generator))
         made_v = made_a = 0
         for new_v, new_a, out in windows:
             if frames is not None:  # the last window: only what the duration asks for

@@ -13,15 +13,15 @@ anchor segment (``anchor_segment=False``: the first window's segment 0 is not gi
 noise in every window, and ``before`` without holding the first window's latent spread either (how earlier versions
 rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
 (``guidance=(1, 2)``; a study of wrong notes), ``fresh-noise`` the defaults with every window's video drawn from
-fresh noise (``held_noise=False``, the version before), and ``two-audio-draws`` the defaults with two audio draws
-per window, the one closer to the first window's sound kept (``audio_candidates=2``, an option). Each of these runs
+fresh noise (``held_noise=False``, the version before), and ``one-audio-draw`` the defaults with no second audio
+draw where a window sounds unlike the first (``audio_candidates=1``, the version before). Each of these runs
 over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first
 window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
 (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
 how fast streams are made (per stream in a batch, and one joint stream alone, what `avdit generate` gives, with the
-defaults and with two audio draws per window), and how the subject was lost
+defaults and with one audio draw per window), and how the subject was lost
 (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
 Writes DOCS/streams.md and DOCS/streams.svg; OUT/results.json keeps finished rows, so a rerun resumes, and each stream's
 classes and size window by window.
@@ -40,6 +40,7 @@ import numpy as np
 
 from avdit.utils.atomic import atomic_path, write_json
 from avdit.data import bouncing_tones as bt
+from avdit.diffusion import DEFAULT_SAMPLING
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE
 from avdit.eval.long_clips import WINDOW_HOP, stream_windows, subject_losses, time_held
 from avdit.pipeline import Pipeline
@@ -50,22 +51,29 @@ from common import resumable_record  # noqa: E402
 TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
-# study of wrong notes); with fresh video noise in every window (the version before held_noise); with two audio draws
-# per window, the closer to the first window's sound kept (an option, audio_candidates)
+# study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
+# a window (the version before audio_candidates=2)
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
             "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},
-            "two-audio-draws": {"audio_candidates": 2}}
+            "one-audio-draw": {"audio_candidates": 1}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
 
 def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: int, seed: int, options: dict,
-                sync_every: int, first_clip: int = 0) -> tuple[list[list[dict]], float]:
-    """Window measures of each stream (from held-out clips ``first_clip`` on), and the seconds it took to make
-    them all."""
-    streams, took = [], 0.0
+                sync_every: int, first_clip: int = 0) -> tuple[list[list[dict]], float, dict]:
+    """Window measures of each stream (from held-out clips ``first_clip`` on), the seconds it took to make them
+    all, and how many rolled windows were made and how many of them drew their audio again (``audio_candidates``)."""
+    streams, took, draws = [], 0.0, {"rolled": 0, "audio_again": 0}
+    sample = pipe._sample
+
+    def counted(task, clean, *rest):  # (task, clean latents, ...): Pipeline._sample, counting the draws it makes
+        kind = task.name.rsplit("+", 1)[-1]
+        if kind in ("rolling", "audio"):
+            draws["rolled" if kind == "rolling" else "audio_again"] += clean.batch_size
+        return sample(task, clean, *rest)
     for first in range(0, starts, batch):
         num = min(batch, starts - first)
         # a2v and v2a slide along an input as long as the stream: the same bounce going on (make_clip's frames)
@@ -75,13 +83,17 @@ def run_streams(pipe: Pipeline, task: str, starts: int, duration: float, batch: 
         given = {"av_continue": (video, audio), "joint": (None, None), "a2v": (None, audio),
                  "v2a": (video, None)}[task]
         began = time.perf_counter()
-        chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
-                                  duration=duration, sampling=pipe.default_sampling.replace(**options)))
+        pipe._sample = counted
+        try:
+            chunks = list(pipe.stream(task=task, video=given[0], audio=given[1], num=num, seed=seed + first,
+                                      duration=duration, sampling=pipe.default_sampling.replace(**options)))
+        finally:
+            pipe._sample = sample
         took += time.perf_counter() - began
         video, audio = (np.concatenate([getattr(c, k) for c in chunks], 1) for k in ("video", "audio"))
         streams += [stream_windows(v, a, sync_every) for v, a in zip(video, audio)]
         print(f"  {task}: {len(streams)}/{starts} streams", flush=True)
-    return streams, took
+    return streams, took, draws
 
 
 def single_stream_speed(pipe: Pipeline, seconds: float, options: dict | None = None) -> float:
@@ -189,9 +201,9 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "keep the first window's distribution, `anchor_spread`, and it draws its video from one noise per "
              "stream, `held_noise`); `anchor-guided`: the same with anchor guidance 3 (`anchor_guidance`); "
              "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
-             "window's video drawn from fresh noise (the version before); `two-audio-draws`: the same with two audio "
-             "draws per window given its video, the one whose spectrum is closer to the first window's sound kept "
-             "(`audio_candidates=2`, an option); `spread`: without the anchor segment, "
+             "window's video drawn from fresh noise (a version before); `one-audio-draw`: the same without a second "
+             "audio draw where a window sounds unlike the first window (`audio_candidates=1`, the version before); "
+             "`spread`: without the anchor segment, "
              "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
              "versions rolled. a2v and v2a slide along a held-out "
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
@@ -215,10 +227,17 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
         lines += ["", "One joint stream alone (as `avdit generate --duration` makes it): "
                       f"**{single['speed']:.2f}x real time** on this machine, {single['seconds']:g} s of content, "
                       "model loaded"
-                      + (f"; with two audio draws per window (`audio_candidates=2`), "
-                         f"{single['speed_two_audio_draws']:.2f}x in the same run: "
-                         f"{single['speed_two_audio_draws'] / single['speed']:.2f} of the defaults' speed."
-                         if "speed_two_audio_draws" in single else ".")]
+                      + (f"; with one audio draw per window (`audio_candidates=1`, the version before), "
+                         f"{single['speed_one_audio_draw']:.2f}x in the same run: the defaults make "
+                         f"{single['speed'] / single['speed_one_audio_draw']:.2f} of its speed."
+                         if "speed_one_audio_draw" in single else ".")]
+    drawn = {name: r["draws"] for name, r in rows.items() if r.get("draws", {}).get("rolled")
+             and DEFAULT_SAMPLING.replace(**VARIANTS[name.split("@")[1]]).audio_candidates > 1}
+    if drawn:
+        lines += ["", "Rolled windows whose audio was drawn again where it sounded unlike the first window's "
+                      "(`audio_candidates`): " + "; ".join(
+                          f"{name.replace('@', ' ')} {d['audio_again']:,} of {d['rolled']:,} "
+                          f"({d['audio_again'] / d['rolled']:.1%})" for name, d in drawn.items()) + "."]
     lines += ["", "Per minute (median over streams and windows; size and brightness as a ratio to each stream's "
                   "first window, sync both ways in ms):", "",
               "| task | variant | minute | size | brightness | sync ms |", "|---|---|---:|---:|---:|---:|"]
@@ -303,20 +322,20 @@ def main(argv: list[str] | None = None) -> int:
             if not duration or done == duration or (variant != "after" and done > duration):  # a longer one is kept
                 continue
             print(f"{name}: {args.starts} streams of {duration:g} s", flush=True)
-            streams, seconds = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed, options,
-                                           args.sync_every, args.first)
-            record["rows"][name] = {**summarise(streams, duration, seconds), "command": command}
+            streams, seconds, draws = run_streams(pipe, task, args.starts, duration, args.batch_size, args.seed,
+                                                  options, args.sync_every, args.first)
+            record["rows"][name] = {**summarise(streams, duration, seconds), "draws": draws, "command": command}
             write_json(record_path, record)
             row = record["rows"][name]
             print(f"{name}: held to the end {row['held_to_end']:.0%}, time held median "
                   f"{np.median(row['time_held_s']):.0f} s, {row['speed_per_stream']:.1f}x real time per stream",
                   flush=True)
     single = record.get("single", {})
-    if args.single and (single.get("seconds") != args.single or "speed_two_audio_draws" not in single):
-        # the defaults, and beside them in the same run two audio draws per window (audio_candidates=2)
+    if args.single and (single.get("seconds") != args.single or "speed_one_audio_draw" not in single):
+        # the defaults, and beside them in the same run one audio draw per window (audio_candidates=1)
         record["single"] = {"seconds": args.single, "speed": single_stream_speed(pipe, args.single),
-                            "speed_two_audio_draws": single_stream_speed(pipe, args.single,
-                                                                         VARIANTS["two-audio-draws"])}
+                            "speed_one_audio_draw": single_stream_speed(pipe, args.single,
+                                                                        VARIANTS["one-audio-draw"])}
         write_json(record_path, record)
     docs.mkdir(parents=True, exist_ok=True)
     commands = list(dict.fromkeys(row.get("command", command) for row in record["rows"].values()))

@@ -17,8 +17,8 @@ def test_the_presets():
     default = DEFAULT_SAMPLING
     assert (default.sampler, default.steps, default.level_spacing) == ("dpmpp2m", 12, "lambda")
     assert DEFAULT_SAMPLING.runs == (0, 1, 0, 1, 0)  # video, audio, video, audio, video
-    assert default.describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1"
-    assert default.replace(audio_candidates=2).describe().endswith("guidance 1, 2 audio draws a rolled window")
+    assert default.describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1, up to 2 audio draws a rolled window"
+    assert default.replace(audio_candidates=1).describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1"
     paper = SamplingConfig.preset("paper")
     assert (paper.sampler, paper.steps, paper.order, paper.level_spacing) == ("ddim", 250, "together", "uniform")
     assert paper.runs == ()

@@ -11,7 +11,7 @@ import torch
 from avdit.cli import main
 from avdit.data import bouncing_tones as bt
 from avdit.diffusion import SamplingConfig, generate_latents
-from avdit.diffusion.sound_choice import closest
+from avdit.diffusion.sound_choice import REDRAW_FACTOR, REDRAW_FLOOR, redraw_threshold, unlike
 from avdit.diffusion.spread import match_quantiles, quantiles
 from avdit.eval.long_clips import stream_windows, time_held
 from avdit.latents import AV
@@ -190,53 +190,62 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     assert np.array_equal(free[0].video, free[1].video) and np.array_equal(free[0].audio, free[1].audio)
 
 
-def test_the_draw_that_sounds_like_the_reference_is_chosen():
-    """Plucks of the reference's note, louder or softer and at other moments, are chosen over a neighbouring note
-    (three semitones up, as Bouncing Tones' classes lie) and over noise."""
+def test_a_neighbouring_note_sounds_unlike_the_reference_and_its_own_note_does_not():
+    """Plucks of the reference's note, louder or softer and at other moments, score well below the redraw floor; a
+    neighbouring note (three semitones up, as Bouncing Tones' classes lie) and noise score above it."""
     rate = 16000
     time = np.arange(24000) / rate
 
     def pluck(hz: float, at: float, loud: float = 1.0) -> np.ndarray:
         return loud * np.sin(2 * np.pi * hz * time) * np.exp(-8 * np.clip(time - at, 0, None)) * (time >= at)
 
-    reference = torch.from_numpy(pluck(523.3, 0.2) + pluck(523.3, 1.1))[None].float()  # (1, S)
-    noise = np.random.default_rng(0).normal(0, 0.1, time.shape)
-    for right in range(3):
-        draws = [pluck(622.3, 0.5), noise]
-        draws.insert(right, pluck(523.3, 0.7, loud=0.3) + pluck(523.3, 1.3, loud=0.5))
-        assert closest(torch.from_numpy(np.stack(draws))[None].float(), reference, rate).tolist() == [right]
+    reference = torch.from_numpy(pluck(523.3, 0.2) + pluck(523.3, 1.1))[None].float().expand(3, -1)  # (3, S)
+    draws = [pluck(523.3, 0.7, loud=0.3) + pluck(523.3, 1.3, loud=0.5), pluck(622.3, 0.5),
+             np.random.default_rng(0).normal(0, 0.1, time.shape)]
+    score = unlike(torch.from_numpy(np.stack(draws)).float(), reference, rate)
+    assert score[0] < REDRAW_FLOOR / 3 and (score[1:] > REDRAW_FLOOR * 3).all()
 
 
-def test_rolled_windows_keep_the_audio_draw_closest_to_the_first_windows_sound(checkpoint, monkeypatch):
-    """With ``audio_candidates`` k, each rolled window's audio is drawn k - 1 more times given the window's video
-    (every video cell given, the same audio cells made), and the window keeps the video it drew first and, per
-    example, the audio draw ``closest`` picks against the first window's sound. The first window, and the first
-    rolled window's video, are those made with one draw; a2v makes no more draws (its audio is the input's)."""
+def test_the_redraw_threshold_is_a_multiple_of_each_streams_median_with_a_floor():
+    past = [torch.tensor([0.001, 0.02]), torch.tensor([0.002, 0.05]), torch.tensor([0.9, 0.03])]
+    assert redraw_threshold([]) == REDRAW_FLOOR
+    assert torch.allclose(redraw_threshold(past), torch.tensor([REDRAW_FLOOR, REDRAW_FACTOR * 0.03]))
+
+
+def test_rolled_windows_draw_their_audio_again_where_it_sounds_unlike_the_first_windows(checkpoint, monkeypatch):
+    """With ``audio_candidates`` k, a rolled window's audio is drawn again given its video (every video cell given,
+    the same audio cells made), up to k draws in all, in just the examples whose audio sounds unlike the first
+    window's (``unlike`` above ``redraw_threshold``); each keeps its draw that scores lowest, and the window keeps
+    the video it drew first. Where nothing sounds unlike, the stream is the one made with one draw; a2v makes no
+    more draws (its audio is the input's)."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    sample, picked = pipe._sample, []
-    calls = []
-    monkeypatch.setattr(pipe, "_sample", lambda *a: calls.append((a[0], sample(*a))) or calls[-1][1])
-    monkeypatch.setattr(pipe_module, "closest", lambda *a: picked.append((a, closest(*a))) or picked[-1][1])
-    fast = SamplingConfig(steps=1, audio_candidates=3)
+    sample, calls, scored = pipe._sample, [], []
+    monkeypatch.setattr(pipe, "_sample", lambda *a: calls.append((a[0], a[1], sample(*a))) or calls[-1][2])
+    # example 0's first draw sounds unlike in both windows, above the floor, then above 4x its first window's 0.2
+    fake = iter([torch.tensor([0.5, 0.0]), torch.tensor([0.2]), torch.tensor([0.7]),  # keeps its second draw
+                 torch.tensor([0.95, 0.01]), torch.tensor([0.9]), torch.tensor([0.85])])  # keeps its third
+    monkeypatch.setattr(pipe_module, "unlike", lambda *a: scored.append(a) or next(fake))
+    fast = SamplingConfig(steps=1, audio_candidates=3, anchor_spread=False)  # the video latents as drawn
     chosen = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast)  # 17 frames, then two rolled windows
-    assert len(calls) == 1 + 2 * 3 and len(picked) == 2
+    assert len(calls) == 1 + 2 * 3 and len(scored) == 2 * 3
     first_audio = torch.from_numpy(chosen.audio[:, :bt.NUM_SAMPLES])
-    assert torch.equal(picked[0][0][1], first_audio)  # each window's draws are held to the first window's sound
+    assert torch.equal(scored[0][1], first_audio) and torch.equal(scored[1][1], first_audio[:1])
     for w in range(2):
-        window, *redraws = calls[1 + 3 * w:4 + 3 * w]
-        for task, draw in redraws:
-            assert task.given[0].all() and torch.equal(task.given[1], window[0].given[1])
-            assert torch.equal(draw.video, window[1].video)
-        (sounds, _, _), pick = picked[w]
-        draws = [window[1]] + [d for _, d in redraws]
-        assert sounds.shape[:2] == (2, 3)
-        if w == 1:  # the last window's latents come back with the clip
-            kept = torch.stack([draws[p].audio[b] for b, p in enumerate(pick.tolist())])
-            assert torch.equal(chosen.latents.audio, kept)
+        (task, _, window), *redraws = calls[1 + 3 * w:4 + 3 * w]
+        for redraw_task, given, draw in redraws:
+            assert redraw_task.given[0].all() and torch.equal(redraw_task.given[1], task.given[1])
+            assert given.batch_size == 1 and torch.equal(draw.video, window.video[:1])  # example 0 alone
+    window, third = calls[4][2], calls[6][2]
+    assert torch.equal(chosen.latents.audio[0], third.audio[0])  # the draw that scored lowest
+    assert torch.equal(chosen.latents.audio[1], window.audio[1])  # below the floor: nothing drawn again
+    assert torch.equal(chosen.latents.video, window.video)
     monkeypatch.undo()
     one = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast.replace(audio_candidates=1))
     assert np.array_equal(one.video[:, :29], chosen.video[:, :29])  # the first window and the first rolled video
     assert np.array_equal(one.audio[:, :bt.NUM_SAMPLES], chosen.audio[:, :bt.NUM_SAMPLES])
+    monkeypatch.setattr(pipe_module, "unlike", lambda sound, *a: torch.zeros(sound.shape[0]))
+    alike = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast)
+    assert np.array_equal(alike.video, one.video) and np.array_equal(alike.audio, one.audio)
     clip = bt.make_clip(0, 4, "test", frames=65)
     count = []
     monkeypatch.setattr(pipe, "_sample", lambda *a: count.append(1) or sample(*a))

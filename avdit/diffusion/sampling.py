@@ -100,11 +100,11 @@ class SamplingConfig:
         "help": "past one window, every window draws its generated video from the same noise, drawn once per stream, "
                 "and its audio from fresh noise (FreeNoise reuses noise along a long video): what the video shows "
                 "changes less in size from window to window (docs/streams.md)"})
-    audio_candidates: int = field(default=1, metadata={
-        "help": "past one window, where the audio is generated, each window's audio is drawn this many times given "
-                "its video and the draw whose spectrum is closest to the first window's is kept: 2 plays far fewer "
-                "wrong notes and makes a stream about a sixth slower (avdit.diffusion.sound_choice, docs/streams.md; "
-                "1: one draw)"})
+    audio_candidates: int = field(default=2, metadata={
+        "help": "past one window, where the audio is generated, at most this many draws of a window's audio: where "
+                "a draw sounds unlike the first window's (its spectrum), the audio is drawn again given the window's "
+                "video and the draw most alike is kept; a wrong note is drawn again, 1 draw in 40 (avdit.diffusion."
+                "sound_choice, docs/streams.md; 1: one draw, as versions before)"})
 
     PRESETS: ClassVar[dict[str, "SamplingConfig"]]
 
@@ -167,7 +167,7 @@ class SamplingConfig:
         each = f"{self.steps} steps" + (f" x {runs} runs" if runs else "")
         guidance = (f"{self.guidance:g}" if isinstance(self.guidance, float)
                     else "/".join(f"{s:g}" for s in self.guidance))
-        draws = f", {self.audio_candidates} audio draws a rolled window" if self.audio_candidates > 1 else ""
+        draws = f", up to {self.audio_candidates} audio draws a rolled window" if self.audio_candidates > 1 else ""
         return f"{SAMPLER_NAMES[self.sampler]}, {each}, guidance {guidance}{draws}"
 
 
