@@ -285,6 +285,7 @@ class Pipeline:
             sound = None  # (B, S): the window's decoded audio, where the draws have decoded it
             if audio_draws > 1:
                 out, sound = self._held_sound(out, first_audio, carry_samples, unlikeness, audio_draws,
+                                              sampling.audio_redraw,
                                               lambda c, n: sample(audio_draw, c, history, anchor_cells, n), held)
             if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
                 out = AV(match_quantiles(out.video, generated.video, reference), out.audio)
@@ -297,17 +298,18 @@ class Pipeline:
 
     @torch.no_grad()
     def _held_sound(self, out: AV, first_audio: torch.Tensor, start: int, past: list[torch.Tensor], draws: int,
-                    draw_audio, held: torch.Tensor | None) -> tuple[AV, torch.Tensor]:
+                    redraw: str, draw_audio, held: torch.Tensor | None) -> tuple[AV, torch.Tensor]:
         """A rolled window's latents ``out`` with its audio drawn again, up to ``draws`` draws in all, in the examples
         whose audio from sample ``start`` on sounds unlike ``first_audio`` (B, S) (above ``redraw_threshold`` of
-        ``past``, the stream's windows before, to which this window's is appended); each keeps its draw most alike
+        ``past``, the stream's windows before, to which this window's is appended; ``redraw`` 'always': in every
+        example, as ``SamplingConfig.audio_redraw``); each keeps its draw most alike
         (``avdit.diffusion.sound_choice``). ``draw_audio(latents, video noise)``: another audio draw given the
         window's video. Returns the latents and their decoded audio (B, S)."""
         layout = self.layout
         audio = out.audio.clone()  # (B, Ca, Ta)
         sound = self.codecs.audio.decode(audio, layout.num_samples)  # (B, S)
         score = unlike(sound[:, start:], first_audio, layout.sample_rate)  # (B,)
-        threshold = redraw_threshold(past)
+        threshold = redraw_threshold(past) if redraw == "unlike" else -math.inf  # always: every example
         for _ in range(draws - 1):
             again = (score > threshold).nonzero().flatten()  # the examples drawn again
             if not again.numel():

@@ -14,7 +14,8 @@ noise in every window, and ``before`` without holding the first window's latent 
 rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
 (``guidance=(1, 2)``; a study of wrong notes), ``fresh-noise`` the defaults with every window's video drawn from
 fresh noise (``held_noise=False``, the version before), and ``one-audio-draw`` the defaults with no second audio
-draw where a window sounds unlike the first (``audio_candidates=1``, the version before). Each of these runs
+draw where a window sounds unlike the first (``audio_candidates=1``, the version before), and ``two-audio-draws``
+with two audio draws in every rolled window (``audio_redraw="always"``). Each of these runs
 over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first
@@ -52,12 +53,12 @@ TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
 # study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
-# a window (the version before audio_candidates=2)
+# a window (the version before audio_candidates=2); with two in every window (audio_redraw="always")
 VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
             "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},
-            "one-audio-draw": {"audio_candidates": 1}}
+            "one-audio-draw": {"audio_candidates": 1}, "two-audio-draws": {"audio_redraw": "always"}}
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
 
@@ -203,6 +204,7 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "`audio-guided`: the same with free guidance 2 on the generated audio; `fresh-noise`: the same with every "
              "window's video drawn from fresh noise (a version before); `one-audio-draw`: the same without a second "
              "audio draw where a window sounds unlike the first window (`audio_candidates=1`, the version before); "
+             "`two-audio-draws`: the same with two audio draws in every rolled window (`audio_redraw=\"always\"`); "
              "`spread`: without the anchor segment, "
              "fresh noise (a version before that); `before`: without the distribution held either, as earlier "
              "versions rolled. a2v and v2a slide along a held-out "

@@ -19,6 +19,7 @@ def test_the_presets():
     assert DEFAULT_SAMPLING.runs == (0, 1, 0, 1, 0)  # video, audio, video, audio, video
     assert default.describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1, up to 2 audio draws a rolled window"
     assert default.replace(audio_candidates=1).describe() == "DPM-Solver++(2M), 12 steps x 5 runs, guidance 1"
+    assert default.replace(audio_redraw="always").describe().endswith("guidance 1, 2 audio draws a rolled window")
     paper = SamplingConfig.preset("paper")
     assert (paper.sampler, paper.steps, paper.order, paper.level_spacing) == ("ddim", 250, "together", "uniform")
     assert paper.runs == ()
@@ -36,7 +37,8 @@ def test_it_is_frozen_and_checked_whenever_made():
            ({"history_level": 1000}, r"history_level must be in \[0, 1000\)"), ({"eta": -1}, "eta must be >= 0"),
            ({"spacing": "log"}, "unknown spacing"), ({"pyramid_lag": -1}, "pyramid_lag must be >= 0"),
            ({"audio_candidates": 0}, "audio_candidates must be an integer >= 1"),
-           ({"audio_candidates": True}, "audio_candidates must be an integer")]
+           ({"audio_candidates": True}, "audio_candidates must be an integer"),
+           ({"audio_redraw": "never"}, "unknown audio_redraw 'never'; choose from unlike, always")]
     for changes, message in bad:
         with pytest.raises(ValueError, match=message):
             DEFAULT_SAMPLING.replace(**changes)

@@ -216,8 +216,8 @@ def test_rolled_windows_draw_their_audio_again_where_it_sounds_unlike_the_first_
     """With ``audio_candidates`` k, a rolled window's audio is drawn again given its video (every video cell given,
     the same audio cells made), up to k draws in all, in just the examples whose audio sounds unlike the first
     window's (``unlike`` above ``redraw_threshold``); each keeps its draw that scores lowest, and the window keeps
-    the video it drew first. Where nothing sounds unlike, the stream is the one made with one draw; a2v makes no
-    more draws (its audio is the input's)."""
+    the video it drew first. Where nothing sounds unlike, the stream is the one made with one draw; with
+    ``audio_redraw="always"`` every window makes k draws; a2v makes no more draws (its audio is the input's)."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
     sample, calls, scored = pipe._sample, [], []
     monkeypatch.setattr(pipe, "_sample", lambda *a: calls.append((a[0], a[1], sample(*a))) or calls[-1][2])
@@ -246,6 +246,10 @@ def test_rolled_windows_draw_their_audio_again_where_it_sounds_unlike_the_first_
     monkeypatch.setattr(pipe_module, "unlike", lambda sound, *a: torch.zeros(sound.shape[0]))
     alike = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast)
     assert np.array_equal(alike.video, one.video) and np.array_equal(alike.audio, one.audio)
+    drawn = []  # audio_redraw="always": every example drawn k times in every rolled window, alike or not
+    monkeypatch.setattr(pipe, "_sample", lambda *a: drawn.append(a[1].batch_size) or sample(*a))
+    pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast.replace(audio_redraw="always"))
+    assert drawn == [2] * (1 + 2 * 3)
     clip = bt.make_clip(0, 4, "test", frames=65)
     count = []
     monkeypatch.setattr(pipe, "_sample", lambda *a: count.append(1) or sample(*a))

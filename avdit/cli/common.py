@@ -32,7 +32,7 @@ def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
     """``--sampling PRESET`` and a flag per ``SamplingConfig`` field (``--steps``, ``--sampler``, ``--guidance``,
     ``--guidance-video`` / ``--guidance-audio``, ...), help from the field's own; a flag left out keeps the preset's
     value (``sampling_from_flags``). ``preset``: the command's own (named in its help)."""
-    from avdit.diffusion.sampling import ORDERS, SAMPLERS, SPACINGS, SamplingConfig, order_runs
+    from avdit.diffusion.sampling import AUDIO_REDRAWS, ORDERS, SAMPLERS, SPACINGS, SamplingConfig, order_runs
 
     def order(name: str) -> str:
         try:
@@ -48,7 +48,8 @@ def add_sampling_flags(parser: argparse.ArgumentParser, preset: str) -> None:
     group.add_argument("--sampling", choices=list(SamplingConfig.PRESETS), default=None,
                        help=f"the preset: {presets} (default {preset}; distilled for a checkpoint of `avdit distill`)")
     special = {"sampler": dict(choices=list(SAMPLERS)), "spacing": dict(choices=list(SPACINGS)),
-               "order": dict(type=order), "mode": dict(choices=["clean", "replace"])}
+               "order": dict(type=order), "mode": dict(choices=["clean", "replace"]),
+               "audio_redraw": dict(choices=list(AUDIO_REDRAWS))}
     for f in fields(SamplingConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "guidance":
