@@ -223,7 +223,8 @@ class Pipeline:
 
     def _roll(self, task: Task, video, audio, first: AV, tail_v: torch.Tensor, tail_a: torch.Tensor,
               duration: float | None, offset: float, available: int | None, sample,
-              sampling: SamplingConfig, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
+              sampling: SamplingConfig,
+              generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, AV]]:
         """Past one window: each next window is given its segments 0-1 from what was made so far and generates the
         rest; a modality the task gives whole (a2v's audio, v2a's video) slides along its input instead. Windows
         start every segments 2..N-1; where a sliding input would end first, the last window starts earlier to end

@@ -104,7 +104,7 @@ class SamplingConfig:
     audio_candidates: int = field(default=2, metadata={
         "help": "past one window, where the audio is generated, at most this many draws of a window's audio: where "
                 "a draw sounds unlike the first window's (its spectrum), the audio is drawn again given the window's "
-                "video and the draw most alike is kept; a wrong note is drawn again, 1 draw in 40 (avdit.diffusion."
+                "video and the draw most alike is kept; one window in 40-140 is drawn again (avdit.diffusion."
                 "sound_choice, docs/streams.md; 1: one draw, as versions before)"})
     audio_redraw: str = field(default="unlike", metadata={
         "help": "where a window's audio is drawn again, up to audio_candidates draws: 'unlike' (where it sounds "

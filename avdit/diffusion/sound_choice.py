@@ -6,10 +6,10 @@ own likelihood does not tell it from a right one (docs/streams.md). The long-ter
 first does: a wrong note puts its energy at other frequencies. So where ``SamplingConfig.audio_candidates`` is k > 1
 (2 by default), a rolled window whose audio is more unlike the first window's (``unlike``: 1 - the cosine similarity
 of their Welch spectra) than ``redraw_threshold`` (a few times the stream's own median, and at least a floor) is
-drawn again given the window's video, up to k draws in all, and the draw most alike is kept. About one window in 40
-is drawn again, so a stream costs about as much as with one draw. Every draw is the model's own sample given the same
-picture; the choice only keeps the stream's sound the sound it began with, as the held video distribution keeps its
-picture's (``avdit.diffusion.spread``).
+drawn again given the window's video, up to k draws in all, and the draw most alike is kept. One window in 40
+to 140 is drawn again (single v2a windows; joint streams), so a stream costs about as much as with one draw. Every
+draw is the model's own sample given the same picture; the choice only keeps the stream's sound the sound it began
+with, as the held video distribution keeps its picture's (``avdit.diffusion.spread``).
 """
 
 from __future__ import annotations
