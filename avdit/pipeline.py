@@ -21,7 +21,7 @@ and makes the 1.5 s after them:
 - with ``SamplingConfig.audio_candidates`` k > 1 (2 by default), where the audio is generated, a rolled window
   whose sound is unlike the first window's (its spectrum, against the stream's own) is drawn again given the window's
   video, up to k draws, and the draw most alike is kept (``avdit.diffusion.sound_choice``): a draw that plays a
-  neighbouring note is left out, at the cost of about one more audio draw in 40 windows.
+  neighbouring note is left out, at the cost of one more audio draw in 40-140 windows.
 
 ``pipe.stream(...)`` yields the same clips window by window, in the memory of one window, and without a duration
 goes on until the caller stops.

@@ -13,9 +13,9 @@ anchor segment (``anchor_segment=False``: the first window's segment 0 is not gi
 noise in every window, and ``before`` without holding the first window's latent spread either (how earlier versions
 rolled); for every task, ``audio-guided`` is the defaults with free guidance 2 on the generated audio
 (``guidance=(1, 2)``; a study of wrong notes), ``fresh-noise`` the defaults with every window's video drawn from
-fresh noise (``held_noise=False``, the version before), and ``one-audio-draw`` the defaults with no second audio
-draw where a window sounds unlike the first (``audio_candidates=1``, the version before), and ``two-audio-draws``
-with two audio draws in every rolled window (``audio_redraw="always"``). Each of these runs
+fresh noise (``held_noise=False``, an earlier version), ``one-audio-draw`` the defaults with no second audio draw
+where a window sounds unlike the first (``audio_candidates=1``, the version before), and ``two-audio-draws`` with
+two audio draws in every rolled window (``audio_redraw="always"``). Each of these runs
 over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     single = record.get("single", {})
     if args.single and (single.get("seconds") != args.single or "rounds" not in single):
         # the defaults, and beside them in the same run one audio draw per window (audio_candidates=1), in turns:
-        # this machine's speed wanders by a tenth from minute to minute; the median of SINGLE_ROUNDS each
+        # this machine's speed wanders by 15-30 % from minute to minute; the median of SINGLE_ROUNDS each
         rounds = [(single_stream_speed(pipe, args.single), single_stream_speed(pipe, args.single,
                                                                                VARIANTS["one-audio-draw"]))
                   for _ in range(SINGLE_ROUNDS)]

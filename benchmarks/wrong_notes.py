@@ -34,7 +34,7 @@ from avdit.data import bouncing_tones as bt
 from avdit.diffusion import DEFAULT_SCHEDULE, generate_latents
 from avdit.diffusion.denoiser import eps_denoiser
 from avdit.diffusion.schedule import q_sample
-from avdit.diffusion.sound_choice import fft_size, spectrum
+from avdit.diffusion.sound_choice import unlike
 from avdit.eval.bt_analysis import pitch_class
 from avdit.eval.long_clips import WINDOW_HOP, window_starts
 from avdit.latents import AV
@@ -44,7 +44,6 @@ from avdit.tasks import get_task
 
 SCORE_LEVELS = (100, 300, 500, 700)
 SCORE_DRAWS = 2  # noise draws per level
-N_FFT = fft_size(bt.SAMPLE_RATE, bt.NUM_SAMPLES)
 
 
 def clip_windows(index: int, windows: int) -> tuple[np.ndarray, int]:
@@ -102,9 +101,9 @@ def scored_candidates(pipe: Pipeline, index: int, windows: int, seeds: int) -> l
         if seed == 0:
             first_sound = audio[:1]  # (1, S): what a stream along this clip would hold its windows to
         start = layout.segment_samples(1).stop  # the part of a window a rolled window makes
-        unlike = 1 - spectrum(audio[:, start:], N_FFT) @ spectrum(first_sound, N_FFT)[0]  # (B,)
+        unlikeness = unlike(audio[:, start:], first_sound.expand(windows, -1), bt.SAMPLE_RATE)  # (B,)
         rows += [{"window": i, "seed": seed, "wrong": bool(pitch_class(audio[i].numpy()) != k),
-                  "cond": float(cond[i]), "pmi": float(cond[i] - uncond[i]), "unlike": float(unlike[i])}
+                  "cond": float(cond[i]), "pmi": float(cond[i] - uncond[i]), "unlike": float(unlikeness[i])}
                  for i in range(windows)]
         print(f"  scored seed {seed + 1}/{seeds}", flush=True)
     return rows
