@@ -164,23 +164,41 @@ class Pipeline:
                              f"{float(layout.duration):g} s from {offset:g} s needs {(start + length) / rate:.3f} s")
         return data[:, start:start + length]  # one window from ``offset``
 
-    def _clean_latents(self, task: Task, video, audio, latents: AV | None, offset: float) -> AV:
-        layout = self.layout
+    def _given_inputs(self, task: Task, video, audio, offset: float) -> tuple[torch.Tensor | None,
+                                                                              torch.Tensor | None]:
+        """The first window of each modality the task gives any cell of, read from ``offset``: video uint8
+        (B, T, H, W, 3) and audio float32 (B, S), as many of each; None for a modality it gives no cell of."""
         needs = {m for m in (VIDEO, AUDIO) if bool(task.given[m].any())}
-        if latents is not None:
-            return latents
         if VIDEO in needs and video is None:
             raise TaskError(f"task {task.name!r} gives video segments: pass a video (file or array)")
         if AUDIO in needs and audio is None:
             raise TaskError(f"task {task.name!r} gives audio segments: pass audio (a file or an array)")
-        v = self._read(video, VIDEO, offset) if VIDEO in needs else torch.zeros(1, layout.frames, layout.height,
-                                                                                 layout.width, 3, dtype=torch.uint8)
-        a = self._read(audio, AUDIO, offset) if AUDIO in needs else torch.zeros(1, layout.num_samples)
-        batch = max(v.shape[0], a.shape[0])
-        if {v.shape[0], a.shape[0]} - {1, batch}:
+        v = self._read(video, VIDEO, offset) if VIDEO in needs else None
+        a = self._read(audio, AUDIO, offset).float() if AUDIO in needs else None
+        sizes = {x.shape[0] for x in (v, a) if x is not None}
+        batch = max(sizes, default=1)
+        if sizes - {1, batch}:
             raise ValueError(f"{v.shape[0]} videos and {a.shape[0]} audio tracks were given: give as many of each, "
                              "or one of either for all")
-        return self.codecs.encode(v.expand(batch, *v.shape[1:]), a.float().expand(batch, *a.shape[1:]))
+        return tuple(None if x is None else x.expand(batch, *x.shape[1:]) for x in (v, a))
+
+    def _clean_latents(self, task: Task, video, audio, latents: AV | None, offset: float) -> AV:
+        """The given cells' latents: ``latents`` as passed, else the inputs read and encoded (``_given_inputs``);
+        a modality the task gives no cell of is not encoded (``CodecPair.encode``)."""
+        return latents if latents is not None else self.codecs.encode(*self._given_inputs(task, video, audio, offset))
+
+    @torch.no_grad()
+    def _clips(self, out: AV, inputs: dict[int, torch.Tensor], sound: torch.Tensor | None = None) -> tuple[
+            torch.Tensor, torch.Tensor]:
+        """A window's video uint8 (B, T, H, W, 3) and audio float32 (B, S): ``inputs`` holds the modalities the
+        task gives whole (a2v's audio, v2a's video) as read, which come back as they are (decoding their latents
+        would only return them through the codecs, at a third of a2v's and v2a's time); ``sound``: the audio,
+        where it was decoded already; the rest is decoded from ``out``."""
+        video, audio = inputs.get(VIDEO), inputs.get(AUDIO, sound)
+        video = self.codecs.video.decode(out.video) if video is None else video.to(torch.uint8)
+        audio = (self.codecs.audio.decode(out.audio, self.layout.num_samples) if audio is None
+                 else audio.float().clamp(-1.0, 1.0))
+        return video, audio
 
     def _input_frames(self, source, modality: int, offset: float) -> int:
         """Whole frame periods a given modality's input (file or array) covers from ``offset``."""
@@ -290,7 +308,7 @@ class Pipeline:
                                               lambda c, n: sample(audio_draw, c, history, anchor_cells, n), held)
             if reference is not None:  # the first window's video distribution, held (avdit.diffusion.spread)
                 out = AV(match_quantiles(out.video, generated.video, reference), out.audio)
-            new_v, new_a = self.codecs.decode(out) if sound is None else (self.codecs.video.decode(out.video), sound)
+            new_v, new_a = self._clips(out, {m: (v, a)[m] for m in sliding}, sound)
             new_v, new_a = new_v[:, made - start:], new_a[:, made_a - first_sample:]
             made, made_a = made + new_v.shape[1], made_a + new_a.shape[1]
             tail_v = torch.cat([tail_v, new_v], 1)[:, -window:]
@@ -348,7 +366,8 @@ class Pipeline:
         if duration is None and _given_whole(task):
             raise ValueError(f"task {task.name!r} slides along its input, which ends: give a duration")
         generator = torch.Generator().manual_seed(seed)
-        clean = self._clean_latents(task, video, audio, latents, offset)
+        inputs = (None, None) if latents is not None else self._given_inputs(task, video, audio, offset)
+        clean = latents if latents is not None else self.codecs.encode(*inputs)
         rolls = duration is None or duration > float(layout.duration)
         # what the inputs of a sliding modality cover: one too short fails before any sampling
         available = self._sliding_frames(task, video, audio, duration, offset) if rolls and latents is None else None
@@ -364,7 +383,8 @@ class Pipeline:
             return self._sample(t, c, sampling, generator, history, anchor, noise)
 
         out = sample(task, clean)
-        first_v, first_a = self.codecs.decode(out)
+        whole = {m: inputs[m].expand(num, *inputs[m].shape[1:]) for m in _given_whole(task) if inputs[m] is not None}
+        first_v, first_a = self._clips(out, whole)
         frames = None if duration is None else max(1, round(duration * layout.fps))  # None: no end
         samples = None if duration is None else round(duration * layout.sample_rate)
         windows = [(first_v, first_a, out)]

@@ -356,3 +356,65 @@ def test_codec_run_refuses_to_shrink_its_steps(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="cannot shrink"):
         train_codec(CodecTrainSettings(**{**settings.__dict__, "steps": 1, "decoder_steps": 1}), tmp_path,
                     progress=False)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_frame_convolutions_compute_the_3d_convolutions_they_replace(batch):
+    """SpaceConv and CausalTimeConv run as 2-D convolutions for speed; with the same weights they give what the
+    (1 x 3 x 3) and causal (3 x 1 x 1) Conv3d give, strides included."""
+    from avdit.codecs.video import CausalTimeConv, SpaceConv
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, 6, 9, 8, 8)  # (B, C, T, H, W)
+    for stride in (1, 2):
+        space = SpaceConv(6, 5, stride)
+        expected = torch.nn.functional.conv3d(x, space.weight, space.bias, space.stride, space.padding)
+        torch.testing.assert_close(space(x), expected, atol=1e-5, rtol=1e-5)
+        time = CausalTimeConv(6, 5, stride=stride)
+        padded = torch.cat([x[:, :, :1], x[:, :, :1], x], 2)  # two copies of the first frame: causal
+        expected = torch.nn.functional.conv3d(padded, time.conv.weight, time.conv.bias, time.conv.stride)
+        torch.testing.assert_close(time(x), expected, atol=1e-5, rtol=1e-5)
+        assert time(x).shape == (batch, 5, 1 + (9 - 1) // stride, 8, 8)
+
+
+def test_codecs_give_a_batch_what_they_give_its_clips_one_by_one(pair, monkeypatch):
+    """A batch runs in parts of CPU_BATCH clips and the sharpening head in parts of frames: the clips of a batch
+    come out as they do alone."""
+    from avdit.codecs import codec as codec_module
+    from avdit.codecs import video as video_module
+    from avdit.codecs.video import SharpenHead
+
+    monkeypatch.setattr(codec_module, "CPU_BATCH", 2)
+    monkeypatch.setattr(video_module, "FRAMES_AT_ONCE", 3)
+    video, audio = bt_batch(5)
+    with torch.no_grad():
+        latents = pair.encode(video, audio)
+        alone = [pair.encode(video[i:i + 1], audio[i:i + 1]) for i in range(5)]
+        torch.testing.assert_close(latents.video, torch.cat([a.video for a in alone]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(latents.audio, torch.cat([a.audio for a in alone]), atol=1e-5, rtol=1e-5)
+        v, a = pair.decode(latents)
+        for i in range(5):
+            vi, ai = pair.decode(latents.map(lambda p: p[i:i + 1]))
+            assert (v[i:i + 1].int() - vi.int()).abs().max() <= 1
+            torch.testing.assert_close(a[i:i + 1], ai, atol=1e-5, rtol=1e-5)
+        head = SharpenHead(4)
+        torch.nn.init.normal_(head.net[-1].weight)
+        frames = torch.randn(2, 3, 5, 16, 16)  # (B, 3, T, H, W): 10 frames, in parts of 3
+        whole = head.net(frames.permute(0, 2, 1, 3, 4).reshape(10, 3, 16, 16)).reshape(2, 5, 3, 16, 16)
+        torch.testing.assert_close(head(frames), frames + whole.permute(0, 2, 1, 3, 4), atol=1e-5, rtol=1e-5)
+
+
+def test_a_modality_not_given_is_not_encoded(pair, monkeypatch):
+    """CodecPair.encode with None for a modality: zeros of its latent shape, without running its encoder; the given
+    modality's latents are those of a full encode."""
+    video, audio = bt_batch(2)
+    with torch.no_grad():
+        both = pair.encode(video, audio)
+        monkeypatch.setattr(pair.video.net, "encoder", None)  # would fail if called
+        audio_only = pair.encode(None, audio)
+        nothing = pair.encode(None, None, batch=3)
+    assert torch.equal(audio_only.audio, both.audio)
+    assert audio_only.video.shape == both.video.shape and not audio_only.video.any()
+    assert nothing.video.shape[0] == nothing.audio.shape[0] == 3 and not nothing.video.any()
+    with pytest.raises(CodecError, match="as many of each"):
+        pair.encode(video, audio[:1])

@@ -69,6 +69,32 @@ def test_long_clips_roll_on_and_keep_the_input_for_a2v(checkpoint, clip_file, tm
     assert a2v.video.shape == (1, 29, 64, 64, 3)
 
 
+def test_a_modality_given_whole_comes_back_as_given_and_is_neither_decoded_nor_its_missing_one_encoded(checkpoint):
+    """a2v's audio and v2a's video, in one window and along a rolled input, are the input as it was read (not its
+    codec reconstruction), and the modality a task gives no cell of is never encoded."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    clips = [bt.make_clip(0, i, "test", frames=29) for i in range(2)]  # 3.625 s: one window rolled once
+    video, audio = np.stack([c.video for c in clips]), np.stack([c.audio for c in clips])
+    calls = []
+    for codec in (pipe.codecs.video, pipe.codecs.audio):
+        for name in ("encode", "decode"):
+            method = getattr(codec, name)
+            setattr(codec, name, lambda *x, _m=method, _n=f"{codec.kind} {name}", **k: calls.append(_n) or _m(*x, **k))
+    for duration in (17 / 8, 3.625):
+        calls.clear()
+        a2v = pipe(task="a2v", audio=audio, num=2, duration=duration, sampling=SamplingConfig(steps=2))
+        assert np.array_equal(a2v.audio, np.clip(audio[:, :a2v.audio.shape[1]], -1, 1))
+        assert calls[:2] == ["audio encode", "video decode"] and "audio decode" not in calls  # then rolled windows
+        calls.clear()
+        v2a = pipe(task="v2a", video=video, num=2, duration=duration, sampling=SamplingConfig(steps=2))
+        assert np.array_equal(v2a.video, video[:, :v2a.video.shape[1]])
+        assert calls[:2] == ["video encode", "audio decode"] and "video decode" not in calls
+        assert v2a.video.shape[1] == round(duration * 8) and v2a.audio.shape == (2, round(duration * 16000))
+    calls.clear()
+    pipe(task="joint", num=2, sampling=SamplingConfig(steps=2))
+    assert sorted(calls) == ["audio decode", "video decode"]  # nothing to encode
+
+
 def test_a_one_window_clip_continues_its_own_output_for_8_seconds(checkpoint, tmp_path):
     """av_continue gives part of each window: past the first it continues what it made, not the input (which
     lasts one window); a2v's whole audio slides along its input, so a short input is refused with the longest

@@ -21,6 +21,17 @@ class CodecError(ValueError):
     """Input a codec cannot take, or a codec folder that cannot be loaded."""
 
 
+CPU_BATCH = 4  # clips a codec runs together on the CPU: larger batches leave its cache (benchmarks/codec_speed.py)
+
+
+def in_cpu_batches(run, x: torch.Tensor) -> torch.Tensor:
+    """``run`` over ``x`` (B, ...) in batches of ``CPU_BATCH`` clips on the CPU, their outputs joined; whole on a GPU.
+    On this project's 2-core CPU a batch of 32 clips costs per clip twice what batches of 4 do."""
+    if x.device.type != "cpu" or x.shape[0] <= CPU_BATCH:
+        return run(x)
+    return torch.cat([run(part) for part in x.split(CPU_BATCH)])
+
+
 class _Normalised(nn.Module):
     """Per-channel latent statistics as buffers: normalise after encoding, undo before decoding."""
 
@@ -87,13 +98,13 @@ class VideoCodec(_Normalised):
         return x.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1)
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        return self.normalise(self.net.encoder(self.to_pixels(video)))
+        return in_cpu_batches(lambda part: self.normalise(self.net.encoder(self.to_pixels(part))), video)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         if latent.dim() != 5 or latent.shape[1] != self.config.latent_channels:
             raise CodecError(f"video latents must be (B, {self.config.latent_channels}, T, h, w), "
                              f"got {tuple(latent.shape)}")
-        return self.from_pixels(self.net.decoder(self.denormalise(latent)))
+        return in_cpu_batches(lambda part: self.from_pixels(self.net.decoder(self.denormalise(part))), latent)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "config": self.config.to_dict(), "fps": self.fps,
@@ -127,13 +138,14 @@ class AudioCodec(_Normalised):
             raise CodecError(f"audio must be mono (B, S), got {tuple(audio.shape)}")
         _, latents = self.latent_shape(audio.shape[1])
         padded = F.pad(audio.float(), (0, latents * self.config.hop - audio.shape[1]))  # (B, latents * hop)
-        return self.normalise(self.net.encode(padded))
+        return in_cpu_batches(lambda part: self.normalise(self.net.encode(part)), padded)
 
     def decode(self, latent: torch.Tensor, samples: int | None = None) -> torch.Tensor:
         """Latents (B, C, T) -> audio (B, T * hop), or its first ``samples`` (the clip's length before padding)."""
         if latent.dim() != 3 or latent.shape[1] != self.config.latent_channels:
             raise CodecError(f"audio latents must be (B, {self.config.latent_channels}, T), got {tuple(latent.shape)}")
-        return self.net.decode(self.denormalise(latent))[:, :samples].clamp(-1.0, 1.0)
+        return in_cpu_batches(lambda part: self.net.decode(self.denormalise(part))[:, :samples].clamp(-1.0, 1.0),
+                              latent)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "config": self.config.to_dict(), "sample_rate": self.sample_rate,

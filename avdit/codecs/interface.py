@@ -104,21 +104,34 @@ class CodecPair(nn.Module):
             raise CodecError(f"these codecs cannot cut a {self.frames}-frame {self.size} clip into the task grid: "
                              f"{err}") from None
 
-    def check_clip(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+    def check_clip(self, video: torch.Tensor | None, audio: torch.Tensor | None) -> None:
         layout = self.layout
         expected_video = (layout.frames, layout.height, layout.width, 3)
-        if tuple(video.shape[1:]) != expected_video:
+        if video is not None and tuple(video.shape[1:]) != expected_video:
             raise CodecError(f"video must be (B, {', '.join(map(str, expected_video))}) at {layout.fps} fps, "
                              f"got {tuple(video.shape)}; resample it with avdit.media.read_clip")
-        if tuple(audio.shape[1:]) != (layout.num_samples,):
+        if audio is not None and tuple(audio.shape[1:]) != (layout.num_samples,):
             raise CodecError(f"audio must be (B, {layout.num_samples}) at {layout.sample_rate} Hz, "
                              f"got {tuple(audio.shape)}")
+        if video is not None and audio is not None and video.shape[0] != audio.shape[0]:
+            raise CodecError(f"{video.shape[0]} videos and {audio.shape[0]} audio tracks: give as many of each")
+
+    def zeros(self, batch: int) -> AV:
+        """Latents of zeros: (B, Cv, t, h, w) and (B, Ca, ta), the shapes a clip's latents have."""
+        layout = self.layout
+        return AV(torch.zeros(batch, *self.video.latent_shape(layout.frames, layout.height, layout.width)),
+                  torch.zeros(batch, *self.audio.latent_shape(layout.num_samples)))
 
     @torch.no_grad()
-    def encode(self, video: torch.Tensor, audio: torch.Tensor) -> AV:
-        """video uint8 (B, T, H, W, 3), audio float32 (B, S) -> normalised latents AV."""
+    def encode(self, video: torch.Tensor | None, audio: torch.Tensor | None, batch: int = 1) -> AV:
+        """video uint8 (B, T, H, W, 3), audio float32 (B, S) -> normalised latents AV. A modality given as None
+        comes back as zeros (``zeros``): where a task gives no cell of it, samplers never read its latents, and
+        encoding it would cost as much as encoding the other. ``batch``: B where neither is given."""
         self.check_clip(video, audio)
-        return AV(self.video.encode(video), self.audio.encode(audio))
+        given = video if video is not None else audio
+        zeros = self.zeros(batch if given is None else given.shape[0])
+        return AV(zeros.video if video is None else self.video.encode(video),
+                  zeros.audio if audio is None else self.audio.encode(audio))
 
     @torch.no_grad()
     def decode(self, latents: AV) -> tuple[torch.Tensor, torch.Tensor]:
