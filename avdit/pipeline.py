@@ -1,7 +1,8 @@
 """What a user of a trained model calls: ``Pipeline.from_pretrained(DIR)`` then ``pipe(task=..., ...)``.
 
 A task is a preset name or any grid; the given parts come as file paths, arrays or latents; the result is
-clips (video uint8, audio float32) with their latents. How it samples is a ``SamplingConfig``.
+clips (video uint8, audio float32) with their latents. How it samples is a ``SamplingConfig``. A modality the task
+gives whole (a2v's audio, v2a's video) comes back as it was read, not through the codecs.
 
 Past one window, ``duration`` generates by rolling continuation. Each next window is given segments 0-1 (0.625 s)
 and makes the 1.5 s after them:

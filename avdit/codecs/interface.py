@@ -129,7 +129,8 @@ class CodecPair(nn.Module):
         encoding it would cost as much as encoding the other. ``batch``: B where neither is given."""
         self.check_clip(video, audio)
         given = video if video is not None else audio
-        zeros = self.zeros(batch if given is None else given.shape[0])
+        missing = video is None or audio is None
+        zeros = self.zeros(batch if given is None else given.shape[0]) if missing else None
         return AV(zeros.video if video is None else self.video.encode(video),
                   zeros.audio if audio is None else self.audio.encode(audio))
 
