@@ -183,11 +183,6 @@ class Pipeline:
                              "or one of either for all")
         return tuple(None if x is None else x.expand(batch, *x.shape[1:]) for x in (v, a))
 
-    def _clean_latents(self, task: Task, video, audio, latents: AV | None, offset: float) -> AV:
-        """The given cells' latents: ``latents`` as passed, else the inputs read and encoded (``_given_inputs``);
-        a modality the task gives no cell of is not encoded (``CodecPair.encode``)."""
-        return latents if latents is not None else self.codecs.encode(*self._given_inputs(task, video, audio, offset))
-
     @torch.no_grad()
     def _clips(self, out: AV, inputs: dict[int, torch.Tensor], sound: torch.Tensor | None = None) -> tuple[
             torch.Tensor, torch.Tensor]:
@@ -367,6 +362,7 @@ class Pipeline:
         if duration is None and _given_whole(task):
             raise ValueError(f"task {task.name!r} slides along its input, which ends: give a duration")
         generator = torch.Generator().manual_seed(seed)
+        # the given cells' latents: as passed, or the inputs read and encoded (a modality given no cell of is not)
         inputs = (None, None) if latents is not None else self._given_inputs(task, video, audio, offset)
         clean = latents if latents is not None else self.codecs.encode(*inputs)
         rolls = duration is None or duration > float(layout.duration)
