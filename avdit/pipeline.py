@@ -11,6 +11,8 @@ and makes the 1.5 s after them:
 - segment 0 is the first window's own segment 0 (``SamplingConfig.anchor_segment``): the subject as it began, seen
   in every window, so a small change of colour or size in one window is not carried into the next and compounded;
   with ``SamplingConfig.anchor_guidance`` > 0 (off by default) each window is also guided towards it;
+- a task that makes segment 0 of both modalities (joint) draws its first window twice: then again given its own
+  segment 0 (``SamplingConfig.keyframe_first``), so that window, like every rolled one, continues the anchor;
 - for a2v/v2a the given modality slides along its input instead (all of it is the input's, from the window's start);
   the generated one is carried and anchored as above;
 - each window's generated video latents keep the distribution the first window's had, channel by channel
@@ -380,6 +382,10 @@ class Pipeline:
             return self._sample(t, c, sampling, generator, history, anchor, noise)
 
         out = sample(task, clean)
+        if rolls and sampling.keyframe_first and not bool(task.given[:, 0].any()):
+            keyframe = task.given.clone()  # (M, N): the task's given cells and the first window's segment 0
+            keyframe[:, 0] = True
+            out = sample(Task(f"{task.name}+keyframe", keyframe), out)
         whole = {m: inputs[m].expand(num, *inputs[m].shape[1:]) for m in _given_whole(task) if inputs[m] is not None}
         first_v, first_a = self._clips(out, whole)
         frames = None if duration is None else max(1, round(duration * layout.fps))  # None: no end

@@ -54,7 +54,7 @@ TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
 # study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
 # a window (the version before audio_candidates=2); with two in every window (audio_redraw="always")
-VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
+VARIANTS = {"after": {}, "keyframe": {"keyframe_first": True}, "anchor-guided": {"anchor_guidance": 3.0},
             "spread": {"anchor_segment": False, "held_noise": False},
             "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
             "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},

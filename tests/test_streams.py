@@ -120,8 +120,8 @@ def test_rolled_windows_draw_their_video_from_one_noise_and_their_audio_fresh(ch
     for held in (True, False):
         noises = []
         monkeypatch.setattr(pipe, "_sample", lambda *a: noises.append(a[6]) or sample(*a))  # (.., history, anchor, noise)
-        made[held] = pipe(task="joint", duration=5.5, seed=3,
-                          sampling=SamplingConfig(steps=1, held_noise=held, audio_candidates=1))
+        made[held] = pipe(task="joint", duration=5.5, seed=3, sampling=SamplingConfig(
+            steps=1, held_noise=held, audio_candidates=1, keyframe_first=False))
         monkeypatch.undo()
         first, rolled = noises[0], noises[1:]
         assert first is None and len(rolled) == 3  # 17 frames, then 12 a window: 44 frames = 5.5 s
@@ -133,6 +133,41 @@ def test_rolled_windows_draw_their_video_from_one_noise_and_their_audio_fresh(ch
             assert all(n is None for n in rolled)
     assert np.array_equal(made[True].video[:, :17], made[False].video[:, :17])
     assert not np.array_equal(made[True].video[:, 17:], made[False].video[:, 17:])
+
+
+def test_a_joint_stream_draws_its_first_window_again_from_its_own_segment_0(checkpoint, monkeypatch):
+    """``keyframe_first`` (the default): past one window, joint's first window is drawn again given its own segment
+    0 in both modalities (the anchor of every rolled window), keeping it exactly and making segments 1-4 anew; that
+    draw is the window shown. One window alone, and a task that gives segment 0 (av_continue), are drawn once."""
+    pipe = Pipeline.from_pretrained(checkpoint / "run")
+    sample = pipe._sample
+    n = pipe.layout.num_segments
+
+    def draws(**stream) -> tuple[list, list]:
+        calls = []
+        monkeypatch.setattr(pipe, "_sample", lambda *a: calls.append((a[0].given.clone(), a[1], sample(*a)))
+                            or calls[-1][2])
+        chunks = list(pipe.stream(sampling=SamplingConfig(steps=1, audio_candidates=1, **stream.pop("sampling", {})),
+                                  seed=3, **stream))
+        monkeypatch.undo()
+        return calls, chunks
+
+    calls, chunks = draws(task="joint", duration=3.5)
+    (first_grid, _, first), (keyframe_grid, keyframe_clean, redrawn) = calls[:2]
+    assert not first_grid.any() and keyframe_grid.tolist() == [[True] + [False] * (n - 1)] * 2
+    assert keyframe_clean is first  # the second draw is given the first's latents: its segment 0 is what it keeps
+    cells = pipe.layout.cells_to_latents(keyframe_grid[None].expand(1, -1, -1))  # (1, ...) the keyframe's elements
+    for made, kept, mask in zip(redrawn, first, cells):
+        assert torch.equal(made[mask.expand_as(made)], kept[mask.expand_as(kept)])
+        assert not torch.equal(made[~mask.expand_as(made)], kept[~mask.expand_as(kept)])
+    assert chunks[0].latents is redrawn and len(calls) == 3  # the window shown, then one rolled window
+    off, _ = draws(task="joint", duration=3.5, sampling={"keyframe_first": False})
+    assert len(off) == 2 and off[1][0][:, :2].all()  # the first window, then a rolled one
+    assert torch.equal(off[0][2].video, first.video)
+    assert len(draws(task="joint", duration=float(pipe.layout.duration))[0]) == 1  # one window: none rolls or is redrawn
+    clip = bt.make_clip(0, 4, "test")
+    continued, _ = draws(task="av_continue", video=clip.video, audio=clip.audio, duration=3.5)
+    assert len(continued) == 2 and continued[1][0][:, :2].all()
 
 
 def windows_given(pipe: Pipeline, monkeypatch, **stream) -> tuple[list, list]:
@@ -171,7 +206,7 @@ def test_anchor_guidance_looks_at_segment_0_of_rolled_windows_only(checkpoint, m
     """Anchor guidance changes only the rolled windows (the first has no anchor), and a stream without the anchor
     segment has no anchor to guide towards: it is the stream made without anchor guidance."""
     pipe = Pipeline.from_pretrained(checkpoint / "run")
-    fast = SamplingConfig(steps=1, audio_candidates=1)
+    fast = SamplingConfig(steps=1, audio_candidates=1, keyframe_first=False)  # the windows as drawn: no redraw
     seen = []
     sample = pipe._sample
     monkeypatch.setattr(pipe, "_sample", lambda *a: seen.append(a[4:6]) or sample(*a))  # (history, anchor)
@@ -226,7 +261,7 @@ def test_rolled_windows_draw_their_audio_again_where_it_sounds_unlike_the_first_
     fake = iter([torch.tensor([0.5, 0.0]), torch.tensor([0.2]), torch.tensor([0.7]),  # keeps its second draw
                  torch.tensor([0.95, 0.01]), torch.tensor([0.9]), torch.tensor([0.85])])  # keeps its third
     monkeypatch.setattr(pipe_module, "unlike", lambda *a: scored.append(a) or next(fake))
-    fast = SamplingConfig(steps=1, audio_candidates=3, anchor_spread=False)  # the video latents as drawn
+    fast = SamplingConfig(steps=1, audio_candidates=3, anchor_spread=False, keyframe_first=False)  # as drawn
     chosen = pipe(task="joint", num=2, duration=4.0, seed=5, sampling=fast)  # 17 frames, then two rolled windows
     assert len(calls) == 1 + 2 * 3 and len(scored) == 2 * 3
     first_audio = torch.from_numpy(chosen.audio[:, :bt.NUM_SAMPLES])

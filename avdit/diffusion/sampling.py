@@ -101,6 +101,10 @@ class SamplingConfig:
         "help": "past one window, every window draws its generated video from the same noise, drawn once per stream, "
                 "and its audio from fresh noise (FreeNoise reuses noise along a long video): what the video shows "
                 "changes less in size from window to window (docs/streams.md)"})
+    keyframe_first: bool = field(default=True, metadata={
+        "help": "past one window, where the task makes segment 0 of both modalities (joint): the first window is "
+                "drawn again given its own segment 0 (a keyframe, then the window from it), so every window of the "
+                "stream, the first included, continues the anchor it is given (docs/streams.md)"})
     audio_candidates: int = field(default=2, metadata={
         "help": "past one window, where the audio is generated, at most this many draws of a window's audio: where "
                 "a draw sounds unlike the first window's (its spectrum), the audio is drawn again given the window's "
