@@ -53,12 +53,14 @@ TOLERANCE = 0.1  # size and brightness within 10 % of the first window's
 # generation's defaults; with anchor guidance (a study, off by default); without the anchor segment and the held
 # noise (earlier streams); without the distribution held either (earlier still); with more guidance on the audio (a
 # study of wrong notes); with fresh video noise in every window (the version before held_noise); with one audio draw
-# a window (the version before audio_candidates=2); with two in every window (audio_redraw="always")
-VARIANTS = {"after": {}, "keyframe": {"keyframe_first": True}, "anchor-guided": {"anchor_guidance": 3.0},
-            "spread": {"anchor_segment": False, "held_noise": False},
-            "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False},
+# a window (the version before audio_candidates=2); with two in every window (audio_redraw="always"); with a joint
+# stream's first window drawn once (the version before keyframe_first)
+VARIANTS = {"after": {}, "anchor-guided": {"anchor_guidance": 3.0},
+            "spread": {"anchor_segment": False, "held_noise": False, "keyframe_first": False},
+            "before": {"anchor_spread": False, "anchor_segment": False, "held_noise": False, "keyframe_first": False},
             "audio-guided": {"guidance": (DEFAULT_GUIDANCE, 2.0)}, "fresh-noise": {"held_noise": False},
-            "one-audio-draw": {"audio_candidates": 1}, "two-audio-draws": {"audio_redraw": "always"}}
+            "one-audio-draw": {"audio_candidates": 1}, "two-audio-draws": {"audio_redraw": "always"},
+            "first-drawn-once": {"keyframe_first": False}}
 SINGLE_ROUNDS = 3  # one joint stream alone, timed in turns with the defaults and with one audio draw
 SLIDING = ("a2v", "v2a")  # tasks whose given modality slides along a long input: no anchor segment to compare
 ANCHOR_VARIANTS = ("spread", "before")  # variants about the anchors, made for av_continue and joint only
