@@ -27,16 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from avdit.codecs.shards import SHARD_INDEX
 from avdit.data import bouncing_tones as bt
-from avdit.diffusion.generate import generate_latents
 from avdit.diffusion.sampling import SamplingConfig
 from avdit.latents import AV
 from avdit.pipeline import Pipeline, bundled_model_dir
 from avdit.tasks.grid import get_task
+from avdit.train.pairs import write_pair_shard
 from avdit.utils.atomic import atomic_path, write_json
 
 FIRST_TRAIN_CLIP = 20_000  # av_continue starts: training clips past those `avdit encode --num 8192` took
@@ -74,32 +74,20 @@ def rolled_windows(pipe: Pipeline, task: str, num: int, windows: int, seed: int)
     return AV(torch.cat([w.video for w in kept]), torch.cat([w.audio for w in kept]))
 
 
-@torch.no_grad()
 def label(teacher: Pipeline, given_latents: AV, out: Path, first_shard: int, chunk: int, task_index: int,
           seed: int) -> list[dict]:
-    """Teacher pairs of the av_continue grid on ``given_latents``, in shards of ``chunk`` from ``first_shard``."""
-    layout = teacher.layout
-    given = get_task("av_continue", layout.num_segments).given  # (M, N): segments 0-1 of both
+    """Teacher pairs of the av_continue grid on ``given_latents``, in shards of ``chunk`` from ``first_shard``
+    (``avdit.train.pairs.write_pair_shard``; a shard written is kept)."""
+    given = get_task("av_continue", teacher.layout.num_segments).given  # (M, N): segments 0-1 of both
     sampling = SamplingConfig.preset("default")
     shards = []
-    count = given_latents.batch_size
-    for k, start in enumerate(tqdm(range(0, count, chunk), desc="teacher labels", unit="shard")):
+    for k, start in enumerate(tqdm(range(0, given_latents.batch_size, chunk), desc="teacher labels", unit="shard")):
         name = f"shard_{first_shard + k:05d}.safetensors"
         part = given_latents.map(lambda p: p[start:start + chunk])
-        n = part.batch_size
-        shards.append({"file": name, "clips": n})
-        if (out / name).exists():
-            continue
-        g = torch.Generator().manual_seed(seed * 100_003 + k)
-        noise = part.map(lambda p: torch.randn(p.shape, generator=g))
-        sample = generate_latents(teacher.model, part, given, layout, sampling, generator=g,
-                                  self_condition=teacher.model.config.self_condition,
-                                  prediction=teacher.model.config.prediction, noise=noise)
-        tensors = {"video": sample.video.float(), "audio": sample.audio.float(), "noise_video": noise.video,
-                   "noise_audio": noise.audio, "given": given.to(torch.uint8).expand(n, -1, -1),
-                   "task": torch.full((n,), task_index)}
-        with atomic_path(out / name, ".safetensors") as tmp:
-            save_file({key: t.contiguous() for key, t in tensors.items()}, tmp)
+        shards.append({"file": name, "clips": part.batch_size})
+        if not (out / name).exists():
+            write_pair_shard(teacher, part, given, task_index, sampling,
+                             torch.Generator().manual_seed(seed * 100_003 + k), out / name)
     return shards
 
 
@@ -125,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
             link.symlink_to((run / "student" / "pairs" / shard["file"]).resolve())
     cache = out / "rolled.safetensors"
     if cache.exists():
-        from safetensors.torch import load_file
         held = load_file(cache)
         windows = AV(held["video"], held["audio"])
         print(f"read {windows.batch_size} rolled windows from {cache}")

@@ -161,13 +161,21 @@ def _write_pair_shard(teacher, latents: LatentShards, path: Path, first: int, co
                       shares: torch.Tensor, sampling: SamplingConfig, g: torch.Generator) -> None:
     """One shard: ``count`` clips from ``first`` (wrapping around the data) under one task grid drawn from the
     mixture, their noise, and the teacher's samples from that noise."""
-    layout = teacher.layout
     task = int(torch.multinomial(shares, 1, generator=g))
-    given = draw_grid(names[task], layout.num_segments, g)  # (M, N)
+    given = draw_grid(names[task], teacher.layout.num_segments, g)  # (M, N)
     clean = latents.take((first + torch.arange(count)) % len(latents))  # (count, ...) each modality
+    write_pair_shard(teacher, clean, given, task, sampling, g, path)
+
+
+@torch.no_grad()
+def write_pair_shard(teacher, clean: AV, given: torch.Tensor, task: int, sampling: SamplingConfig,
+                     g: torch.Generator, path: Path) -> None:
+    """One shard at ``path``: for each of ``clean``'s clips, noise z drawn from ``g`` and the teacher's sample of the
+    generated cells of grid ``given`` (M, N) from z, ``task`` its index in the shard folder's task names."""
+    count = clean.batch_size
     noise = clean.map(lambda p: torch.randn(p.shape, generator=g))
     model = teacher.model
-    sample = generate_latents(model, clean.map(lambda p: p.to(teacher.device)), given, layout, sampling,
+    sample = generate_latents(model, clean.map(lambda p: p.to(teacher.device)), given, teacher.layout, sampling,
                               generator=g, self_condition=model.config.self_condition,
                               prediction=model.config.prediction, noise=noise.map(lambda p: p.to(teacher.device)))
     sample = sample.map(lambda p: p.float().cpu())
