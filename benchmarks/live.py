@@ -1,5 +1,6 @@
 """The live page on this machine: how soon the first picture comes, how far generation stays ahead of playback,
-whether playback stalls, and whether the server's memory stays flat, over a long play in Chromium.
+whether playback stalls, and whether the server's memory stays flat, over a long play in Chromium. Generation keeps
+at most ``avdit.apps.live.LEAD_S`` ahead of playback and then waits: its speed is counted over the time it generated.
 
     python benchmarks/live.py [--task joint] [--seconds 600] [--checkpoint DIR] [--docs docs/results]
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"ahead {stream.stats.made_s - played:5.1f} s, stalls {stalls}, RSS {rows[-1]['rss']:.0f} MB",
                   flush=True)
             page.wait_for_timeout(5000)
+        speed, waited = stream.stats.speed(), stream.stats.waited_s  # how fast it makes the stream; how long it waited
         page.locator("#live-stop").click()
         stopped = time.perf_counter()
         stream.thread.join(timeout=60)
@@ -84,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     ahead = np.array([r["made"] - r["played"] for r in rows])
     rss = np.array([r["rss"] for r in rows])
     minute = [rss[[int(r["t"] // 60) == m for r in rows]] for m in range(int(rows[-1]["t"] // 60) + 1)]
-    speed = (rows[-1]["made"] - rows[0]["made"]) / max(rows[-1]["t"] - rows[0]["t"], 1e-9)
     command = "python benchmarks/live.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = ["# The live page on this machine", "", "Made by", "", f"    {command.strip()}", "",
              f"`avdit serve` with {'the bundled model' if args.checkpoint is None else args.checkpoint}, live task "
              f"**{args.task}**, played in Chromium for {rows[-1]['t']:.0f} s.", "",
              "| measure | value |", "|---|---:|",
              f"| first picture after pressing Start (s) | {first_picture:.1f} |",
-             f"| generation speed (s of content per s) | {speed:.2f}x |",
+             f"| generation speed (s of content per s of generating) | {speed:.2f}x |",
+             f"| generation waited for playback, {stream.lead_s:.0f} s ahead (s) | {waited:.0f} |",
              f"| ahead of playback: min / median / last (s) | {ahead.min():.1f} / {np.median(ahead):.1f} / "
              f"{ahead[-1]:.1f} |",
              f"| stalls after the start | {rows[-1]['stalls']} |",

@@ -455,3 +455,58 @@ def test_live_streams_hold_one_at_a_time_and_a_stopped_one_frees_its_slot():
     second.stop()
     second.thread.join(10)
     assert not second.running
+
+
+def test_a_live_stream_waits_for_playback_once_it_is_its_lead_ahead():
+    """Generation keeps at most ``lead_s`` of content ahead of playback: a pipe that makes 1-s windows at once is
+    held there (a viewer's buffer and the server's work stay bounded), its waiting is not counted in its speed,
+    and Stop still ends it while it waits."""
+    import time
+    from types import SimpleNamespace
+
+    from avdit.apps.live import LiveStream
+    from avdit.data.bouncing_tones import make_clip
+
+    class EndlessPipe:  # 1 s of content a window, as fast as the muxer takes it
+        layout = BOUNCING_TONES
+
+        def stream(self, duration=None, **request):
+            clip = make_clip(0, 1, "test")
+            while True:
+                yield SimpleNamespace(video=clip.video[None, :8], audio=clip.audio[None, :16000])
+
+    stream = LiveStream(EndlessPipe(), {}, lead_s=2.0).start()
+    try:
+        for _ in range(100):  # until its first window is written
+            if stream.stats.first_picture_s is not None:
+                break
+            time.sleep(0.05)
+        time.sleep(2.0)
+        playback = time.perf_counter() - stream.stats.started - stream.stats.first_picture_s
+        assert 2.0 <= stream.stats.made_s <= playback + 2.0 + 1.0 + 0.5  # the lead, one window, the wait's step
+        assert stream.stats.waited_s > 0.5 and stream.stats.speed() > 2.0  # it waited; its speed is its own
+        assert stream.running
+    finally:
+        stream.stop()
+        stream.thread.join(5)
+    assert not stream.running
+
+
+def test_freed_memory_goes_back_to_the_system_between_live_windows():
+    """``release_freed_memory`` (called after every live window) hands back the pages a fragmented C heap holds
+    free: 200 MB of freed blocks, every 50th kept, stay resident until it runs."""
+    import gc
+
+    from avdit.apps.live import _libc, release_freed_memory, resident_mb
+
+    if _libc() is None or np.isnan(resident_mb()):
+        pytest.skip("no glibc malloc_trim or /proc on this system: nothing to hand back")
+    release_freed_memory()
+    blocks = [bytes(4000) for _ in range(50_000)]  # malloc'd blocks (above Python's small-object allocator)
+    kept = blocks[::50]
+    del blocks
+    gc.collect()
+    held = resident_mb()
+    release_freed_memory()
+    assert resident_mb() < held - 100, "freed pages stayed resident"
+    assert len(kept) == 1000

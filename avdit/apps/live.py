@@ -3,7 +3,9 @@
 A ``LiveStream`` runs ``Pipeline.stream`` (no end) in a thread and writes a fragmented mp4 (``Mp4Stream``) into a
 bounded buffer; ``avdit serve`` sends that buffer to a ``<video>`` element as one HTTP response that never ends, which
 the browser plays as it arrives. Memory holds one window and the buffer; a viewer who stops, closes the page or
-drops the connection ends the generation on the server. A machine that makes one stream about twice as fast as it
+drops the connection ends the generation on the server. Generation keeps at most ``LEAD_S`` seconds of content
+ahead of playback and then waits for the viewer, so the viewer's buffer and the server's work stay bounded however
+long the stream plays. A machine that makes one stream about twice as fast as it
 plays cannot keep two ahead, so ``LiveStreams`` holds at most ``max_streams`` (one by default) and tells the next
 viewer to wait.
 """
@@ -11,6 +13,9 @@ viewer to wait.
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
+import functools
 import math
 import secrets
 import threading
@@ -18,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 CHUNK_LIMIT = 8 << 20  # bytes the buffer holds before the generation waits for the viewer (back-pressure)
+LEAD_S = 30.0  # seconds of content generation keeps ahead of playback at most (a viewer's browser reads as it comes)
 
 
 class StreamBusy(RuntimeError):
@@ -38,6 +44,25 @@ def resident_mb() -> float:
     except OSError:
         pass
     return float("nan")
+
+
+@functools.cache
+def _libc():
+    """The C library where it has glibc's ``malloc_trim`` (Linux), else None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hands the pages the C heap holds free back to the system (glibc's ``malloc_trim``; nothing elsewhere). The
+    live thread makes and frees a window's buffers while the server's other threads send them: without this, the
+    server's resident memory crept up about 9 MB a minute of play (docs/results/live.md)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class _Buffer:
@@ -86,6 +111,7 @@ class LiveStats:
     made_s: float = 0.0  # seconds of content made
     first_picture_s: float | None = None  # from start until the first window was written
     rss_mb: float = math.nan  # resident memory after the latest window
+    waited_s: float = 0.0  # seconds generation waited for playback (``LiveStream.lead_s``)
     error: str | None = None
 
     def ahead_s(self) -> float:
@@ -95,16 +121,18 @@ class LiveStats:
         return self.made_s - (time.perf_counter() - self.started - self.first_picture_s)
 
     def speed(self) -> float:
-        """Seconds of content made per second since the start."""
-        return self.made_s / max(time.perf_counter() - self.started, 1e-9)
+        """Seconds of content made per second of generating since the start (time spent waiting for playback is
+        not counted: this is how fast the machine makes the stream)."""
+        return self.made_s / max(time.perf_counter() - self.started - self.waited_s, 1e-9)
 
 
 class LiveStream:
-    """One endless stream of ``pipe``: ``pipe.stream(**request)`` with no duration, written as a fragmented mp4."""
+    """One endless stream of ``pipe``: ``pipe.stream(**request)`` with no duration, written as a fragmented mp4,
+    at most ``lead_s`` seconds of content ahead of playback (``LiveStats.ahead_s``)."""
 
-    def __init__(self, pipe, request: dict):
+    def __init__(self, pipe, request: dict, lead_s: float = LEAD_S):
         self.id = secrets.token_urlsafe(12)
-        self.pipe, self.request = pipe, request
+        self.pipe, self.request, self.lead_s = pipe, request, lead_s
         self.stopped = threading.Event()
         self.buffer = _Buffer(self.stopped)
         self.stats = LiveStats()
@@ -136,13 +164,23 @@ class LiveStream:
                     self.stats.made_s += chunk.video.shape[1] / layout.fps
                     if self.stats.first_picture_s is None:
                         self.stats.first_picture_s = time.perf_counter() - self.stats.started
+                    release_freed_memory()
                     self.stats.rss_mb = resident_mb()
+                    self._wait_for_playback()
         except StreamStopped:
             pass
         except Exception as err:  # said in the page; the server goes on
             self.stats.error = f"{type(err).__name__}: {err}"
         finally:
             self.buffer.end()
+
+    def _wait_for_playback(self) -> None:
+        """Holds the generation (the next window is not begun) while it is more than ``lead_s`` ahead of playback,
+        or until the viewer stops."""
+        began = time.perf_counter()
+        while self.stats.ahead_s() > self.lead_s and not self.stopped.wait(0.25):
+            pass
+        self.stats.waited_s += time.perf_counter() - began
 
     def read(self, timeout: float = 0.5) -> bytes | None:
         return self.buffer.read(timeout)
@@ -151,8 +189,8 @@ class LiveStream:
 class LiveStreams:
     """The live streams of one server: at most ``max_streams`` at once, found by id."""
 
-    def __init__(self, pipe, max_streams: int = 1):
-        self.pipe, self.max_streams = pipe, max_streams
+    def __init__(self, pipe, max_streams: int = 1, lead_s: float = LEAD_S):
+        self.pipe, self.max_streams, self.lead_s = pipe, max_streams, lead_s
         self.streams: dict[str, LiveStream] = {}
         self.lock = threading.Lock()
 
@@ -165,7 +203,7 @@ class LiveStreams:
             if playing >= self.max_streams:
                 raise StreamBusy(f"{playing} live stream(s) already play on this server, as many as it can keep "
                                  "ahead of playback: wait until it stops, then press start again")
-            stream = LiveStream(self.pipe, request).start()
+            stream = LiveStream(self.pipe, request, self.lead_s).start()
             self.streams[stream.id] = stream
             return stream
 
