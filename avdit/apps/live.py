@@ -59,7 +59,7 @@ def _libc():
 def release_freed_memory() -> None:
     """Hands the pages the C heap holds free back to the system (glibc's ``malloc_trim``; nothing elsewhere). The
     live thread makes and frees a window's buffers while the server's other threads send them: without this, the
-    server's resident memory crept up about 9 MB a minute of play (docs/results/live.md)."""
+    server's resident memory crept up 5-9 MB a minute of play (docs/results/live.md)."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
@@ -189,8 +189,8 @@ class LiveStream:
 class LiveStreams:
     """The live streams of one server: at most ``max_streams`` at once, found by id."""
 
-    def __init__(self, pipe, max_streams: int = 1, lead_s: float = LEAD_S):
-        self.pipe, self.max_streams, self.lead_s = pipe, max_streams, lead_s
+    def __init__(self, pipe, max_streams: int = 1):
+        self.pipe, self.max_streams = pipe, max_streams
         self.streams: dict[str, LiveStream] = {}
         self.lock = threading.Lock()
 
@@ -203,7 +203,7 @@ class LiveStreams:
             if playing >= self.max_streams:
                 raise StreamBusy(f"{playing} live stream(s) already play on this server, as many as it can keep "
                                  "ahead of playback: wait until it stops, then press start again")
-            stream = LiveStream(self.pipe, request, self.lead_s).start()
+            stream = LiveStream(self.pipe, request).start()
             self.streams[stream.id] = stream
             return stream
 
