@@ -464,7 +464,7 @@ def test_a_live_stream_waits_for_playback_once_it_is_its_lead_ahead():
     import time
     from types import SimpleNamespace
 
-    from avdit.apps.live import LiveStream
+    from avdit.apps.live import LiveStream, status_line
     from avdit.data.bouncing_tones import make_clip
 
     class EndlessPipe:  # 1 s of content a window, as fast as the muxer takes it
@@ -485,6 +485,11 @@ def test_a_live_stream_waits_for_playback_once_it_is_its_lead_ahead():
         playback = time.perf_counter() - stream.stats.started - stream.stats.first_picture_s
         assert 2.0 <= stream.stats.made_s <= playback + 2.0 + 1.0 + 0.5  # the lead, one window, the wait's step
         assert stream.stats.waited_s > 0.5 and stream.stats.speed() > 2.0  # it waited; its speed is its own
+        for _ in range(20):  # it waits most of the time: between two windows' writes
+            if stream.waiting:
+                break
+            time.sleep(0.05)
+        assert "generation waits for playback 2 s ahead" in status_line(stream)
         assert stream.running
     finally:
         stream.stop()

@@ -136,6 +136,7 @@ class LiveStream:
         self.stopped = threading.Event()
         self.buffer = _Buffer(self.stopped)
         self.stats = LiveStats()
+        self.waiting = False  # whether generation waits for playback now (``lead_s`` ahead)
         self.thread = threading.Thread(target=self._run, name=f"live-{self.id}", daemon=True)
 
     def start(self) -> "LiveStream":
@@ -178,8 +179,10 @@ class LiveStream:
         """Holds the generation (the next window is not begun) while it is more than ``lead_s`` ahead of playback,
         or until the viewer stops."""
         began = time.perf_counter()
+        self.waiting = True
         while self.stats.ahead_s() > self.lead_s and not self.stopped.wait(0.25):
             pass
+        self.waiting = False
         self.stats.waited_s += time.perf_counter() - began
 
     def read(self, timeout: float = 0.5) -> bytes | None:
@@ -230,6 +233,7 @@ def status_line(stream: LiveStream) -> str:
     if s.first_picture_s is None:
         return "Starting: making the first window..."
     rss = "" if math.isnan(s.rss_mb) else f", memory {s.rss_mb:.0f} MB"
-    state = "stopped" if not stream.running else "stopping" if stream.stopped.is_set() else "playing"
+    state = ("stopped" if not stream.running else "stopping" if stream.stopped.is_set()
+             else f"playing; generation waits for playback {stream.lead_s:.0f} s ahead" if stream.waiting else "playing")
     return (f"Live ({state}): {s.made_s:.1f} s made at {s.speed():.2f}x real time, {s.ahead_s():.1f} s ahead of "
             f"playback; first picture after {s.first_picture_s:.1f} s{rss}")
