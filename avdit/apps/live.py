@@ -136,7 +136,6 @@ class LiveStream:
         self.stopped = threading.Event()
         self.buffer = _Buffer(self.stopped)
         self.stats = LiveStats()
-        self.waiting = False  # whether generation waits for playback now (``lead_s`` ahead)
         self.thread = threading.Thread(target=self._run, name=f"live-{self.id}", daemon=True)
 
     def start(self) -> "LiveStream":
@@ -151,6 +150,11 @@ class LiveStream:
     @property
     def running(self) -> bool:
         return self.thread.is_alive()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether generation is (or, between two windows, is about to be) held: more than ``lead_s`` ahead."""
+        return self.stats.ahead_s() > self.lead_s
 
     def _run(self) -> None:
         from avdit.media import Mp4Stream
@@ -179,10 +183,8 @@ class LiveStream:
         """Holds the generation (the next window is not begun) while it is more than ``lead_s`` ahead of playback,
         or until the viewer stops."""
         began = time.perf_counter()
-        self.waiting = True
-        while self.stats.ahead_s() > self.lead_s and not self.stopped.wait(0.25):
+        while self.waiting and not self.stopped.wait(0.25):
             pass
-        self.waiting = False
         self.stats.waited_s += time.perf_counter() - began
 
     def read(self, timeout: float = 0.5) -> bytes | None:
