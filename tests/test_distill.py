@@ -22,7 +22,7 @@ from avdit.pipeline import Pipeline, checkpoint_sampling_preset
 from avdit.tasks import get_task
 from avdit.train.config import TrainConfig
 from avdit.train.distill import distill
-from avdit.train.dmd import DMDSettings, dmd_finetune, dmd_target
+from avdit.train.dmd import DMDSettings, dmd_finetune, dmd_target, real_clips
 from avdit.train.pairs import PairBatches, PairSettings, make_pairs, parse_tasks
 
 LAYOUT = BOUNCING_TONES
@@ -323,6 +323,8 @@ def test_dmd_settings_and_folders_that_cannot_work_are_refused(teacher, tmp_path
         DMDSettings(precision="fp16")
     with pytest.raises(FileNotFoundError, match="no student of `avdit distill`"):
         dmd_finetune(tmp_path, DMDSettings(steps=1), device="cpu")
+    with pytest.raises(FileNotFoundError, match=f"were made from, {tmp_path / 'gone'}, and finds none there"):
+        real_clips({"data": str(tmp_path / "gone")}, tmp_path / "pairs")
     run, latents = teacher
     assert main(["distill", "--teacher", str(run), "--data", str(latents), "--out", str(tmp_path / "s"),
                  "--dmd-steps", "2", "--fake-updates", "0"]) == 2
@@ -342,17 +344,102 @@ def test_two_processes_run_the_dmd_stage_data_parallel(teacher, tmp_path):
                "-m", "avdit.cli", "distill", "--teacher", str(run), "--data", str(latents), "--pairs", "8",
                "--chunk", "4", "--tasks", "a2v=0.5,av_continue=0.5", "--teacher-sampling", "distilled", "--steps", "2",
                "--batch-size", "4", "--precision", "fp32", "--device", "cpu", "--out", str(tmp_path / "two"),
-               "--dmd-steps", "2", "--dmd-batch-size", "2", "--fake-warmup", "0"]
+               "--dmd-steps", "2", "--dmd-batch-size", "2", "--fake-warmup", "0", "--dmd-gan", "0.5"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "the DMD student is in" in done.stdout
     lines = [json.loads(line) for line in (tmp_path / "two" / "dmd" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2] and all(line["dmd"] > 0 for line in lines)
+    assert all(line["generator"] > 0 and line["discriminator"] > 0 for line in lines)  # DMD2's GAN term under DDP
     regression = AVDiT.from_pretrained(tmp_path / "two").state_dict()
     tuned = AVDiT.from_pretrained(tmp_path / "two" / "dmd").state_dict()
     assert any(not torch.equal(regression[k], tuned[k]) for k in regression)
-    odd = command[:-8] + ["--out", str(tmp_path / "odd"), "--dmd-steps", "2", "--dmd-batch-size", "3"]
+    odd = command[:-10] + ["--out", str(tmp_path / "odd"), "--dmd-steps", "2", "--dmd-batch-size", "3"]
     bad = subprocess.run(odd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert bad.returncode != 0 and "does not split over 2 ranks" in bad.stderr
     assert not (tmp_path / "odd" / "pairs").exists()  # refused before any pair is made
+
+
+def test_the_discriminator_head_reads_the_tokens_of_the_scored_cells_only():
+    """DMD2's head on an AVDiT: the scored cells' tokens are those the network puts in them (as many as it counts
+    per cell), the logit is their mean, and tokens of other cells do not move it."""
+    from avdit.model import get_preset
+    from avdit.train.discriminator import DiscriminatorHead, scored_tokens
+
+    net = AVDiT(get_preset("bt-tiny"))
+    n = LAYOUT.num_segments
+    scored = torch.zeros(2, 2, n, dtype=torch.bool)
+    scored[0, 0, 2:] = True  # example 0: video segments 2.. (av_continue's video)
+    scored[1, 1] = True  # example 1: all audio (v2a's generated modality)
+    mask = scored_tokens(net, scored)  # (B, L)
+    assert mask.sum(1).tolist() == [int(net.cell_tokens[2:n].sum()), int(net.cell_tokens[n:].sum())]
+    assert all(net.token_cell[mask[0]].ge(2).tolist()) and all(net.token_cell[mask[1]].ge(n).tolist())
+    head = DiscriminatorHead(64)
+    tokens = torch.randn(2, len(net.token_cell), 64)
+    logits = head(tokens, mask)
+    per_token = head.mlp(head.norm(tokens)).squeeze(-1)
+    torch.testing.assert_close(logits, torch.stack([per_token[b][mask[b]].mean() for b in range(2)]))
+    outside = torch.where(mask[..., None], tokens, torch.randn_like(tokens))
+    torch.testing.assert_close(head(outside, mask), logits)
+
+
+def test_the_gan_term_weighs_the_examples_whose_scored_modality_it_names():
+    from avdit.train.dmd import gan_weights, weighted_mean
+
+    scored = torch.zeros(3, 2, LAYOUT.num_segments, dtype=torch.bool)
+    scored[0, 0, 1:] = True  # video scored
+    scored[1, 1, :2] = True  # audio scored
+    assert gan_weights(scored, "video").tolist() == [1, 0, 0]  # example 2 scores nothing
+    assert gan_weights(scored, "audio").tolist() == [0, 1, 0]
+    assert gan_weights(scored, "video,audio").tolist() == [1, 1, 0]
+    assert float(weighted_mean(torch.tensor([2.0, 4.0, 9.0]), gan_weights(scored, "video,audio"))) == 3.0
+    assert float(weighted_mean(torch.tensor([2.0, 4.0, 9.0]), torch.zeros(3))) == 0.0
+    with pytest.raises(ValueError, match="gan_modalities='pictures'"):
+        DMDSettings(gan_modalities="pictures")
+
+
+def test_a_frozen_network_passes_gradients_to_its_input_and_takes_none():
+    """The student's GAN loss goes through the fake network and its head without training them."""
+    from avdit.train.dmd import frozen
+
+    net = torch.nn.Linear(3, 1)
+    x = torch.randn(4, 3, requires_grad=True)
+    with frozen(net):
+        net(x).sum().backward()
+    assert net.weight.grad is None and x.grad is not None and net.weight.requires_grad
+    torch.testing.assert_close(x.grad, net.weight.detach().expand(4, 3))
+
+
+def test_dmd_with_the_gan_term_trains_its_head_publishes_the_students_average_and_resumes(teacher, tmp_path, capsys):
+    """``gan`` > 0: the discriminator learns beside the fake network and the student takes its generator loss (both
+    logged); ``ema_decay`` > 0: the checkpoint is the average the state keeps, not the student; a rerun resumes
+    both; a stage made without them is refused with them."""
+    run = tmp_path / "student"
+    settings = {"steps": 2, "batch_size": 2, "fake_warmup": 1, "save_every": 1, "precision": "fp32", "gan": 0.5,
+                "ema_decay": 0.9}
+    distill(pair_settings(teacher), run, device="cpu", progress=False, steps=2, batch_size=4, precision="fp32",
+            dmd=DMDSettings(**settings))
+    lines = [json.loads(line) for line in (run / "dmd" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["generator"] == 0 and lines[0]["discriminator"] > 0  # the warm-up: the discriminator alone
+    assert lines[1]["generator"] > 0 and lines[1]["discriminator"] > 0
+    state = torch.load(run / "dmd" / "state.pt", weights_only=True)
+    from avdit.train.discriminator import DiscriminatorHead
+
+    fresh = DiscriminatorHead(64).state_dict()
+    assert set(state["head"]) == set(fresh) and "head_opt" in state
+    published = AVDiT.from_pretrained(run / "dmd").state_dict()
+    assert all(torch.equal(published[k], state["ema"][k]) for k in published)
+    assert any(not torch.equal(published[k], state["student"][k]) for k in published)
+    capsys.readouterr()
+    last = dmd_finetune(run, DMDSettings(**{**settings, "steps": 3}), device="cpu", progress=False)
+    assert "resuming from step 2 of 3" in capsys.readouterr().out and last["generator"] > 0
+    resumed = torch.load(run / "dmd" / "state.pt", weights_only=True)
+    assert any(not torch.equal(resumed["head"][k], state["head"][k]) for k in state["head"])
+    plain = tmp_path / "plain"
+    distill(pair_settings(teacher), plain, device="cpu", progress=False, steps=2, batch_size=4, precision="fp32",
+            dmd=DMDSettings(**{**settings, "gan": 0.0, "ema_decay": 0.0}))
+    with pytest.raises(ValueError, match="gan: 0.0 there, 0.5 now"):
+        dmd_finetune(plain, DMDSettings(**{**settings, "steps": 3}), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="ema_decay=1.0 must be in"):
+        DMDSettings(ema_decay=1.0)

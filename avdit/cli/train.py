@@ -112,6 +112,14 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      help=f"first steps that train the fake network alone (default {m.fake_warmup})")
     dmd.add_argument("--dmd-regression", type=float, dest="dmd.regression", metavar="W",
                      help=f"weight of the pair regression loss beside DMD's (default {m.regression:g})")
+    dmd.add_argument("--dmd-gan", type=float, dest="dmd.gan", metavar="W",
+                     help="weight of DMD2's GAN term: a head on the fake network tells the student's samples from the "
+                          f"clips the pairs were made from (default {m.gan:g}: none)")
+    dmd.add_argument("--dmd-gan-modalities", dest="dmd.gan_modalities", metavar="LIST",
+                     help=f"the modalities the GAN term scores (default {m.gan_modalities})")
+    dmd.add_argument("--dmd-ema", type=float, dest="dmd.ema_decay", metavar="DECAY",
+                     help=f"write an EMA of the student's weights with this decay (default {m.ema_decay:g}: the "
+                          "student's own)")
     distill.set_defaults(func=_distill)
 
 

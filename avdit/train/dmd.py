@@ -17,6 +17,11 @@ network trained on the student's own samples ("fake"). Each step, on the student
 4. the fake network (started from the teacher) takes ``fake_updates`` denoising steps on the student's samples, with
    the same kind of grid (and trains alone for the first ``fake_warmup`` steps: two time-scale updates, DMD2).
 
+With ``gan`` > 0 (DMD2's GAN term, ``avdit.train.discriminator``), a head on the fake network's features learns to tell
+the student's re-noised samples from the pairs' real clips re-noised alike (weight ``gan_discriminator`` beside the
+fake network's loss), and the student's loss gains ``gan`` times its generator loss. With ``ema_decay`` > 0 the
+checkpoint written is an exponential moving average of the student's weights.
+
 Writes RUN/dmd: a checkpoint that samples with the student's preset (``distilled``), metrics.jsonl, and state.pt,
 from which a rerun resumes. Under torchrun each rank draws its own examples of ``batch_size / world`` and both
 networks train data-parallel (DDP).
@@ -24,10 +29,12 @@ networks train data-parallel (DDP).
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,13 +42,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from avdit.codecs.shards import open_shards
+from avdit.codecs.shards import SHARD_INDEX, open_shards
 from avdit.diffusion.conditioning import DEFAULT_GUIDANCE, conditioned_denoiser
 from avdit.diffusion.samplers import ddim_levels
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, q_sample_av
 from avdit.latents import AV
-from avdit.layout import ClipLayout
+from avdit.layout import MODALITIES, ClipLayout
 from avdit.model import AVDiT
+from avdit.train.discriminator import (DiscriminatorHead, discriminator_loss, features_and_output, generator_loss,
+                                       scored_tokens)
+from avdit.train.loop import update_ema
 from avdit.train.pairs import PAIR_TENSORS
 from avdit.utils import distributed
 from avdit.utils.atomic import atomic_path, write_json
@@ -66,6 +76,10 @@ class DMDSettings:
     save_every: int = 250
     seed: int = 0
     precision: str = "bf16"  # autocast: bf16 or fp32
+    gan: float = 0.0  # weight of the student's GAN loss (DMD2); 0: no GAN term
+    gan_discriminator: float = 1e-2  # weight of the discriminator's loss beside the fake network's (DMD2's)
+    gan_modalities: str = "video,audio"  # the modalities the GAN term scores
+    ema_decay: float = 0.0  # the checkpoint: an EMA of the student's weights with this decay; 0: the student's own
 
     def __post_init__(self):
         problems = [f"{name}={getattr(self, name)} must be >= {low}" for name, low in
@@ -73,8 +87,13 @@ class DMDSettings:
                     if getattr(self, name) < low]
         problems += [f"{name}={getattr(self, name)} must be > 0" for name in ("lr", "fake_lr")
                      if not getattr(self, name) > 0]
-        if self.regression < 0:
-            problems.append(f"regression={self.regression} must be >= 0")
+        problems += [f"{name}={getattr(self, name)} must be >= 0" for name in ("regression", "gan", "gan_discriminator")
+                     if getattr(self, name) < 0]
+        unknown = set(self.gan_modalities.split(",")) - set(MODALITIES)
+        if unknown or not self.gan_modalities:
+            problems.append(f"gan_modalities={self.gan_modalities!r}: give video, audio or video,audio")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay={self.ema_decay} must be in [0, 1)")
         if self.precision not in ("bf16", "fp32"):
             problems.append(f"precision={self.precision!r}: choose bf16 or fp32")
         if problems:
@@ -97,13 +116,36 @@ def masked_mean(values: AV, masks: AV) -> torch.Tensor:
 
 
 def draw(pairs, levels: torch.Tensor, batch: int, g: torch.Generator):
-    """A batch of pairs: x* (given cells: the clip's latents), z, the grid (B, M, N) and the student's level grid."""
+    """A batch of pairs: x* (given cells: the clip's latents), z, the grid (B, M, N), the student's level grid and
+    the pairs' indices (B,)."""
     idx = torch.randint(0, len(pairs), (batch,), generator=g)
     video, audio, noise_video, noise_audio, given, _ = pairs.take_named(idx, PAIR_TENSORS)
     given = given.bool()  # (B, M, N)
     level = levels[torch.randint(0, len(levels), (batch,), generator=g)]  # (B,)
     t = torch.where(given, 0, level.view(-1, 1, 1))  # (B, M, N)
-    return AV(video.float(), audio.float()), AV(noise_video.float(), noise_audio.float()), given, t
+    return AV(video.float(), audio.float()), AV(noise_video.float(), noise_audio.float()), given, t, idx
+
+
+def real_clips(index: dict, pairs_folder: Path):
+    """The latents the pairs were made from (pair i is made from clip i modulo their number,
+    ``avdit.train.pairs``): the GAN term's real data."""
+    data = Path(index.get("data", ""))
+    if not (data / SHARD_INDEX).is_file():
+        raise FileNotFoundError(f"the GAN term (gan > 0) reads the clips the pairs of {pairs_folder} were made from, "
+                                f"{data}, and finds none there: encode them again to that path, or set gan=0")
+    clips, _ = open_shards(data)
+    return clips
+
+
+def gan_weights(scored: torch.Tensor, modalities: str) -> torch.Tensor:
+    """(B,) 1 where an example's scored modality is among ``modalities`` (the GAN term's), else 0."""
+    allowed = torch.tensor([name in modalities.split(",") for name in MODALITIES], device=scored.device)  # (M,)
+    return (scored.any(2) & allowed).any(1).float()
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The mean of (B,) ``values`` weighted by (B,) ``weights``; 0 where every weight is 0."""
+    return (values * weights).sum() / weights.sum().clamp(min=1)
 
 
 def scored_grid(given: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -150,6 +192,18 @@ def _unwrapped(net: torch.nn.Module) -> torch.nn.Module:
     return net.module if isinstance(net, DistributedDataParallel) else net
 
 
+@contextmanager
+def frozen(net: torch.nn.Module):
+    """``net``'s parameters take no gradient inside (gradients still flow through it to its inputs)."""
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    try:
+        yield net
+    finally:
+        for p, flag in zip(net.parameters(), flags):
+            p.requires_grad_(flag)
+
+
 def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), device: str | None = None,
                  progress: bool = True, teacher: str | Path | None = None) -> dict:
     """The DMD stage of ``avdit distill`` on the student in ``run_dir`` (its checkpoint and RUN/pairs), into
@@ -172,27 +226,35 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     real = AVDiT.from_pretrained(teacher).to(d.device).eval().requires_grad_(False)
     student = AVDiT.from_pretrained(run_dir).to(d.device).train()
     fake = AVDiT.from_pretrained(teacher).to(d.device).train()
+    head = DiscriminatorHead(fake.config.width).to(d.device).train()  # trained (and saved) only where gan > 0
+    clips = real_clips(index, run_dir / "pairs") if settings.gan > 0 else None
+    ema = copy.deepcopy(student).requires_grad_(False) if settings.ema_decay > 0 else None
     opt = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.0, 0.999))
     fake_opt = torch.optim.AdamW(fake.parameters(), lr=settings.fake_lr, weight_decay=0.0, betas=(0.0, 0.999))
+    head_opt = torch.optim.AdamW(head.parameters(), lr=settings.fake_lr, weight_decay=0.0, betas=(0.0, 0.999))
     out = run_dir / "dmd"
     out.mkdir(parents=True, exist_ok=True)
     state_path, start = out / "state.pt", 0
     if state_path.exists():
         state = torch.load(state_path, map_location=d.device, weights_only=True)
-        changed = {k: (v, getattr(settings, k)) for k, v in state.get("settings", {}).items()
-                   if k not in RESUMABLE and v != getattr(settings, k)}
+        made = {**asdict(DMDSettings()), **state.get("settings", {})}  # a stage from before a setting: its default
+        changed = {k: (made[k], v) for k, v in asdict(settings).items() if k not in RESUMABLE and made[k] != v}
         if changed:
             raise ValueError(f"{out} holds a DMD stage made with other settings ("
                              + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
                              + "): rerun with the same settings (--dmd-steps may grow), or distil into a new --out")
-        for module, key in ((student, "student"), (fake, "fake"), (opt, "opt"), (fake_opt, "fake_opt")):
-            module.load_state_dict(state[key])
+        for module, key in ((student, "student"), (fake, "fake"), (opt, "opt"), (fake_opt, "fake_opt"),
+                            (head, "head"), (head_opt, "head_opt"), (ema, "ema")):
+            if module is not None and key in state:
+                module.load_state_dict(state[key])
         start = state["step"]
         if d.main:
             print(f"dmd: resuming from step {start} of {settings.steps}", flush=True)
     if d.group:
         ids = [d.local_rank] if d.device.type == "cuda" else None
         student, fake = (DistributedDataParallel(n, device_ids=ids) for n in (student, fake))
+        if clips is not None:
+            head = DistributedDataParallel(head, device_ids=ids)
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
     metrics_path = out / "metrics.jsonl"
     kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
@@ -210,7 +272,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     began, figures = time.perf_counter(), {}
     for step in bar:
         g = step_generator(settings.seed, step, stream=d.rank)  # each rank its own examples
-        x_star, z, given, t = draw(pairs, levels, batch, g)
+        x_star, z, given, t, idx = draw(pairs, levels, batch, g)
         x_star, z, given, t = to_device(x_star), to_device(z), given.to(d.device), t.to(d.device)
         t_elements = layout.cells_to_latents(t)
         generated = layout.cells_to_latents(~given).map(lambda m: m.float())  # (B, ...) 1 on generated elements
@@ -224,12 +286,12 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
         sample = x0.map(torch.Tensor.detach)
         regression = masked_mean(v.map(lambda p, v_true: (p.float() - v_true) ** 2,
                                        v_target(x_star, z, t_elements)), generated)
-        dmd, grad_norm = torch.zeros(1, device=d.device), 0.0
+        dmd, gen, grad_norm = torch.zeros(1, device=d.device), torch.zeros((), device=d.device), 0.0
         if train_student:
             # 2. the score difference at a re-noised sample: one modality's generated cells at tau, the rest clean
             scored = scored_grid(given.cpu(), g).to(d.device)  # (B, M, N)
             scored_elements = layout.cells_to_latents(scored).map(lambda m: m.float())
-            x_tau, t_tau, _ = renoise(sample, scored, layout, g)
+            x_tau, t_tau, noise_tau = renoise(sample, scored, layout, g)
             tau_elements = layout.cells_to_latents(t_tau)
             with torch.no_grad(), autocast:  # guidance combines v as it combines eps: the scored cells' x and t agree
                 v_real = conditioned_denoiser(real, ~scored, sample, layout, guidance=settings.guidance,
@@ -240,27 +302,60 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                                 x0_from_v(x_tau, tau_elements, v_fake), scored_elements)
             dmd = masked_mean(x0.map(lambda p, tg: 0.5 * (p - tg) ** 2, target), scored_elements)
             loss = dmd.mean() + settings.regression * regression.mean()
+            if clips is not None:  # DMD2's GAN term: the student's sample, re-noised alike, taken for real; as
+                # DMD's, it moves the scored cells only (the other cells: the sample, detached)
+                x_scored = x0.map(lambda p, s, m: torch.where(m.bool(), p, s), sample, scored_elements)
+                with autocast, frozen(_unwrapped(fake)), frozen(_unwrapped(head)):
+                    x_gen = q_sample_av(x_scored, tau_elements, noise_tau, DEFAULT_SCHEDULE)
+                    tokens, _ = features_and_output(_unwrapped(fake), x_gen, t_tau)
+                    logits = _unwrapped(head)(tokens, scored_tokens(_unwrapped(fake), scored))  # (B,)
+                gen = weighted_mean(generator_loss(logits), gan_weights(scored, settings.gan_modalities))
+                loss = loss + settings.gan * gen
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0))
             opt.step()
-        # 4. the fake network learns the student's samples (a fresh tau and grid), with the v MSE
-        for _ in range(settings.fake_updates):
+            if ema is not None:
+                update_ema(ema, _unwrapped(student), min(settings.ema_decay, (1 + step) / (10 + step)))
+        # 4. the fake network learns the student's samples (a fresh tau and grid), with the v MSE; with the GAN term,
+        # in its first update its head also learns to tell them from the real clips re-noised alike
+        disc = torch.zeros((), device=d.device)
+        for update in range(settings.fake_updates):
             fake_scored = scored_grid(given.cpu(), g).to(d.device)
             x_f, t_f, noise_f = renoise(sample, fake_scored, layout, g)
+            discriminate = clips is not None and update == 0
+            if discriminate:  # the real clips re-noised alike ride in the same batch (one forward under DDP)
+                clip = to_device(clips.take(idx % len(clips)).map(torch.Tensor.float))
+                x_r = q_sample_av(clip, layout.cells_to_latents(t_f), noise_f, DEFAULT_SCHEDULE)
+                x_f, t_f = x_f.map(lambda a, b: torch.cat([a, b]), x_r), torch.cat([t_f, t_f])  # (2B, ...)
             with autocast:
-                v_f = fake(x_f, t_f, None)
+                tokens, v_f = features_and_output(fake, x_f, t_f)
+            if discriminate:
+                mask = scored_tokens(_unwrapped(fake), fake_scored).repeat(2, 1)  # (2B, L)
+                with autocast:
+                    fake_logits, real_logits = head(tokens, mask).chunk(2)
+                disc = weighted_mean(discriminator_loss(real_logits, fake_logits),
+                                     gan_weights(fake_scored, settings.gan_modalities))
+                v_f, t_f = v_f.map(lambda p: p[:batch]), t_f[:batch]
             fake_loss = masked_mean(v_f.map(lambda p, v_true: (p.float() - v_true) ** 2,
                                             v_target(sample, noise_f, layout.cells_to_latents(t_f))),
                                     layout.cells_to_latents(fake_scored).map(lambda m: m.float())).mean()
+            loss_f = fake_loss + settings.gan_discriminator * disc if discriminate else fake_loss
             fake_opt.zero_grad(set_to_none=True)
-            fake_loss.backward()
+            head_opt.zero_grad(set_to_none=True)
+            loss_f.backward()
             torch.nn.utils.clip_grad_norm_(fake.parameters(), 1.0)
             fake_opt.step()
-        losses = torch.stack([dmd.mean().detach(), regression.mean().detach(), fake_loss.detach()]).float()
+            if discriminate:
+                torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+                head_opt.step()
+        losses = torch.stack([dmd.mean().detach(), regression.mean().detach(), fake_loss.detach(),
+                              gen.detach(), disc.detach()]).float()
         losses = distributed.all_mean(d, losses)
         figures = {"step": step + 1, "dmd": float(losses[0]), "regression": float(losses[1]),
                    "fake": float(losses[2]), "grad_norm": grad_norm, "s": time.perf_counter() - began}
+        if clips is not None:
+            figures.update(generator=float(losses[3]), discriminator=float(losses[4]))
         if not all(math.isfinite(value) for value in figures.values()):
             raise FloatingPointError(f"dmd: a loss became {figures} at step {step + 1}; stopped without saving "
                                      "(the last checkpoint stands: lower --dmd-lr)")
@@ -271,17 +366,23 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                             fake=f"{figures['fake']:.3f}")
         if (step + 1) % settings.save_every == 0 or step + 1 == settings.steps:
             if d.main:
-                _unwrapped(student).save_pretrained(out, {**info, "dmd": asdict(settings), "dmd_step": step + 1,
-                                                          "dmd_teacher": str(teacher)})
+                published = ema if ema is not None else _unwrapped(student)
+                published.save_pretrained(out, {**info, "dmd": asdict(settings), "dmd_step": step + 1,
+                                                "dmd_teacher": str(teacher)})
+                extra = {}
+                if clips is not None:
+                    extra.update(head=_unwrapped(head).state_dict(), head_opt=head_opt.state_dict())
+                if ema is not None:
+                    extra["ema"] = ema.state_dict()
                 with atomic_path(state_path, ".pt") as tmp:
                     torch.save({"student": _unwrapped(student).state_dict(), "fake": _unwrapped(fake).state_dict(),
                                 "opt": opt.state_dict(), "fake_opt": fake_opt.state_dict(), "step": step + 1,
-                                "settings": asdict(settings)}, tmp)
+                                "settings": asdict(settings), **extra}, tmp)
             distributed.barrier(d)
     if d.main:
         metrics.close()
         write_json(out / "done.json", {"steps": settings.steps})
-    student = fake = None  # the DDP wrappers go before the group (see avdit.train.loop.train)
+    student = fake = head = None  # the DDP wrappers go before the group (see avdit.train.loop.train)
     gc.collect()
     distributed.barrier(d)
     distributed.shutdown(d)

@@ -1,0 +1,77 @@
+"""A DMD stage's variant, measured against the stage it branches from: the same student, fake network, optimisers
+and seeds from a saved DMD state (``RUN/dmd/state.pt``), the DMD settings changed (e.g. DMD2's GAN term), run on to
+``--steps``. Where the settings are the original's, it makes exactly what ``avdit distill --dmd-steps`` resumed to
+that step makes, so the two differ by the change alone.
+
+    python benchmarks/dmd_variant.py --stage runs/distill2/student --out runs/gan1 --steps 2600 --set gan=1 ema_decay=0.995
+
+Writes OUT (the stage's starting checkpoint and a link to its pairs), OUT/dmd (the variant's checkpoint, state and
+metrics; with ``ema_decay`` the checkpoint is the average) and, with ``ema_decay``, OUT/raw: the student's own
+weights at the end. A rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from avdit.model import AVDiT
+from avdit.train.dmd import DMDSettings, dmd_finetune
+
+
+def parse_changes(items: list[str]) -> dict:
+    """['gan=1', 'gan_modalities=video'] -> {'gan': 1.0, 'gan_modalities': 'video'}, typed as DMDSettings' fields."""
+    types = {f.name: type(getattr(DMDSettings(), f.name)) for f in fields(DMDSettings)}
+    changes = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in types or not value:
+            raise SystemExit(f"--set {item!r}: give NAME=VALUE with NAME one of {', '.join(types)}")
+        changes[name] = types[name](value)
+    return changes
+
+
+def branch(stage: Path, out: Path, settings: DMDSettings) -> None:
+    """OUT starts as STAGE/dmd stood: its checkpoint, its pairs, its state with ``settings`` recorded."""
+    (out / "dmd").mkdir(parents=True, exist_ok=True)
+    for name in ("model.json", "model.safetensors"):
+        shutil.copy(stage / "dmd" / name, out / name)
+    if not (out / "pairs").exists():
+        (out / "pairs").symlink_to((stage / "pairs").resolve())
+    state = torch.load(stage / "dmd" / "state.pt", weights_only=True)
+    state["settings"] = asdict(settings)
+    torch.save(state, out / "dmd" / "state.pt")
+    shutil.copy(stage / "dmd" / "metrics.jsonl", out / "dmd" / "metrics.jsonl")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True, help="the `avdit distill` run whose DMD stage (RUN/dmd) to branch")
+    parser.add_argument("--out", required=True, help="folder of the variant")
+    parser.add_argument("--steps", type=int, required=True, help="DMD steps to run to (the stage's own count and on)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="DMDSettings changed")
+    args = parser.parse_args(argv)
+    stage, out = Path(args.stage), Path(args.out)
+    made = torch.load(stage / "dmd" / "state.pt", weights_only=True, map_location="cpu")
+    settings = DMDSettings(**{**made["settings"], **parse_changes(args.set), "steps": args.steps})
+    if not (out / "dmd" / "state.pt").exists():
+        branch(stage, out, settings)
+    print(dmd_finetune(out, settings))
+    if settings.ema_decay > 0:
+        state = torch.load(out / "dmd" / "state.pt", weights_only=True)
+        student = AVDiT.from_pretrained(out / "dmd")
+        student.load_state_dict(state["student"])
+        info = AVDiT.load_info(out / "dmd")
+        info.pop("model", None)
+        student.save_pretrained(out / "raw", info)
+        print(f"{out}/dmd: the average of the student's weights; {out}/raw: the student's own")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
