@@ -397,6 +397,22 @@ def test_the_gan_term_weighs_the_examples_whose_scored_modality_it_names():
     assert float(weighted_mean(torch.tensor([2.0, 4.0, 9.0]), torch.zeros(3))) == 0.0
     with pytest.raises(ValueError, match="gan_modalities='pictures'"):
         DMDSettings(gan_modalities="pictures")
+    with pytest.raises(ValueError, match="gan_max_level=20 must be in"):
+        DMDSettings(gan_max_level=20)
+
+
+def test_the_gan_terms_levels_stay_below_its_top():
+    """``renoise`` with a top: every scored cell at a level in [20, top), the rest clean and unchanged."""
+    from avdit.train.dmd import renoise
+
+    g = torch.Generator().manual_seed(0)
+    x0 = AV(torch.randn(64, 16, 5, 8, 8), torch.randn(64, 16, 85))
+    scored = torch.zeros(64, 2, LAYOUT.num_segments, dtype=torch.bool)
+    scored[:, 0, 2:] = True
+    x, t, _ = renoise(x0, scored, LAYOUT, g, top=300)
+    assert t[scored].min() >= 20 and t[scored].max() < 300 and t[~scored].eq(0).all()
+    assert t[scored].max() > 250  # drawn over the range, not at one level
+    torch.testing.assert_close(x.audio, x0.audio)
 
 
 def test_a_frozen_network_passes_gradients_to_its_input_and_takes_none():

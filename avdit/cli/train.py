@@ -117,6 +117,8 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                           f"clips the pairs were made from (default {m.gan:g}: none)")
     dmd.add_argument("--dmd-gan-modalities", dest="dmd.gan_modalities", metavar="LIST",
                      help=f"the modalities the GAN term scores (default {m.gan_modalities})")
+    dmd.add_argument("--dmd-gan-max-level", type=int, dest="dmd.gan_max_level", metavar="T",
+                     help=f"the GAN term re-noises to levels below T (default {m.gan_max_level}: as DMD)")
     dmd.add_argument("--dmd-ema", type=float, dest="dmd.ema_decay", metavar="DECAY",
                      help=f"write an EMA of the student's weights with this decay (default {m.ema_decay:g}: the "
                           "student's own)")

@@ -19,7 +19,8 @@ network trained on the student's own samples ("fake"). Each step, on the student
 
 With ``gan`` > 0 (DMD2's GAN term, ``avdit.train.discriminator``), a head on the fake network's features learns to tell
 the student's re-noised samples from the pairs' real clips re-noised alike (weight ``gan_discriminator`` beside the
-fake network's loss), and the student's loss gains ``gan`` times its generator loss. With ``ema_decay`` > 0 the
+fake network's loss), and the student's loss gains ``gan`` times its generator loss; the term scores the modalities
+``gan_modalities`` names, at levels below ``gan_max_level``. With ``ema_decay`` > 0 the
 checkpoint written is an exponential moving average of the student's weights.
 
 Writes RUN/dmd: a checkpoint that samples with the student's preset (``distilled``), metrics.jsonl, and state.pt,
@@ -59,6 +60,7 @@ from avdit.utils.seeding import step_generator
 
 TAU_RANGE = (20, 980)  # the re-noising levels of the score difference (DMD's [0.02 T, 0.98 T])
 RESUMABLE = ("steps", "save_every")  # DMDSettings a rerun may change
+GAN_STREAM = 0x5DEECE66D  # the GAN term's random stream: a step's seed with these bits flipped
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class DMDSettings:
     gan: float = 0.0  # weight of the student's GAN loss (DMD2); 0: no GAN term
     gan_discriminator: float = 1e-2  # weight of the discriminator's loss beside the fake network's (DMD2's)
     gan_modalities: str = "video,audio"  # the modalities the GAN term scores
+    gan_max_level: int = TAU_RANGE[1]  # the GAN term re-noises to levels in [TAU_RANGE[0], this)
     ema_decay: float = 0.0  # the checkpoint: an EMA of the student's weights with this decay; 0: the student's own
 
     def __post_init__(self):
@@ -92,6 +95,8 @@ class DMDSettings:
         unknown = set(self.gan_modalities.split(",")) - set(MODALITIES)
         if unknown or not self.gan_modalities:
             problems.append(f"gan_modalities={self.gan_modalities!r}: give video, audio or video,audio")
+        if not TAU_RANGE[0] < self.gan_max_level <= TAU_RANGE[1]:
+            problems.append(f"gan_max_level={self.gan_max_level} must be in ({TAU_RANGE[0]}, {TAU_RANGE[1]}]")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"ema_decay={self.ema_decay} must be in [0, 1)")
         if self.precision not in ("bf16", "fp32"):
@@ -157,10 +162,10 @@ def scored_grid(given: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return generated & pick[:, :, None]
 
 
-def renoise(x0: AV, scored: torch.Tensor, layout: ClipLayout, g: torch.Generator):
-    """x0 with the ``scored`` cells noised to one level tau per example (noise drawn on the CPU); the level grid
-    (0 elsewhere) and the noise."""
-    tau = torch.randint(*TAU_RANGE, (scored.shape[0],), generator=g).to(scored.device)  # (B,)
+def renoise(x0: AV, scored: torch.Tensor, layout: ClipLayout, g: torch.Generator, top: int = TAU_RANGE[1]):
+    """x0 with the ``scored`` cells noised to one level tau in [TAU_RANGE[0], ``top``) per example (noise drawn on
+    the CPU); the level grid (0 elsewhere) and the noise."""
+    tau = torch.randint(TAU_RANGE[0], top, (scored.shape[0],), generator=g).to(scored.device)  # (B,)
     t = torch.where(scored, tau.view(-1, 1, 1), 0)  # (B, M, N)
     noise = x0.map(lambda p: torch.randn(p.shape, generator=g).to(p.device))
     return q_sample_av(x0, layout.cells_to_latents(t), noise, DEFAULT_SCHEDULE), t, noise
@@ -272,6 +277,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     began, figures = time.perf_counter(), {}
     for step in bar:
         g = step_generator(settings.seed, step, stream=d.rank)  # each rank its own examples
+        gan_g = torch.Generator().manual_seed(g.initial_seed() ^ GAN_STREAM)  # the GAN term's, apart from g's draws
         x_star, z, given, t, idx = draw(pairs, levels, batch, g)
         x_star, z, given, t = to_device(x_star), to_device(z), given.to(d.device), t.to(d.device)
         t_elements = layout.cells_to_latents(t)
@@ -291,7 +297,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
             # 2. the score difference at a re-noised sample: one modality's generated cells at tau, the rest clean
             scored = scored_grid(given.cpu(), g).to(d.device)  # (B, M, N)
             scored_elements = layout.cells_to_latents(scored).map(lambda m: m.float())
-            x_tau, t_tau, noise_tau = renoise(sample, scored, layout, g)
+            x_tau, t_tau, _ = renoise(sample, scored, layout, g)
             tau_elements = layout.cells_to_latents(t_tau)
             with torch.no_grad(), autocast:  # guidance combines v as it combines eps: the scored cells' x and t agree
                 v_real = conditioned_denoiser(real, ~scored, sample, layout, guidance=settings.guidance,
@@ -302,12 +308,12 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                                 x0_from_v(x_tau, tau_elements, v_fake), scored_elements)
             dmd = masked_mean(x0.map(lambda p, tg: 0.5 * (p - tg) ** 2, target), scored_elements)
             loss = dmd.mean() + settings.regression * regression.mean()
-            if clips is not None:  # DMD2's GAN term: the student's sample, re-noised alike, taken for real; as
-                # DMD's, it moves the scored cells only (the other cells: the sample, detached)
+            if clips is not None:  # DMD2's GAN term: the student's sample, re-noised, taken for real; as DMD's,
+                # it moves the scored cells only (the other cells: the sample, detached)
                 x_scored = x0.map(lambda p, s, m: torch.where(m.bool(), p, s), sample, scored_elements)
+                x_gen, t_gen, _ = renoise(x_scored, scored, layout, gan_g, settings.gan_max_level)
                 with autocast, frozen(_unwrapped(fake)), frozen(_unwrapped(head)):
-                    x_gen = q_sample_av(x_scored, tau_elements, noise_tau, DEFAULT_SCHEDULE)
-                    tokens, _ = features_and_output(_unwrapped(fake), x_gen, t_tau)
+                    tokens, _ = features_and_output(_unwrapped(fake), x_gen, t_gen)
                     logits = _unwrapped(head)(tokens, scored_tokens(_unwrapped(fake), scored))  # (B,)
                 gen = weighted_mean(generator_loss(logits), gan_weights(scored, settings.gan_modalities))
                 loss = loss + settings.gan * gen
@@ -324,16 +330,18 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
             fake_scored = scored_grid(given.cpu(), g).to(d.device)
             x_f, t_f, noise_f = renoise(sample, fake_scored, layout, g)
             discriminate = clips is not None and update == 0
-            if discriminate:  # the real clips re-noised alike ride in the same batch (one forward under DDP)
+            if discriminate:  # the student's samples and the real clips, re-noised alike, ride in the same batch
+                # (one forward under DDP): (3B, ...)
+                x_g, t_g, noise_g = renoise(sample, fake_scored, layout, gan_g, settings.gan_max_level)
                 clip = to_device(clips.take(idx % len(clips)).map(torch.Tensor.float))
-                x_r = q_sample_av(clip, layout.cells_to_latents(t_f), noise_f, DEFAULT_SCHEDULE)
-                x_f, t_f = x_f.map(lambda a, b: torch.cat([a, b]), x_r), torch.cat([t_f, t_f])  # (2B, ...)
+                x_r = q_sample_av(clip, layout.cells_to_latents(t_g), noise_g, DEFAULT_SCHEDULE)
+                x_f, t_f = x_f.map(lambda a, b, c: torch.cat([a, b, c]), x_g, x_r), torch.cat([t_f, t_g, t_g])
             with autocast:
                 tokens, v_f = features_and_output(fake, x_f, t_f)
             if discriminate:
                 mask = scored_tokens(_unwrapped(fake), fake_scored).repeat(2, 1)  # (2B, L)
                 with autocast:
-                    fake_logits, real_logits = head(tokens, mask).chunk(2)
+                    fake_logits, real_logits = head(tokens[batch:], mask).chunk(2)
                 disc = weighted_mean(discriminator_loss(real_logits, fake_logits),
                                      gan_weights(fake_scored, settings.gan_modalities))
                 v_f, t_f = v_f.map(lambda p: p[:batch]), t_f[:batch]
