@@ -22,6 +22,7 @@ import torch
 
 from avdit.model import AVDiT
 from avdit.train.dmd import DMDSettings, dmd_finetune
+from avdit.utils.atomic import atomic_path
 
 
 def parse_changes(items: list[str]) -> dict:
@@ -36,17 +37,17 @@ def parse_changes(items: list[str]) -> dict:
     return changes
 
 
-def branch(stage: Path, out: Path, settings: DMDSettings) -> None:
-    """OUT starts as STAGE/dmd stood: its checkpoint, its pairs, its state with ``settings`` recorded."""
+def branch(stage: Path, out: Path, state: dict, settings: DMDSettings) -> None:
+    """OUT starts as STAGE/dmd stood: its checkpoint, its pairs, its ``state`` with ``settings`` recorded (written
+    last and atomically, so a rerun after a crash branches again)."""
     (out / "dmd").mkdir(parents=True, exist_ok=True)
     for name in ("model.json", "model.safetensors"):
         shutil.copy(stage / "dmd" / name, out / name)
     if not (out / "pairs").exists():
         (out / "pairs").symlink_to((stage / "pairs").resolve())
-    state = torch.load(stage / "dmd" / "state.pt", weights_only=True)
-    state["settings"] = asdict(settings)
-    torch.save(state, out / "dmd" / "state.pt")
     shutil.copy(stage / "dmd" / "metrics.jsonl", out / "dmd" / "metrics.jsonl")
+    with atomic_path(out / "dmd" / "state.pt", ".pt") as tmp:
+        torch.save({**state, "settings": asdict(settings)}, tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     made = torch.load(stage / "dmd" / "state.pt", weights_only=True, map_location="cpu")
     settings = DMDSettings(**{**made["settings"], **parse_changes(args.set), "steps": args.steps})
     if not (out / "dmd" / "state.pt").exists():
-        branch(stage, out, settings)
+        branch(stage, out, made, settings)
     print(dmd_finetune(out, settings))
     if settings.ema_decay > 0:
         state = torch.load(out / "dmd" / "state.pt", weights_only=True)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.parallel import DistributedDataParallel
 
 from avdit.latents import AV
 from avdit.model import AVDiT
+from avdit.utils.distributed import unwrapped
 
 
 class DiscriminatorHead(nn.Module):
@@ -43,8 +43,7 @@ def features_and_output(net: nn.Module, x: AV, t: torch.Tensor) -> tuple[torch.T
     """The tokens (B, L, D) after the last block of ``net`` (an AVDiT, or one wrapped for DDP), what the head reads,
     and its output on (x, t)."""
     kept = {}
-    inner = net.module if isinstance(net, DistributedDataParallel) else net
-    hook = inner.blocks[-1].register_forward_hook(lambda module, inputs, output: kept.update(tokens=output))
+    hook = unwrapped(net).blocks[-1].register_forward_hook(lambda module, inputs, output: kept.update(tokens=output))
     try:
         out = net(x, t, None)
     finally:

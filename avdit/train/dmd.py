@@ -56,6 +56,7 @@ from avdit.train.loop import update_ema
 from avdit.train.pairs import PAIR_TENSORS
 from avdit.utils import distributed
 from avdit.utils.atomic import atomic_path, write_json
+from avdit.utils.distributed import unwrapped
 from avdit.utils.seeding import step_generator
 
 TAU_RANGE = (20, 980)  # the re-noising levels of the score difference (DMD's [0.02 T, 0.98 T])
@@ -193,10 +194,6 @@ def dmd_target(sample: AV, x0_real: AV, x0_fake: AV, scored_elements: AV) -> AV:
     return sample.map(lambda s, f, r: s - (f - r) / scale.view(-1, *[1] * (f.dim() - 1)), x0_fake, x0_real)
 
 
-def _unwrapped(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if isinstance(net, DistributedDataParallel) else net
-
-
 @contextmanager
 def frozen(net: torch.nn.Module):
     """``net``'s parameters take no gradient inside (gradients still flow through it to its inputs)."""
@@ -277,7 +274,8 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
     began, figures = time.perf_counter(), {}
     for step in bar:
         g = step_generator(settings.seed, step, stream=d.rank)  # each rank its own examples
-        gan_g = torch.Generator().manual_seed(g.initial_seed() ^ GAN_STREAM)  # the GAN term's, apart from g's draws
+        # the GAN term's random stream, apart from g's draws
+        gan_g = torch.Generator().manual_seed(g.initial_seed() ^ GAN_STREAM) if clips is not None else None
         x_star, z, given, t, idx = draw(pairs, levels, batch, g)
         x_star, z, given, t = to_device(x_star), to_device(z), given.to(d.device), t.to(d.device)
         t_elements = layout.cells_to_latents(t)
@@ -286,7 +284,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
         x_t = q_sample_av(x_star, t_elements, z, DEFAULT_SCHEDULE)
         train_student = step >= settings.fake_warmup  # before: the fake network first learns the student's samples
         with autocast, torch.set_grad_enabled(train_student):
-            v = (student if train_student else _unwrapped(student))(x_t, t, None)
+            v = (student if train_student else unwrapped(student))(x_t, t, None)
         x0 = x0_from_v(x_t, t_elements, v)
         x0 = x0.map(lambda p, clip, m: torch.where(m.bool(), p, clip), x_star, generated)  # given cells: the clip's
         sample = x0.map(torch.Tensor.detach)
@@ -302,7 +300,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
             with torch.no_grad(), autocast:  # guidance combines v as it combines eps: the scored cells' x and t agree
                 v_real = conditioned_denoiser(real, ~scored, sample, layout, guidance=settings.guidance,
                                               generator=g)(x_tau, t_tau, None)
-                v_fake = _unwrapped(fake)(x_tau, t_tau, None)
+                v_fake = unwrapped(fake)(x_tau, t_tau, None)
             # 3. DMD: move x0 towards the sample moved along (real - fake)
             target = dmd_target(sample, x0_from_v(x_tau, tau_elements, v_real),
                                 x0_from_v(x_tau, tau_elements, v_fake), scored_elements)
@@ -312,9 +310,9 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                 # it moves the scored cells only (the other cells: the sample, detached)
                 x_scored = x0.map(lambda p, s, m: torch.where(m.bool(), p, s), sample, scored_elements)
                 x_gen, t_gen, _ = renoise(x_scored, scored, layout, gan_g, settings.gan_max_level)
-                with autocast, frozen(_unwrapped(fake)), frozen(_unwrapped(head)):
-                    tokens, _ = features_and_output(_unwrapped(fake), x_gen, t_gen)
-                    logits = _unwrapped(head)(tokens, scored_tokens(_unwrapped(fake), scored))  # (B,)
+                with autocast, frozen(unwrapped(fake)), frozen(unwrapped(head)):
+                    tokens, _ = features_and_output(unwrapped(fake), x_gen, t_gen)
+                    logits = unwrapped(head)(tokens, scored_tokens(unwrapped(fake), scored))  # (B,)
                 gen = weighted_mean(generator_loss(logits), gan_weights(scored, settings.gan_modalities))
                 loss = loss + settings.gan * gen
             opt.zero_grad(set_to_none=True)
@@ -322,7 +320,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
             grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0))
             opt.step()
             if ema is not None:
-                update_ema(ema, _unwrapped(student), min(settings.ema_decay, (1 + step) / (10 + step)))
+                update_ema(ema, unwrapped(student), min(settings.ema_decay, (1 + step) / (10 + step)))
         # 4. the fake network learns the student's samples (a fresh tau and grid), with the v MSE; with the GAN term,
         # in its first update its head also learns to tell them from the real clips re-noised alike
         disc = torch.zeros((), device=d.device)
@@ -339,7 +337,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
             with autocast:
                 tokens, v_f = features_and_output(fake, x_f, t_f)
             if discriminate:
-                mask = scored_tokens(_unwrapped(fake), fake_scored).repeat(2, 1)  # (2B, L)
+                mask = scored_tokens(unwrapped(fake), fake_scored).repeat(2, 1)  # (2B, L)
                 with autocast:
                     fake_logits, real_logits = head(tokens[batch:], mask).chunk(2)
                 disc = weighted_mean(discriminator_loss(real_logits, fake_logits),
@@ -374,16 +372,16 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
                             fake=f"{figures['fake']:.3f}")
         if (step + 1) % settings.save_every == 0 or step + 1 == settings.steps:
             if d.main:
-                published = ema if ema is not None else _unwrapped(student)
+                published = ema if ema is not None else unwrapped(student)
                 published.save_pretrained(out, {**info, "dmd": asdict(settings), "dmd_step": step + 1,
                                                 "dmd_teacher": str(teacher)})
                 extra = {}
                 if clips is not None:
-                    extra.update(head=_unwrapped(head).state_dict(), head_opt=head_opt.state_dict())
+                    extra.update(head=unwrapped(head).state_dict(), head_opt=head_opt.state_dict())
                 if ema is not None:
                     extra["ema"] = ema.state_dict()
                 with atomic_path(state_path, ".pt") as tmp:
-                    torch.save({"student": _unwrapped(student).state_dict(), "fake": _unwrapped(fake).state_dict(),
+                    torch.save({"student": unwrapped(student).state_dict(), "fake": unwrapped(fake).state_dict(),
                                 "opt": opt.state_dict(), "fake_opt": fake_opt.state_dict(), "step": step + 1,
                                 "settings": asdict(settings), **extra}, tmp)
             distributed.barrier(d)

@@ -60,3 +60,8 @@ def all_mean(d: Dist, value: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(value)
         value /= d.world
     return value
+
+
+def unwrapped(net: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP wrapper (``net`` itself where it is not wrapped)."""
+    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
