@@ -133,7 +133,8 @@ def test_live_stream_plays_with_sound_and_stops(page):
     assert times[-1] - times[0] >= 18, times  # played on, in real time
     assert steps.min() > 0.5, times  # no stall after the start
     assert audio[0] > 0 and audio[-1] > audio[0], audio  # an audio track, decoded as it plays
-    assert "Live (playing)" in page.locator("#live-status").inner_text()
+    # playing, and on a fast machine the generation may be waiting for playback to catch up
+    assert page.locator("#live-status").inner_text().startswith("Live (playing"), page.locator("#live-status").inner_text()
 
     second = open_page(page.context.browser, page.url)
     second.locator("#live-start").click()
