@@ -23,7 +23,7 @@ from avdit.tasks import get_task
 from avdit.train.config import TrainConfig
 from avdit.train.distill import distill
 from avdit.train.dmd import DMDSettings, dmd_finetune, dmd_target, real_clips
-from avdit.train.pairs import PairBatches, PairSettings, make_pairs, parse_tasks
+from avdit.train.pairs import TURN_TASKS, PairBatches, PairSettings, make_pairs, parse_tasks, turn_grid
 
 LAYOUT = BOUNCING_TONES
 
@@ -55,6 +55,43 @@ def test_task_shares_are_normalised_and_a_bad_mixture_is_named():
     for bad, what in (("jont=1", "unknown task 'jont'"), ("joint=x", "not a number"), ("joint=0", "sum to 0")):
         with pytest.raises(ValueError, match=what):
             parse_tasks(bad)
+
+
+def test_turn_grids_give_one_modality_whole_and_the_other_as_a_continuation_or_in_fill_does():
+    """``turns``: the grid of a student's run in turns on a task that gives cells of both modalities (the other
+    modality's latest sample given whole); every such grid is drawn, and none of them gives every cell."""
+    assert parse_tasks("joint=1,turns=1")[0] == ["joint", "turns"]
+    n = LAYOUT.num_segments
+    expected = {(task, m) for task in TURN_TASKS for m in range(2)}
+    seen = set()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        given = turn_grid(n, g)  # (M, N)
+        whole = [m for m in range(2) if bool(given[m].all())]
+        assert len(whole) == 1, given
+        other = 1 - whole[0]
+        tasks = [task for task in TURN_TASKS if torch.equal(given[other], get_task(task, n).given[other])]
+        assert tasks and not bool(given[other].all()), given
+        seen.update((task, whole[0]) for task in tasks)
+    assert seen == expected
+
+
+def test_pairs_of_the_turn_grids_hold_the_clips_given_cells_and_the_teachers_sample(teacher, tmp_path):
+    index = make_pairs(pair_settings(teacher, tasks="turns=1"), tmp_path / "pairs", device="cpu", progress=False)
+    assert index["task_names"] == ["turns"]
+    data, _ = load_shards(teacher[1])
+    grids = []
+    for k, shard in enumerate(index["shards"]):
+        pairs = load_file(tmp_path / "pairs" / shard["file"])
+        given = pairs["given"].bool()  # (4, M, N): one grid a shard
+        assert (given == given[0]).all() and given[0].all(1).sum() == 1  # one modality given whole
+        grids.append(given[0])
+        clips = (4 * k + torch.arange(4)) % len(data.video)
+        for s, d, keep in zip(AV(pairs["video"], pairs["audio"]), AV(data.video[clips], data.audio[clips]),
+                              LAYOUT.cells_to_latents(given)):
+            keep = keep.expand_as(s)
+            assert torch.equal(s[keep], d[keep]) and (s[~keep] != d[~keep]).all()
+    assert not torch.equal(grids[0], grids[1])  # each shard draws its grid
 
 
 class Oracle(torch.nn.Module):

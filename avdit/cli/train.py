@@ -77,8 +77,9 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     distill.add_argument("--out", required=True, help="run folder: pairs/ (the teacher's samples), then the student")
     distill.add_argument("--pairs", type=int, help=f"teacher samples to make (default {p.pairs}; may grow on a rerun: "
                                                    "the pairs made are kept)")
-    distill.add_argument("--tasks", help=f"the task grids of the pairs and their shares: presets, and 'cells' for "
-                                         f"random grids (default {p.tasks})")
+    distill.add_argument("--tasks", help=f"the task grids of the pairs and their shares: presets, 'cells' for "
+                                         f"random grids and 'turns' for the grids a student's turns run on "
+                                         f"(default {p.tasks})")
     distill.add_argument("--teacher-sampling", choices=list(SamplingConfig.PRESETS),
                          help=f"the teacher's sampling preset (default {p.teacher_sampling})")
     distill.add_argument("--chunk", type=int, help=f"pairs per shard, one task grid each (default {p.chunk})")

@@ -31,21 +31,24 @@ from avdit.utils.seeding import step_generator
 
 PAIR_TENSORS = ("video", "audio", "noise_video", "noise_audio", "given", "task")
 RANDOM_GRID = "cells"  # a task of the mixture: every cell given with probability 1/2 (not all)
+TURNS = "turns"  # a task of the mixture: a grid a student sampled in turns runs on (``turn_grid``)
+TURN_TASKS = ("av_continue", "av_continue_2s", "av_inpaint")  # the presets that give cells of both modalities
 DEFAULT_TASKS = "joint=0.3,av_continue=0.2,a2v=0.15,v2a=0.15,av_inpaint=0.1,cells=0.1"
 
 
 def parse_tasks(spec: str) -> tuple[list[str], torch.Tensor]:
     """'joint=0.3,a2v=0.2,cells=0.1' -> task names and their shares (summing to 1). A name is a task preset
-    (``avdit.tasks``) or ``cells`` (a random grid)."""
+    (``avdit.tasks``), ``cells`` (a random grid) or ``turns`` (``turn_grid``)."""
     from avdit.tasks.grid import TASK_PRESETS
 
     names, weights = [], []
     for part in spec.split(","):
         name, _, weight = part.partition("=")
         name = name.strip()
-        if name not in TASK_PRESETS and name != RANDOM_GRID:
-            raise ValueError(f"tasks={spec!r}: unknown task {name!r}; give presets ({', '.join(TASK_PRESETS)}) or "
-                             f"{RANDOM_GRID!r} (random grids), each with a share, e.g. {DEFAULT_TASKS!r}")
+        if name not in TASK_PRESETS and name not in (RANDOM_GRID, TURNS):
+            raise ValueError(f"tasks={spec!r}: unknown task {name!r}; give presets ({', '.join(TASK_PRESETS)}), "
+                             f"{RANDOM_GRID!r} (random grids) or {TURNS!r} (the grids of a student's turns), each "
+                             f"with a share, e.g. {DEFAULT_TASKS!r}")
         try:
             share = float(weight) if weight else 1.0
         except ValueError:
@@ -60,8 +63,21 @@ def parse_tasks(spec: str) -> tuple[list[str], torch.Tensor]:
     return names, torch.tensor(weights) / total
 
 
+def turn_grid(num_segments: int, generator: torch.Generator) -> torch.Tensor:
+    """(M, N): a grid that a student sampled in turns (the ``distilled`` preset) runs on where a task gives cells of
+    both modalities: one of ``TURN_TASKS``' grids with one modality given whole (a run given the other's latest
+    sample). No task of the mixture is such a grid, and a stream's rolled windows (continuations) run on them."""
+    task = TURN_TASKS[int(torch.randint(len(TURN_TASKS), (1,), generator=generator))]
+    given = task_preset(task, num_segments).given.clone()  # (M, N)
+    given[int(torch.randint(M, (1,), generator=generator))] = True  # that modality given whole
+    return given
+
+
 def draw_grid(name: str, num_segments: int, generator: torch.Generator) -> torch.Tensor:
-    """The (M, N) grid of given cells of task ``name``; for ``cells`` a random one with a generated cell."""
+    """The (M, N) grid of given cells of task ``name``; for ``cells`` a random one with a generated cell, for
+    ``turns`` one of ``turn_grid``."""
+    if name == TURNS:
+        return turn_grid(num_segments, generator)
     if name != RANDOM_GRID:
         return task_preset(name, num_segments).given
     while True:
