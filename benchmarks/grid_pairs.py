@@ -10,9 +10,9 @@ random grids (``cells``). A joint stream's first window is drawn again given its
 student sampled in turns (the ``distilled`` preset) runs each modality with the other's latest sample given whole,
 so a continuation's runs are on the grids 'video:all,audio:0-1' and 'audio:all,video:0-1', which no task of the
 mixture is. Here the teacher (its own sampling, as the run's pairs were made) samples ``--num`` pairs of each
-``--task`` on the run's clips from the first on (so pair ``8192 + i`` is made from clip ``i``, as the GAN term's real
-clips expect), and OUT/pairs lists the run's pairs (linked) and these (the tasks' names added to the index's task
-names). Then
+``--task`` on the run's clips (pair p made from clip p modulo their number, as the run's own pairs and the GAN term's
+real clips have it), and OUT/pairs lists the run's pairs (linked) and these (the tasks' names added to the index's
+task names). Then
 
     python benchmarks/dmd_variant.py --stage runs/distill2/student --pairs runs/kf_pairs/pairs --out OUT --steps 2600
 
@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         for start in tqdm(range(0, num, chunk), desc=f"{task} pairs", unit="shard"):
             name, count = f"shard_{len(shards):05d}.safetensors", min(chunk, num - start)
             shards.append({"file": name, "clips": count})
-            if not (pairs_out / name).exists():  # pair 8192 + k from clip k (the GAN term's real clips)
-                clean = clips.take(torch.arange(made + start, made + start + count) % len(clips))
+            if not (pairs_out / name).exists():  # pair p from clip p modulo their number (the GAN term's real clips)
+                first_pair = index["pairs"] + made + start
+                clean = clips.take(torch.arange(first_pair, first_pair + count) % len(clips))
                 g = torch.Generator().manual_seed(args.seed * 100_003 + len(shards) - 1 - first)
                 write_pair_shard(teacher, clean, given, len(names) - 1, sampling, g, pairs_out / name)
         made += num
