@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: this machine's matmul throughput and FLOP counting."""
+"""Shared helpers for the benchmarks: this machine's matmul throughput and FLOP counting, and pair folders."""
 
 from __future__ import annotations
 
@@ -145,3 +145,19 @@ def resumable_record(path, settings: dict, name: str) -> dict:
     if record["rows"]:
         print(f"{name}: resuming in {path.parent}: {', '.join(record['rows'])} done", flush=True)
     return record
+
+
+def link_pairs(source, out) -> dict:
+    """Folder ``out`` lists the pair shards of folder ``source`` (an ``avdit distill`` run's pairs) as links;
+    ``source``'s index."""
+    from pathlib import Path
+
+    from avdit.codecs.shards import SHARD_INDEX
+
+    source, out = Path(source), Path(out)
+    index = json.loads((source / SHARD_INDEX).read_text())
+    for shard in index["shards"]:
+        link = out / shard["file"]
+        if not link.exists():
+            link.symlink_to((source / shard["file"]).resolve())
+    return index

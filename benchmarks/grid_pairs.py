@@ -22,7 +22,7 @@ goes on with the run's DMD stage on both. A shard written is kept: a rerun resum
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,15 +37,8 @@ from avdit.tasks.grid import get_task
 from avdit.train.pairs import write_pair_shard
 from avdit.utils.atomic import write_json
 
-
-def link_pairs(source: Path, out: Path) -> dict:
-    """OUT lists SOURCE's pair shards as links; SOURCE's index."""
-    index = json.loads((source / SHARD_INDEX).read_text())
-    for shard in index["shards"]:
-        link = out / shard["file"]
-        if not link.exists():
-            link.symlink_to((source / shard["file"]).resolve())
-    return index
+sys.path.insert(0, os.path.dirname(__file__))
+from common import link_pairs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     clips, _ = open_shards(index["data"])
     sampling = SamplingConfig.preset(index["teacher_sampling"])
     names, shards, chunk, made = list(index["task_names"]), list(index["shards"]), index["chunk"], 0
-    first = len(shards)  # the added shards' seeds count from it
     for task, num in zip(args.task, nums):
         if task in names:
             raise SystemExit(f"{source} holds pairs of {task!r} already (or it is named twice); name another task")
@@ -77,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         for start in tqdm(range(0, num, chunk), desc=f"{task} pairs", unit="shard"):
             name, count = f"shard_{len(shards):05d}.safetensors", min(chunk, num - start)
+            added = len(shards) - len(index["shards"])  # the added shard's number: its seed
             shards.append({"file": name, "clips": count})
             if not (pairs_out / name).exists():  # pair p from clip p modulo their number (the GAN term's real clips)
                 first_pair = index["pairs"] + made + start
                 clean = clips.take(torch.arange(first_pair, first_pair + count) % len(clips))
-                g = torch.Generator().manual_seed(args.seed * 100_003 + len(shards) - 1 - first)
+                g = torch.Generator().manual_seed(args.seed * 100_003 + added)
                 write_pair_shard(teacher, clean, given, len(names) - 1, sampling, g, pairs_out / name)
         made += num
         print(f"{num} pairs of {task} in {time.perf_counter() - began:.0f} s", flush=True)

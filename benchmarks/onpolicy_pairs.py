@@ -19,7 +19,6 @@ goes on with the DMD stage from where RUN's stopped, on both kinds of windows. d
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -38,6 +37,9 @@ from avdit.pipeline import Pipeline, bundled_model_dir
 from avdit.tasks.grid import get_task
 from avdit.train.pairs import write_pair_shard
 from avdit.utils.atomic import atomic_path, write_json
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import link_pairs  # noqa: E402
 
 FIRST_TRAIN_CLIP = 20_000  # av_continue starts: training clips past those `avdit encode --num 8192` took
 
@@ -106,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     out, run = Path(args.out), Path(args.run)
     pairs_out = out / "pairs"
     pairs_out.mkdir(parents=True, exist_ok=True)
-    index = json.loads((run / "student" / "pairs" / SHARD_INDEX).read_text())
-    for shard in index["shards"]:  # the run's own pairs, linked
-        link = pairs_out / shard["file"]
-        if not link.exists():
-            link.symlink_to((run / "student" / "pairs" / shard["file"]).resolve())
+    index = link_pairs(run / "student" / "pairs", pairs_out)  # the run's own pairs, linked
     cache = out / "rolled.safetensors"
     if cache.exists():
         held = load_file(cache)
