@@ -439,6 +439,26 @@ def test_the_gan_term_weighs_the_examples_whose_scored_modality_it_names():
         DMDSettings(gan_max_level=20)
 
 
+def test_scored_together_scores_every_generated_cell_of_that_share_and_leaves_the_draws_alone_at_zero():
+    """``scored_grid``: one modality's generated cells per example; with ``together`` p, every generated cell for a
+    share p of examples (given cells never); at 0 the random stream is as before, so earlier runs resume the same."""
+    from avdit.train.dmd import scored_grid
+
+    n = LAYOUT.num_segments
+    given = torch.zeros(4000, 2, n, dtype=torch.bool)
+    given[::2, :, 0] = True  # half the examples: a continuation's first segment given (both modalities)
+    one = scored_grid(given, torch.Generator().manual_seed(0))
+    assert (one.any(2).sum(1) == 1).all() and not (one & given).any()
+    assert torch.equal(scored_grid(given, torch.Generator().manual_seed(0), 0.0), one)
+    both = scored_grid(given, torch.Generator().manual_seed(0), 0.25)
+    whole = both.any(2).all(1)  # (B,) both modalities scored
+    assert torch.equal(both[whole], ~given[whole]) and not (both & given).any()
+    assert abs(float(whole.float().mean()) - 0.25) < 0.03
+    assert torch.equal(both[~whole], one[~whole])  # the others: the same modality drawn as without
+    with pytest.raises(ValueError, match="scored_together=1.5 must be in"):
+        DMDSettings(scored_together=1.5)
+
+
 def test_the_gan_terms_levels_stay_below_its_top():
     """``renoise`` with a top: every scored cell at a level in [20, top), the rest clean and unchanged."""
     from avdit.train.dmd import renoise

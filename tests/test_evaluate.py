@@ -26,6 +26,7 @@ def test_the_table_has_a_row_per_task_and_the_right_columns(results):
     assert {"BT-FVD", "BT-KVD", "AV-align-robust", "AV-align", "identity_agreement", "class_kept",
             "sync_error_ms"} <= set(rows["a2v"])
     assert {"BT-FVD", "BT-FAD"} <= set(rows["reconstruction"]) and "class_kept" not in rows["reconstruction"]
+    assert 0 <= rows["reconstruction"]["class_mix"] <= 1 and "class_mix" not in rows["a2v"]  # where nothing is given
     for row in rows.values():
         assert all(isinstance(v, float) for v in row.values())
         assert row["BT-FVD"] >= 0 and -1 <= row["AV-align-robust"] <= 1 and row["AV-align"] >= 0  # paper's: <= |A|/|V|

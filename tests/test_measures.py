@@ -3,7 +3,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.measures import clip_measures, onset_f1, onset_scores, onset_sync_error_ms, summarise, sync_error_ms
+from avdit.eval.measures import class_mix, clip_measures, onset_f1, onset_scores, onset_sync_error_ms, summarise, sync_error_ms
 
 CLIPS = [bt.make_clip(11, i, "test") for i in range(16)]
 
@@ -50,3 +50,20 @@ def test_a_generated_click_off_the_impacts_is_caught_on_a_real_clip():
     assert noisy["onset_precision"] < clean["onset_precision"] == 1.0
     assert noisy["sync_error_ms"] == clean["sync_error_ms"]  # the old direction does not see the extra click
     assert noisy["onset_sync_error_ms"] > clean["onset_sync_error_ms"]  # a median: one click in four moves it a little
+
+
+def test_class_mix_sees_a_model_that_draws_few_classes_where_colour_equals_pitch_cannot():
+    """A joint model that draws every clip as one class, colour and pitch agreeing, scores 100 % colour = pitch; the
+    class mix scores it 1/8 against data spread over eight classes, and the data's own clips (their classes read
+    back from the frames) 1."""
+    reference = np.array([c.params.k for c in CLIPS])
+    read_back = np.array([clip_measures(c.video, c.audio)["colour"] for c in CLIPS])
+    assert class_mix(read_back, reference) == 1.0
+    one_class = [c for c in CLIPS if c.params.k == CLIPS[0].params.k][:1] * len(CLIPS)
+    collapsed = [clip_measures(c.video, c.audio) for c in one_class]
+    assert summarise(collapsed)["identity_agreement"] == 1.0
+    share = np.mean(reference == CLIPS[0].params.k)
+    assert abs(class_mix(np.array([m["colour"] for m in collapsed]), reference) - share) < 1e-9
+    # by hand: half the clips of class 0 moved to class 1 (and one drawn with no disc) moves that share
+    assert class_mix(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])) == 0.5
+    assert class_mix(np.array([0, 1, 2, -1]), np.array([0, 1, 2, 3])) == 0.75

@@ -113,6 +113,12 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                      help=f"first steps that train the fake network alone (default {m.fake_warmup})")
     dmd.add_argument("--dmd-regression", type=float, dest="dmd.regression", metavar="W",
                      help=f"weight of the pair regression loss beside DMD's (default {m.regression:g})")
+    dmd.add_argument("--dmd-guidance", type=float, dest="dmd.guidance", metavar="W",
+                     help=f"guidance of the teacher's (real) score on the given modality (default {m.guidance:g}, as "
+                          "generation's; docs/distillation.md measures 2 and 3)")
+    dmd.add_argument("--dmd-together", type=float, dest="dmd.scored_together", metavar="P",
+                     help="share of examples whose generated cells are all scored together, matching the joint "
+                          f"distribution as well as each modality's given the other (default {m.scored_together:g})")
     dmd.add_argument("--dmd-gan", type=float, dest="dmd.gan", metavar="W",
                      help="weight of DMD2's GAN term: a head on the fake network tells the student's samples from the "
                           f"clips the pairs were made from (default {m.gan:g}: none)")

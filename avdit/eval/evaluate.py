@@ -27,7 +27,7 @@ from avdit.diffusion.sampling import SAMPLER_NAMES, SamplingConfig, order_runs
 from avdit.eval.av_align import REFERENCE, ROBUST, av_align_scores
 from avdit.eval.features import FeatureExtractor, PairedScorer, load_extractors, load_paired
 from avdit.eval.features.bt_nets import blank_given
-from avdit.eval.measures import clip_measures, summarise
+from avdit.eval.measures import class_mix, clip_measures, summarise
 from avdit.eval.metrics import StreamingStats, frechet_from_stats, polynomial_mmd2
 from avdit.layout import AUDIO, BOUNCING_TONES, VIDEO, ClipLayout, same_geometry
 from avdit.tasks import TASK_PRESETS, Task, get_task
@@ -112,7 +112,8 @@ def feature_scores(extractors: list[FeatureExtractor], given: np.ndarray, ref_vi
 
 
 def bt_scores(video: np.ndarray, audio: np.ndarray, given: np.ndarray, classes: np.ndarray | None) -> dict:
-    """The Bouncing Tones measures, and how often each generated modality keeps the reference's class."""
+    """The Bouncing Tones measures, how often each generated modality keeps the reference's class, and where nothing
+    is given (joint), how like the reference's the mix of classes drawn is."""
     measures = [clip_measures(v, a) for v, a in zip(video, audio)]
     summary = summarise(measures)
     summary.pop("clips")
@@ -122,6 +123,8 @@ def bt_scores(video: np.ndarray, audio: np.ndarray, given: np.ndarray, classes: 
             if not given[m].all():
                 kept.append([measure[key] == k for measure, k in zip(measures, classes)])
         summary["class_kept"] = float(np.mean(kept)) if kept else math.nan
+    if classes is not None and not given.any():
+        summary["class_mix"] = class_mix(np.array([measure["colour"] for measure in measures]), classes)
     return summary
 
 
@@ -257,6 +260,7 @@ COLUMNS = (  # key, header, format; lower is better for distances
     ("AV-IB", "AV-IB ↑", "{:.3f}"), ("DeSync", "DeSync s ↓", "{:.3f}"),
     (ROBUST, "AV-align robust ↑", "{:.3f}"), (REFERENCE, "AV-align (paper) ↑", "{:.3f}"),
     ("identity_agreement", "colour = pitch ↑", "{:.0%}"), ("class_kept", "class kept ↑", "{:.0%}"),
+    ("class_mix", "class mix ↑", "{:.2f}"),
     ("identity_consistency", "one class ↑", "{:.0%}"),
     ("sync_error_ms", "sync impact→onset ms ↓", "{:.0f}"), ("onset_sync_error_ms", "sync onset→impact ms ↓", "{:.0f}"),
     ("onset_precision", "onset precision ↑", "{:.2f}"), ("onset_recall", "onset recall ↑", "{:.2f}"),

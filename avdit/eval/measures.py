@@ -76,6 +76,16 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     }
 
 
+def class_mix(drawn: np.ndarray, reference: np.ndarray) -> float:
+    """1 - the total variation distance between the classes drawn (-1: no disc) and the reference clips' classes:
+    1 where the generated clips hold each class as often as the data does, 1/8 where every clip is one class of
+    eight spread evenly in the data. Colour = pitch cannot see a model that draws a few classes only; this can.
+    Two samples of 200 clips from the same eight even classes score about 0.9 (each class count's own noise)."""
+    classes = np.union1d(drawn, reference)
+    counts = [np.array([np.mean(side == k) for k in classes]) for side in (drawn, reference)]
+    return float(1 - 0.5 * np.abs(counts[0] - counts[1]).sum())
+
+
 def median_where_defined(measures: list[dict], key: str) -> float:
     """The median of ``key`` over the measures where it is defined (not nan); nan where it never is."""
     defined = [m[key] for m in measures if not math.isnan(m.get(key, math.nan))]

@@ -11,7 +11,10 @@ network trained on the student's own samples ("fake"). Each step, on the student
 2. per example, one modality with generated cells is re-noised to a level tau in [20, 980]; every other cell is fed
    clean at 0: the given cells and the student's own sample of the other modality. The real score is the teacher's
    *conditional* score of that modality given the other, with its guidance (the other modality's cells replaced by
-   noise at T), as generation's alternating runs use it; a MoNL grid, so no new network is needed;
+   noise at T), as generation's alternating runs use it; a MoNL grid, so no new network is needed. With
+   ``scored_together`` > 0, that share of examples has every generated cell re-noised: the teacher's score given the
+   task's cells only, which matches the joint distribution (conditionals alone leave the mix of classes free where
+   each modality nearly fixes the other's);
 3. the DMD gradient (x0_fake - x0_real), normalised per example by mean |x0 - x0_real| (DMD's weighting), moves the
    student's x0 of that modality's generated cells;
 4. the fake network (started from the teacher) takes ``fake_updates`` denoising steps on the student's samples, with
@@ -84,6 +87,9 @@ class DMDSettings:
     gan_modalities: str = "video,audio"  # the modalities the GAN term scores
     gan_max_level: int = TAU_RANGE[1]  # the GAN term re-noises to levels in [TAU_RANGE[0], this)
     ema_decay: float = 0.0  # the checkpoint: an EMA of the student's weights with this decay; 0: the student's own
+    # share of examples whose generated cells are re-noised and scored together: their joint distribution matched
+    # (the real score given only the task's cells), not only each modality's given the other (docs/distillation.md)
+    scored_together: float = 0.0
 
     def __post_init__(self):
         problems = [f"{name}={getattr(self, name)} must be >= {low}" for name, low in
@@ -98,6 +104,8 @@ class DMDSettings:
             problems.append(f"gan_modalities={self.gan_modalities!r}: give video, audio or video,audio")
         if not TAU_RANGE[0] < self.gan_max_level <= TAU_RANGE[1]:
             problems.append(f"gan_max_level={self.gan_max_level} must be in ({TAU_RANGE[0]}, {TAU_RANGE[1]}]")
+        if not 0 <= self.scored_together <= 1:
+            problems.append(f"scored_together={self.scored_together} must be in [0, 1]")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"ema_decay={self.ema_decay} must be in [0, 1)")
         if self.precision not in ("bf16", "fp32"):
@@ -154,12 +162,15 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum() / weights.sum().clamp(min=1)
 
 
-def scored_grid(given: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """(B, M, N) bool: per example, the generated cells of one modality (drawn among those with any)."""
+def scored_grid(given: torch.Tensor, g: torch.Generator, together: float = 0.0) -> torch.Tensor:
+    """(B, M, N) bool: per example, the generated cells of one modality (drawn among those with any), or with
+    probability ``together`` every generated cell (no draw is made for it where ``together`` is 0)."""
     generated = ~given  # (B, M, N)
     has = generated.any(2).float()  # (B, M)
     modality = torch.multinomial(has, 1, generator=g).squeeze(1)  # (B,)
     pick = torch.nn.functional.one_hot(modality, given.shape[1]).bool()  # (B, M)
+    if together > 0:
+        pick |= (torch.rand(given.shape[0], generator=g) < together)[:, None]
     return generated & pick[:, :, None]
 
 
@@ -293,7 +304,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
         dmd, gen, grad_norm = torch.zeros(1, device=d.device), torch.zeros((), device=d.device), 0.0
         if train_student:
             # 2. the score difference at a re-noised sample: one modality's generated cells at tau, the rest clean
-            scored = scored_grid(given.cpu(), g).to(d.device)  # (B, M, N)
+            scored = scored_grid(given.cpu(), g, settings.scored_together).to(d.device)  # (B, M, N)
             scored_elements = layout.cells_to_latents(scored).map(lambda m: m.float())
             x_tau, t_tau, _ = renoise(sample, scored, layout, g)
             tau_elements = layout.cells_to_latents(t_tau)
@@ -325,7 +336,7 @@ def dmd_finetune(run_dir: str | Path, settings: DMDSettings = DMDSettings(), dev
         # in its first update its head also learns to tell them from the real clips re-noised alike
         disc = torch.zeros((), device=d.device)
         for update in range(settings.fake_updates):
-            fake_scored = scored_grid(given.cpu(), g).to(d.device)
+            fake_scored = scored_grid(given.cpu(), g, settings.scored_together).to(d.device)
             x_f, t_f, noise_f = renoise(sample, fake_scored, layout, g)
             discriminate = clips is not None and update == 0
             if discriminate:  # the student's samples and the real clips, re-noised alike, ride in the same batch
