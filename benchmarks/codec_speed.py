@@ -4,9 +4,11 @@ save per clip of every task, against the way they ran before (baseline), in the 
     python benchmarks/codec_speed.py [--batches 1 8 32] [--task-batches 1 8] [--rounds 5] [--checkpoint DIR]
 
 Before: every (1 x 3 x 3) and (3 x 1 x 1) convolution of the video codec ran as a 3-D convolution, the sharpening
-head took every frame of the batch at once, and a batch went through each codec whole. Now (``avdit.codecs``): the
-video codec's convolutions run as 2-D convolutions over frames (``SpaceConv``, ``CausalTimeConv``), the head takes
-``FRAMES_AT_ONCE`` frames at a time, and a batch goes through in parts of ``CPU_BATCH`` clips. Both ways compute the
+head took every frame of the batch at once, a batch went through each codec whole, and the audio codec's
+convolutions ran as 1-D convolutions. Now (``avdit.codecs``): the video codec's convolutions run as 2-D convolutions
+over frames (``SpaceConv``, ``CausalTimeConv``), the head takes ``FRAMES_AT_ONCE`` frames at a time, a batch goes
+through in parts of ``CPU_BATCH`` clips, and the audio codec's convolutions run as (1 x k) 2-D convolutions in
+channels-last memory (``avdit.codecs.audio.Conv1d``, ``ConvTranspose1d``). Both ways compute the
 same function; the benchmark checks that their outputs agree.
 
 Per task (``Pipeline``, generate's defaults, held-out clips): before, the pipeline also encoded a modality the task
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from avdit.codecs import audio as audio_module
 from avdit.codecs import codec as codec_module
 from avdit.codecs import video as video_module
 from avdit.data import bouncing_tones as bt
@@ -59,8 +62,10 @@ def every_input(given_inputs):
 def baseline():
     """The codecs and the pipeline as they ran before this benchmark's change (see the module doc)."""
     saved = (video_module.SpaceConv.forward, video_module.CausalTimeConv.forward, video_module.FRAMES_AT_ONCE,
-             codec_module.CPU_BATCH, Pipeline._given_inputs, Pipeline._clips)
+             codec_module.CPU_BATCH, Pipeline._given_inputs, Pipeline._clips, audio_module.Conv1d.forward,
+             audio_module.ConvTranspose1d.forward)
     video_module.SpaceConv.forward = nn.Conv3d.forward
+    audio_module.Conv1d.forward, audio_module.ConvTranspose1d.forward = nn.Conv1d.forward, nn.ConvTranspose1d.forward
     video_module.CausalTimeConv.forward = conv3d_time
     video_module.FRAMES_AT_ONCE = codec_module.CPU_BATCH = sys.maxsize
     Pipeline._given_inputs = every_input(saved[4])
@@ -69,7 +74,8 @@ def baseline():
         yield
     finally:
         (video_module.SpaceConv.forward, video_module.CausalTimeConv.forward, video_module.FRAMES_AT_ONCE,
-         codec_module.CPU_BATCH, Pipeline._given_inputs, Pipeline._clips) = saved
+         codec_module.CPU_BATCH, Pipeline._given_inputs, Pipeline._clips, audio_module.Conv1d.forward,
+         audio_module.ConvTranspose1d.forward) = saved
 
 
 def in_turns(run, batch: int, rounds: int) -> tuple[float, float]:

@@ -43,11 +43,37 @@ class AudioCodecConfig:
         return cls(**{**data, "strides": tuple(data["strides"]), "widths": tuple(data["widths"])})
 
 
+def _as_2d(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, L) -> (B, C, 1, L) in channels-last memory (free where x came from such a convolution)."""
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+class Conv1d(nn.Conv1d):
+    """``nn.Conv1d`` (the same weights and state dict) run as a (1 x k) Conv2d in channels-last memory: on the CPU
+    oneDNN's 1-D convolution over a clip's thousands of steps is 2-3x slower (``benchmarks/codec_speed.py``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, L) -> (B, C', L'), as ``nn.Conv1d``."""
+        out = F.conv2d(_as_2d(x), self.weight.unsqueeze(2), self.bias, (1, self.stride[0]), (0, self.padding[0]),
+                       (1, self.dilation[0]), self.groups)
+        return out.squeeze(2)
+
+
+class ConvTranspose1d(nn.ConvTranspose1d):
+    """``nn.ConvTranspose1d`` run as a (1 x k) ConvTranspose2d in channels-last memory, as ``Conv1d``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, L) -> (B, C', L'), as ``nn.ConvTranspose1d``."""
+        out = F.conv_transpose2d(_as_2d(x), self.weight.unsqueeze(2), self.bias, (1, self.stride[0]),
+                                 (0, self.padding[0]), (0, self.output_padding[0]), self.groups, (1, self.dilation[0]))
+        return out.squeeze(2)
+
+
 class ResidualUnit(nn.Module):
     def __init__(self, channels: int, dilation: int):
         super().__init__()
-        self.conv1 = nn.Conv1d(channels, channels, 7, dilation=dilation, padding=3 * dilation)
-        self.conv2 = nn.Conv1d(channels, channels, 1)
+        self.conv1 = Conv1d(channels, channels, 7, dilation=dilation, padding=3 * dilation)
+        self.conv2 = Conv1d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.elu(self.conv1(F.elu(x))))
@@ -56,12 +82,12 @@ class ResidualUnit(nn.Module):
 class EncoderBlock(nn.Sequential):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__(*(ResidualUnit(cin, d) for d in (1, 3, 9)), nn.ELU(),
-                         nn.Conv1d(cin, cout, 2 * stride, stride=stride, padding=math.ceil(stride / 2)))
+                         Conv1d(cin, cout, 2 * stride, stride=stride, padding=math.ceil(stride / 2)))
 
 
 class DecoderBlock(nn.Sequential):
     def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__(nn.ELU(), nn.ConvTranspose1d(cin, cout, 2 * stride, stride=stride,
+        super().__init__(nn.ELU(), ConvTranspose1d(cin, cout, 2 * stride, stride=stride,
                                                       padding=math.ceil(stride / 2), output_padding=stride % 2),
                          *(ResidualUnit(cout, d) for d in (1, 3, 9)))
 
@@ -74,14 +100,14 @@ class AudioAutoencoder(nn.Module):
         self.config = c = config
         widths = c.widths
         self.encoder = nn.Sequential(
-            nn.Conv1d(c.fold, widths[0], 7, padding=3),
+            Conv1d(c.fold, widths[0], 7, padding=3),
             *(EncoderBlock(widths[i], widths[i + 1], s) for i, s in enumerate(c.strides)),
-            nn.ELU(), nn.Conv1d(widths[-1], c.latent_channels, 3, padding=1),
+            nn.ELU(), Conv1d(widths[-1], c.latent_channels, 3, padding=1),
         )
         self.decoder = nn.Sequential(
-            nn.Conv1d(c.latent_channels, widths[-1], 7, padding=3),
+            Conv1d(c.latent_channels, widths[-1], 7, padding=3),
             *(DecoderBlock(widths[i + 1], widths[i], s) for i, s in reversed(list(enumerate(c.strides)))),
-            nn.ELU(), nn.Conv1d(widths[0], c.fold, 7, padding=3),
+            nn.ELU(), Conv1d(widths[0], c.fold, 7, padding=3),
         )
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
