@@ -377,6 +377,28 @@ def test_frame_convolutions_compute_the_3d_convolutions_they_replace(batch):
         assert time(x).shape == (batch, 5, 1 + (9 - 1) // stride, 8, 8)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_audio_convolutions_compute_the_1d_convolutions_they_replace(batch):
+    """The audio codec's Conv1d and ConvTranspose1d run as channels-last 2-D convolutions for speed; with the same
+    weights (and state dict) they give what torch's 1-D ones give, dilation, stride and output padding included."""
+    from avdit.codecs.audio import Conv1d, ConvTranspose1d
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, 6, 50)  # (B, C, L)
+    for kernel, stride, dilation, padding in ((7, 1, 3, 9), (10, 5, 1, 3), (1, 1, 1, 0)):
+        conv = Conv1d(6, 5, kernel, stride=stride, dilation=dilation, padding=padding)
+        plain = torch.nn.Conv1d(6, 5, kernel, stride=stride, dilation=dilation, padding=padding)
+        plain.load_state_dict(conv.state_dict())
+        torch.testing.assert_close(conv(x), plain(x), atol=1e-5, rtol=1e-5)
+    for kernel, stride in ((10, 5), (20, 10)):
+        up = ConvTranspose1d(6, 5, kernel, stride=stride, padding=(stride + 1) // 2, output_padding=stride % 2)
+        plain = torch.nn.ConvTranspose1d(6, 5, kernel, stride=stride, padding=(stride + 1) // 2,
+                                         output_padding=stride % 2)
+        plain.load_state_dict(up.state_dict())
+        torch.testing.assert_close(up(x), plain(x), atol=1e-5, rtol=1e-5)
+        assert up(x).shape == (batch, 5, 50 * stride)
+
+
 def test_codecs_give_a_batch_what_they_give_its_clips_one_by_one(pair, monkeypatch):
     """A batch runs in parts of CPU_BATCH clips and the sharpening head in parts of frames: the clips of a batch
     come out as they do alone."""
