@@ -367,6 +367,9 @@ def test_dmd_settings_and_folders_that_cannot_work_are_refused(teacher, tmp_path
                  "--dmd-steps", "2", "--fake-updates", "0"]) == 2
     assert "fake_updates=0 must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()  # refused before any pair is made
+    assert main(["distill", "--teacher", str(run), "--data", str(latents), "--out", str(tmp_path / "s"),
+                 "--dmd-steps", "2", "--dmd-guidance", "2", "--dmd-together", "1.5"]) == 2
+    assert "scored_together=1.5 must be in [0, 1]" in capsys.readouterr().err  # the flags reach the DMD settings
     assert main(["distill", "--teacher", str(run), "--data", str(latents), "--out", str(tmp_path / "f"),
                  "--dmd-steps", "2", "--fsdp"]) == 3
     assert "does not shard them" in capsys.readouterr().err and not (tmp_path / "f" / "pairs").exists()
