@@ -12,7 +12,8 @@ noise seeds 1000 on. docs/sampling.md "The mix of classes joint draws" was made 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -21,22 +22,15 @@ from avdit.eval.evaluate import held_out
 from avdit.eval.measures import class_mix, clip_measures
 from avdit.pipeline import Pipeline
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import field_changes  # noqa: E402
+
 BATCH = 50  # joint clips sampled at once
 
 
 def parse_setting(text: str, base: SamplingConfig) -> SamplingConfig:
-    """'order=together,steps=50' -> ``base`` with those fields, typed as SamplingConfig's; 'default' -> ``base``."""
-    if text == "default":
-        return base
-    kinds = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(SamplingConfig)}
-    changes = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if name not in kinds or not value:
-            raise SystemExit(f"setting {item!r}: give NAME=VALUE with NAME a SamplingConfig field ({', '.join(kinds)})")
-        kind = kinds[name] if kinds[name] in (int, float, str) else str
-        changes[name] = (value.lower() in ("1", "true")) if kinds[name] is bool else kind(value)
-    return base.replace(**changes)
+    """'order=together,steps=50' -> ``base`` with those fields changed; 'default' -> ``base``."""
+    return base if text == "default" else base.replace(**field_changes(text.split(","), base, "setting"))
 
 
 def main(argv: list[str] | None = None) -> int:

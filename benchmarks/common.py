@@ -1,7 +1,9 @@
-"""Shared helpers for the benchmarks: this machine's matmul throughput and FLOP counting, and pair folders."""
+"""Shared helpers for the benchmarks: this machine's matmul throughput and FLOP counting, pair folders, and settings
+changed from the command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import subprocess
@@ -161,3 +163,18 @@ def link_pairs(source, out) -> dict:
         if not link.exists():
             link.symlink_to((source / shard["file"]).resolve())
     return index
+
+
+def field_changes(items: list[str], settings, flag: str) -> dict:
+    """['gan=1', 'order=together'] -> {'gan': 1.0, 'order': 'together'}, each typed as the field's value in the
+    dataclass instance ``settings`` (a bool from 1/true/0/false, a field that is None by default as text); a bad item
+    exits naming ``flag`` and the fields."""
+    kinds = {f.name: type(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+    changes = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in kinds or not value:
+            raise SystemExit(f"{flag} {item!r}: give NAME=VALUE with NAME one of {', '.join(kinds)}")
+        kind = kinds[name] if kinds[name] in (bool, int, float) else str
+        changes[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    return changes

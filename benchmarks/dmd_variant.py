@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -25,17 +25,8 @@ from avdit.model import AVDiT
 from avdit.train.dmd import DMDSettings, dmd_finetune
 from avdit.utils.atomic import atomic_path
 
-
-def parse_changes(items: list[str]) -> dict:
-    """['gan=1', 'gan_modalities=video'] -> {'gan': 1.0, 'gan_modalities': 'video'}, typed as DMDSettings' fields."""
-    types = {f.name: type(getattr(DMDSettings(), f.name)) for f in fields(DMDSettings)}
-    changes = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        if name not in types or not value:
-            raise SystemExit(f"--set {item!r}: give NAME=VALUE with NAME one of {', '.join(types)}")
-        changes[name] = types[name](value)
-    return changes
+sys.path.insert(0, str(Path(__file__).parent))
+from common import field_changes  # noqa: E402
 
 
 def branch(stage: Path, out: Path, state: dict, settings: DMDSettings, pairs: Path) -> None:
@@ -62,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stage, out = Path(args.stage), Path(args.out)
     made = torch.load(stage / "dmd" / "state.pt", weights_only=True, map_location="cpu")
-    settings = DMDSettings(**{**made["settings"], **parse_changes(args.set), "steps": args.steps})
+    changes = field_changes(args.set, DMDSettings(), "--set")
+    settings = DMDSettings(**{**made["settings"], **changes, "steps": args.steps})
     if not (out / "dmd" / "state.pt").exists():
         branch(stage, out, made, settings, Path(args.pairs) if args.pairs else stage / "pairs")
     print(dmd_finetune(out, settings))
