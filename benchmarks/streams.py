@@ -19,8 +19,8 @@ two audio draws in every rolled window (``audio_redraw="always"``). Each of thes
 over ``--before-duration`` s; ``--variants`` picks which (default: after, spread, before). Every 2-s window is
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first
-window whose class is not the first window's (subject lost) or whose size or brightness is 10 % off the first window's
-(ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
+window whose class is not the first window's (subject lost), or whose size or brightness is 10 % off the first
+window's or which has a frame without exactly one disc (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
 how fast streams are made (per stream in a batch, and one joint stream alone, what `avdit generate` gives, with the
 defaults and with one audio draw per window), and how the subject was lost
 (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
@@ -128,6 +128,7 @@ def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dic
             "time_held_s": lost, "per_minute": per_minute,
             # per stream, when it lost its subject and its ball (None: kept to the end)
             "subject_lost_s": [h["subject_lost_s"] for h in held], "ball_lost_s": [h["ball_lost_s"] for h in held],
+            "discs_off_s": [h["discs_off_s"] for h in held],  # a frame without exactly one disc
             "first_window_sync_ms": float(np.median(firsts)) if firsts else math.nan,
             "speed_per_stream": len(streams) * duration / seconds, "seconds": seconds,
             "subject_losses": subject_losses(streams), "windows": [window_series(s) for s in streams]}
@@ -135,11 +136,13 @@ def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dic
 
 def window_series(windows: list[dict]) -> dict:
     """One stream's 2-s windows, compactly, for a later look at how it was lost: colour and pitch class per window
-    as a string of digits ('-': no disc seen) and the disc's size as a ratio to the first window's."""
+    as a string of digits ('-': no disc seen), the disc's size as a ratio to the first window's, and the share of
+    each window's frames with one disc."""
     digits = lambda key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows)  # noqa: E731
     first = max(windows[0]["size_px2"], 1e-9)
     return {"colour": digits("colour"), "pitch": digits("pitch"),
-            "size": [round(w["size_px2"] / first, 3) for w in windows]}
+            "size": [round(w["size_px2"] / first, 3) for w in windows],
+            "one_disc": [round(w["one_disc"], 3) for w in windows]}
 
 
 # size_settling: the rolled windows whose mean is set against the rest, the seconds after which the rest begins, and
@@ -200,7 +203,8 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "Each stream rolls 2.125-s windows, each given 0.625 s and making the next 1.5 s. A stream is held "
              "until the first 2-s window whose colour or pitch class is not the first window's (subject lost), or "
              "whose disc size (its area, `disc_area`, the mean over the window's frames) or brightness is more than "
-             f"{TOLERANCE:.0%} off the first window's (ball lost). `after`: generation's defaults "
+             f"{TOLERANCE:.0%} off the first window's, or which has a frame without exactly one disc (`disc_count`: "
+             "none, or a second beside the first), ball lost. `after`: generation's defaults "
              "(every window is given the first window's segment 0, `anchor_segment`, its generated video latents "
              "keep the first window's distribution, `anchor_spread`, and it draws its video from one noise per "
              "stream, `held_noise`; a joint stream's first window is drawn again from its own segment 0, "
@@ -216,17 +220,18 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
-             "ball held to the end ↑ | time held: min / median / max s | first-window sync ms | "
+             "ball held to the end ↑ | one disc to the end ↑ | time held: min / median / max s | first-window sync ms | "
              "last-minute sync ms | last-minute size / brightness vs first window | "
              "made per stream (batched) x real time |",
-             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|"]
     for name, r in rows.items():
         task, variant = name.split("@")
         held = np.asarray(r["time_held_s"])
         last = r["per_minute"][-1]
-        ball = f"{np.mean([t is None for t in r['ball_lost_s']]):.0%}" if "ball_lost_s" in r else "—"
+        ball, discs = (f"{np.mean([t is None for t in r[k]]):.0%}" if k in r else "—"
+                       for k in ("ball_lost_s", "discs_off_s"))
         lines.append(f"| {task} | {variant} | {r['streams']} | {r['duration']:.0f} | {r['held_to_end']:.0%} | "
-                     f"{r['subject_held_to_end']:.0%} | {ball} | "
+                     f"{r['subject_held_to_end']:.0%} | {ball} | {discs} | "
                      f"{held.min():.0f} / {np.median(held):.0f} / {held.max():.0f} | "
                      f"{r['first_window_sync_ms']:.0f} | {last['sync_ms']:.0f} | "
                      f"{last['size']:.2f} / {last['brightness']:.2f} | {r['speed_per_stream']:.1f} |")
@@ -313,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.from_pretrained(args.checkpoint, codecs=args.codecs)
     settings = {"starts": args.starts, "seed": args.seed, "sync_every": args.sync_every,
-                "weights": pipe.weights_digest(), "size": "disc_area",
+                "weights": pipe.weights_digest(), "size": "disc_area", "ball": "one disc",
                 **({"first": args.first} if args.first else {})}  # rows of other weights, starts, clips or
-    # measures are not reused (the size was the coverage summed over the frame before disc_area)
+    # measures are not reused (the size was the coverage summed over the frame before disc_area; the ball was held
+    # without a disc count before "one disc")
     record_path = out / "results.json"
     record = resumable_record(record_path, settings, "streams")
     command = ("python benchmarks/streams.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()

@@ -1,7 +1,8 @@
 """Does a student keep the teacher's bars? Two ``avdit evaluate`` results (same clips: same ``--num`` and ``--seed``),
 each task's colour = pitch, sync both ways and onset F1 against the teacher's less 1 point, plus 5 ms, less 0.03
-(the distillation goal, docs/distillation.md), and joint's class mix against the teacher's less 0.05: colour = pitch
-alone passes a student that draws a few of the eight classes only.
+(the distillation goal, docs/distillation.md), joint's class mix against the teacher's less 0.05 (colour = pitch
+alone passes a student that draws a few of the eight classes only) and the share of frames with one disc against the
+teacher's less 1 point (nor does it see a second disc beside the first).
 
     python benchmarks/student_bars.py runs/distill/eval [more students] --teacher runs/teacher_eval [more of its]
 
@@ -20,7 +21,9 @@ BARS = (("identity_agreement", "colour = pitch", 0.01, "higher"),
         ("sync_error_ms", "impact→onset ms", 5.0, "lower"),
         ("onset_sync_error_ms", "onset→impact ms", 5.0, "lower"),
         ("onset_f1", "onset F1", 0.03, "higher"),
-        ("class_mix", "class mix", 0.05, "higher"))
+        ("class_mix", "class mix", 0.05, "higher"),
+        ("one_disc", "one disc", 0.01, "higher"))
+SHARES = ("identity_agreement", "one_disc")  # shown in %
 
 
 def load(path: str) -> dict:
@@ -70,7 +73,7 @@ def compare(student: dict, teacher: dict) -> tuple[list[str], int]:
             if key not in teacher["rows"][task]:
                 raise SystemExit(f"the teacher's {task!r} row has no {key}: evaluate it again with this avdit")
             limit = bar(teacher["rows"][task][key], tolerance, direction)
-            scale, fmt = (100, ".1f") if key == "identity_agreement" else (1, ".0f" if "ms" in key else ".3f")
+            scale, fmt = (100, ".1f") if key in SHARES else (1, ".0f" if "ms" in key else ".3f")
             if key not in figures:  # evaluated by an avdit without that measure: not shown kept
                 missed += 1
                 rows.append(f"| {task} | {label} | — | {limit * scale:{fmt}} | NOT MEASURED (evaluate again) |")

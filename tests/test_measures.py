@@ -1,8 +1,10 @@
+import dataclasses
 import math
 
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
+from avdit.eval.bt_analysis import disc_count
 from avdit.eval.measures import class_mix, clip_measures, onset_f1, onset_scores, onset_sync_error_ms, summarise, sync_error_ms
 
 CLIPS = [bt.make_clip(11, i, "test") for i in range(16)]
@@ -67,3 +69,23 @@ def test_class_mix_sees_a_model_that_draws_few_classes_where_colour_equals_pitch
     # by hand: half the clips of class 0 moved to class 1 (and one drawn with no disc) moves that share
     assert class_mix(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])) == 0.5
     assert class_mix(np.array([0, 1, 2, -1]), np.array([0, 1, 2, 3])) == 0.75
+
+
+def test_a_second_disc_beside_the_first_is_seen_where_colour_pitch_and_sync_are_blind_to_it():
+    """The failure a generated stream showed: a twin of the disc, same colour and bounce, beside it. Colour = pitch,
+    one class and sync still score the clip as right; the disc count does not. Every real clip holds one disc in
+    every frame, and a frame with none is not one either."""
+    assert summarise([clip_measures(c.video, c.audio) for c in CLIPS])["one_disc"] == 1.0
+    clip = CLIPS[0]
+    twin = dataclasses.replace(clip.params, x=clip.params.x + 25 if clip.params.x < 32 else clip.params.x - 25)
+    video = np.maximum(clip.video, bt.render_video(twin))  # both discs over the background
+    clean, doubled = clip_measures(clip.video, clip.audio), clip_measures(video, clip.audio)
+    for key in ("identity_agreement", "identity_consistency"):
+        assert doubled[key] == clean[key] == 1.0
+    assert abs(doubled["sync_error_ms"] - clean["sync_error_ms"]) < 5.0  # the twins bounce together
+    assert clean["one_disc"] == 1.0 and doubled["one_disc"] == 0.0
+    assert list(disc_count(video)) == [2] * len(video)
+    blanked = clip.video.copy()
+    blanked[:4] = bt.BACKGROUND  # four frames with no disc
+    assert clip_measures(blanked, clip.audio)["one_disc"] == (len(blanked) - 4) / len(blanked)
+    assert list(disc_count(clip.video[:3])) == [1, 1, 1]

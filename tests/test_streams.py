@@ -1,5 +1,6 @@
 """Streams: windows rolled without end, the latent distribution held, noisy history, the mp4 written as it is made."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -379,7 +380,8 @@ def test_bad_durations_are_refused(checkpoint, capsys):
 def test_time_held_finds_the_first_window_that_loses_the_subject_or_the_ball():
     clip = bt.make_clip(0, 2, "test", frames=81)  # 10 s
     windows = stream_windows(clip.video, clip.audio, sync_every=2)
-    assert time_held(windows) == {"subject_lost_s": None, "ball_lost_s": None, "lost_s": None}
+    assert time_held(windows) == {"subject_lost_s": None, "ball_lost_s": None, "discs_off_s": None,
+                                 "lost_s": None}
     assert all(w["colour"] == w["pitch"] == clip.params.k for w in windows)
     assert not np.isnan(windows[0]["sync_error_ms"]) and np.isnan(windows[1]["sync_error_ms"])
     faded = clip.video.copy()
@@ -390,3 +392,19 @@ def test_time_held_finds_the_first_window_that_loses_the_subject_or_the_ball():
                          "test", frames=81)
     swapped = np.concatenate([clip.video[:40], other.video[40:]])
     assert time_held(stream_windows(swapped, clip.audio))["subject_lost_s"] is not None
+
+
+def test_a_second_disc_loses_the_ball_even_where_the_first_window_already_shows_it():
+    """A twin disc beside the first in every frame keeps the first window's size, colour and pitch in every window;
+    only the disc count sees it. A twin flashing in one frame loses the ball at the window holding that frame."""
+    clip = bt.make_clip(0, 2, "test", frames=81)  # 10 s
+    twin = dataclasses.replace(clip.params, x=clip.params.x + 25 if clip.params.x < 32 else clip.params.x - 25)
+    doubled = np.maximum(clip.video, bt.render_video(twin, frames=81))
+    windows = stream_windows(doubled, clip.audio)
+    assert all(abs(w["size_px2"] / windows[0]["size_px2"] - 1) < 0.1 for w in windows)  # the size band holds
+    assert all(w["colour"] == w["pitch"] == clip.params.k for w in windows) and windows[0]["one_disc"] == 0.0
+    assert time_held(windows) == {"subject_lost_s": None, "ball_lost_s": 0.0, "discs_off_s": 0.0, "lost_s": 0.0}
+    flash = clip.video.copy()
+    flash[50] = doubled[50]
+    held = time_held(stream_windows(flash, clip.audio))
+    assert held["subject_lost_s"] is None and held["ball_lost_s"] == held["discs_off_s"] == 6.0  # frames 48-64

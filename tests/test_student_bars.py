@@ -25,24 +25,25 @@ def results(folder: Path, rows: dict, seed: int = 0) -> Path:
 
 
 TEACHER = {"joint": {"identity_agreement": 0.95, "sync_error_ms": 25.0, "onset_sync_error_ms": 24.0, "onset_f1": 0.79,
-                     "class_mix": 0.69},
-           "a2v": {"identity_agreement": 0.99, "sync_error_ms": 8.0, "onset_sync_error_ms": 8.0, "onset_f1": 0.98}}
+                     "class_mix": 0.69, "one_disc": 0.99},
+           "a2v": {"identity_agreement": 0.99, "sync_error_ms": 8.0, "onset_sync_error_ms": 8.0, "onset_f1": 0.98,
+                   "one_disc": 0.99}}
 
 
 def test_each_figure_is_kept_within_its_tolerance_and_a_miss_or_a_missing_measure_fails(bars, tmp_path, capsys):
     teacher = results(tmp_path / "t", TEACHER)
     at_the_bars = {"joint": {"identity_agreement": 0.94, "sync_error_ms": 30.0, "onset_sync_error_ms": 29.0,
-                             "onset_f1": 0.76, "class_mix": 0.64},
+                             "onset_f1": 0.76, "class_mix": 0.64, "one_disc": 0.98},
                    "a2v": {"identity_agreement": 0.98, "sync_error_ms": 13.0, "onset_sync_error_ms": 13.0,
-                           "onset_f1": 0.95}}
+                           "onset_f1": 0.95, "one_disc": 0.98}}
     assert bars.main([str(results(tmp_path / "ok", at_the_bars)), "--teacher", str(teacher)]) == 0
     assert "0 bar(s) missed" in capsys.readouterr().out
     few_classes = json.loads(json.dumps(at_the_bars))
     few_classes["joint"].update(identity_agreement=1.0, class_mix=0.125)  # one class drawn, colour = pitch perfect
-    few_classes["a2v"]["sync_error_ms"] = 13.5
+    few_classes["a2v"].update(sync_error_ms=13.5, one_disc=0.975)  # and a second disc in a few more frames
     assert bars.main([str(results(tmp_path / "few", few_classes)), "--teacher", str(teacher)]) == 1
     out = capsys.readouterr().out
-    assert "2 bar(s) missed" in out and "| joint | class mix | 0.125 | 0.640 | MISS |" in out
+    assert "3 bar(s) missed" in out and "| a2v | one disc | 97.5 | 98.0 | MISS |" in out and "| joint | class mix | 0.125 | 0.640 | MISS |" in out
     assert "| a2v | impact→onset ms | 14 | 13 | MISS |" in out and "| joint | colour = pitch | 100.0 | 94.0 | ok |" in out
     older = json.loads(json.dumps(at_the_bars))
     del older["joint"]["class_mix"]  # evaluated before the measure existed

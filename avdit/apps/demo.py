@@ -19,7 +19,7 @@ from avdit.apps.render import contact_sheet, save_png
 
 DEMO_TASKS = ("joint", "a2v", "v2a", "av_continue", "av_inpaint")
 MEASURES = (("identity_agreement", "colour = pitch", "{:.0%}"), ("identity_consistency", "one class", "{:.0%}"),
-            ("sync_error_ms", "sync: impact to onset (ms, median)", "{:.0f}"),
+            ("one_disc", "one disc", "{:.0%}"), ("sync_error_ms", "sync: impact to onset (ms, median)", "{:.0f}"),
             ("onset_sync_error_ms", "sync: onset to impact (ms, median)", "{:.0f}"),
             ("onset_precision", "onset precision", "{:.2f}"), ("onset_recall", "onset recall", "{:.2f}"),
             ("onset_f1", "onset F1", "{:.2f}"))

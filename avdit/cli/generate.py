@@ -97,8 +97,8 @@ def _stream(pipe, args: argparse.Namespace, inputs: dict, flags: dict, out) -> i
     where = "stdout" if out is None else f"{out} (sample_*.mp4, contact_sheet.png of the first window)"
     rate = written / (time.perf_counter() - began)
     state = "interrupted: " if interrupted else ""
-    print(f"{state}{num} stream(s) of {written:.1f} s for task {first.task.name} in {where}, {rate:.2f}x real time",
-          file=sys.stderr)
+    pace = f"{rate:.2f}x real time" if num == 1 else f"each at {rate:.2f}x real time ({num * rate:.2f}x in all)"
+    print(f"{state}{num} stream(s) of {written:.1f} s for task {first.task.name} in {where}, {pace}", file=sys.stderr)
     return 130 if interrupted else 0
 
 

@@ -32,6 +32,22 @@ def disc_area(video: np.ndarray) -> np.ndarray:
     return (disc_coverage(video) >= 0.5).sum(axis=(1, 2)).astype(np.float64)
 
 
+MIN_DISC_PX = 12  # a region of fewer covered pixels is a speck (the smallest disc, r = 5, covers about 79)
+
+
+def disc_count(video: np.ndarray) -> np.ndarray:
+    """(T,) int: the separate discs in each frame, the 8-connected regions of ``disc_area``'s pixels of at least
+    ``MIN_DISC_PX``. A Bouncing Tones frame holds exactly one; a generated frame may hold none, or a second disc
+    beside the first, which colour, pitch and sync can all score as right."""
+    from scipy import ndimage  # here: scipy takes a second to import
+
+    counts = np.zeros(video.shape[0], dtype=int)
+    for j, covered in enumerate(disc_coverage(video) >= 0.5):
+        labels, found = ndimage.label(covered, structure=np.ones((3, 3), dtype=bool))
+        counts[j] = int((np.bincount(labels.ravel())[1:] >= MIN_DISC_PX).sum()) if found else 0
+    return counts
+
+
 def colour_class(video: np.ndarray) -> np.ndarray:
     """(T,) int: the class whose hue is nearest the disc's coverage-weighted mean colour in each frame; -1 if none."""
     coverage = disc_coverage(video)  # (T, H, W)

@@ -261,7 +261,7 @@ COLUMNS = (  # key, header, format; lower is better for distances
     (ROBUST, "AV-align robust ↑", "{:.3f}"), (REFERENCE, "AV-align (paper) ↑", "{:.3f}"),
     ("identity_agreement", "colour = pitch ↑", "{:.0%}"), ("class_kept", "class kept ↑", "{:.0%}"),
     ("class_mix", "class mix ↑", "{:.2f}"),
-    ("identity_consistency", "one class ↑", "{:.0%}"),
+    ("identity_consistency", "one class ↑", "{:.0%}"), ("one_disc", "one disc ↑", "{:.0%}"),
     ("sync_error_ms", "sync impact→onset ms ↓", "{:.0f}"), ("onset_sync_error_ms", "sync onset→impact ms ↓", "{:.0f}"),
     ("onset_precision", "onset precision ↑", "{:.2f}"), ("onset_recall", "onset recall ↑", "{:.2f}"),
     ("onset_f1", "onset F1 ↑", "{:.2f}"),

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from avdit.data import bouncing_tones as bt
-from avdit.eval.bt_analysis import colour_class, disc_area, disc_centres, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import colour_class, disc_area, disc_centres, disc_count, fit_trajectory, pitch_class
 from avdit.eval.measures import clip_measures, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES
@@ -82,7 +82,8 @@ def summarise_long(measures: list[dict]) -> dict:
 def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) -> list[dict]:
     """Cheap measures of every window of a long stream (minutes: ``clip_measures`` on all of them would take longer
     than making the stream): colour and pitch class, the disc's size (mean ``disc_area``, px^2) and brightness (99.5th
-    percentile of the brightest channel); the two-way sync on every ``sync_every``-th window only (nan elsewhere).
+    percentile of the brightest channel), the share of its frames that hold exactly one disc (``disc_count``); the
+    two-way sync on every ``sync_every``-th window only (nan elsewhere).
     video (T, 64, 64, 3) uint8, audio (S,) float at 16 kHz."""
     per_frame = bt.SAMPLES_PER_FRAME
     audio = np.pad(audio, (0, max(0, video.shape[0] * per_frame - audio.shape[0])))
@@ -94,6 +95,7 @@ def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) ->
         row = {"start_s": s / bt.FPS, "colour": int(np.bincount(seen).argmax()) if seen.size else -1,
                "pitch": pitch_class(samples), "size_px2": float(disc_area(frames).mean()),
                "brightness": float(np.percentile(frames.max(axis=-1), 99.5)),
+               "one_disc": float(np.mean(disc_count(frames) == 1)),
                "sync_error_ms": math.nan, "onset_sync_error_ms": math.nan}
         if k % sync_every == 0:
             measured = clip_measures(frames, samples)
@@ -111,16 +113,23 @@ def off_subject(window: dict, first: dict) -> bool:
 def time_held(windows: list[dict], tolerance: float = 0.1) -> dict:
     """How long a stream keeps its first window: the start (s) of the first window whose colour or pitch class is
     not the first window's (subject lost), or whose disc size or brightness is off the first window's by more than
-    ``tolerance`` (ball lost); None where every window holds."""
+    ``tolerance`` or with a frame that does not hold exactly one disc (ball lost; that window's start is also
+    ``discs_off_s``); None where every window holds.
+    The disc count is not read against the first window: a stream whose first window already shows a second disc
+    beside the first would keep its size and colour, and is lost from there. (Windows measured before the count
+    existed have no ``one_disc`` and are judged without it.)"""
     first = windows[0]
-    subject = ball = None
+    subject = ball = discs = None
     for w in windows:
         if subject is None and off_subject(w, first):
             subject = w["start_s"]
+        if discs is None and w.get("one_disc", 1.0) < 1.0:
+            discs = w["start_s"]
         off = [abs(w[k] - first[k]) > tolerance * first[k] for k in ("size_px2", "brightness")]
+        off.append(discs is not None)
         if ball is None and any(off):
             ball = w["start_s"]
-    return {"subject_lost_s": subject, "ball_lost_s": ball,
+    return {"subject_lost_s": subject, "ball_lost_s": ball, "discs_off_s": discs,
             "lost_s": min((t for t in (subject, ball) if t is not None), default=None)}
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from avdit.eval.bt_analysis import audio_onsets, colour_class, fit_trajectory, pitch_class
+from avdit.eval.bt_analysis import audio_onsets, colour_class, disc_count, fit_trajectory, pitch_class
 
 ONSET_TOLERANCE = 0.05  # s: an onset within 50 ms of an impact counts as a hit for the F1
 
@@ -66,6 +66,7 @@ def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
         "pitch": pitch,
         "identity_agreement": float(colour == pitch),
         "identity_consistency": float(np.mean(per_frame == colour)) if seen.size else 0.0,
+        "one_disc": float(np.mean(disc_count(video) == 1)),  # a second disc, or none, is not a Bouncing Tones frame
         "sync_error_ms": sync_error_ms(impacts, onsets),
         "onset_sync_error_ms": onset_sync_error_ms(impacts, onsets),
         "onset_precision": precision,
@@ -97,6 +98,7 @@ def summarise(measures: list[dict]) -> dict:
     return {
         "identity_agreement": float(np.mean([m["identity_agreement"] for m in measures])),
         "identity_consistency": float(np.mean([m["identity_consistency"] for m in measures])),
+        "one_disc": float(np.mean([m["one_disc"] for m in measures])),
         "sync_error_ms": median_where_defined(measures, "sync_error_ms"),
         "onset_sync_error_ms": median_where_defined(measures, "onset_sync_error_ms"),
         **{key: float(np.mean([m[key] for m in measures])) for key in ("onset_precision", "onset_recall", "onset_f1")},
