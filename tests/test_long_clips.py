@@ -21,7 +21,7 @@ def test_windows_cover_the_clip_and_the_last_is_flush_with_its_end():
 def test_a_real_long_clip_holds_in_every_window():
     clip = bt.make_clip(0, 2, "test", frames=64)
     m = long_clip_measures(clip.video, clip.audio)
-    assert m["windows"] == 4 and m["identity_held"] == 1.0 and m["identity_agreement"] == 1.0
+    assert m["windows"] == 4 and m["identity_held"] == 1.0 and m["identity_agreement"] == 1.0 and m["one_disc"] == 1.0
     assert m["sync_error_ms"] < 5 and m["onset_sync_error_ms"] < 5
     assert m["clip_trajectory_rms_px"] < 0.5  # one bounce explains all 8 s
 

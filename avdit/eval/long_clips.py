@@ -5,6 +5,7 @@ flush with the end; ``clip_measures`` scores each window. Over the clip:
 
 - identity held: every window shows the colour and plays the pitch of the first window (the input's class for
   a continuation);
+- one disc: the share of the clip's frames that hold exactly one disc (``disc_count``);
 - sync per window: the median of each window's two-way sync errors, beside the first window's;
 - continuity: one bounce fitted through every frame of the clip (``fit_trajectory``). A disc that jumps, changes
   its bounce or drifts at a seam between generated windows leaves a residual no single bounce explains, so the
@@ -60,6 +61,7 @@ def long_clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
         "windows": len(windows),
         "identity_held": float(held and first["colour"] >= 0),
         "identity_agreement": float(np.mean([w["identity_agreement"] for w in windows])),
+        "one_disc": float(np.mean(disc_count(video) == 1)),
         "sync_error_ms": median_where_defined(windows, "sync_error_ms"),
         "onset_sync_error_ms": median_where_defined(windows, "onset_sync_error_ms"),
         "first_window_sync_error_ms": first["sync_error_ms"],
@@ -72,7 +74,7 @@ def long_clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
 
 def summarise_long(measures: list[dict]) -> dict:
     """Over clips: shares and means, medians for sync errors and residuals."""
-    means = ("identity_held", "identity_agreement", "onset_f1")
+    means = ("identity_held", "identity_agreement", "one_disc", "onset_f1")
     medians = ("sync_error_ms", "onset_sync_error_ms", "first_window_sync_error_ms",
                "first_window_onset_sync_error_ms", "window_trajectory_rms_px", "clip_trajectory_rms_px")
     return {**{k: float(np.mean([m[k] for m in measures])) for k in means},
