@@ -136,12 +136,13 @@ def summarise(streams: list[list[dict]], duration: float, seconds: float) -> dic
 
 def window_series(windows: list[dict]) -> dict:
     """One stream's 2-s windows, compactly, for a later look at how it was lost: colour and pitch class per window
-    as a string of digits ('-': no disc seen), the disc's size as a ratio to the first window's, and the share of
-    each window's frames with one disc."""
+    as a string of digits ('-': no disc seen), the disc's size and brightness as ratios to the first window's, and
+    the share of each window's frames with one disc."""
     digits = lambda key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows)  # noqa: E731
     first = max(windows[0]["size_px2"], 1e-9)
     return {"colour": digits("colour"), "pitch": digits("pitch"),
             "size": [round(w["size_px2"] / first, 3) for w in windows],
+            "brightness": [round(w["brightness"] / max(windows[0]["brightness"], 1e-9), 3) for w in windows],
             "one_disc": [round(w["one_disc"], 3) for w in windows]}
 
 
