@@ -20,7 +20,8 @@ over ``--before-duration`` s; ``--variants`` picks which (default: after, spread
 measured (``avdit.eval.long_clips.stream_windows``): colour and pitch class, the disc's size and brightness; sync on
 every 8th window. A stream is held until the first
 window whose class is not the first window's (subject lost), or whose size or brightness is 10 % off the first
-window's or which has a frame without exactly one disc (ball lost). Reports the time held (its distribution), the share held to the end, size, brightness and sync per minute,
+window's or which has a frame without exactly one disc (ball lost). Reports the time held (its distribution), the
+share held to the end, size, brightness and sync per minute,
 how fast streams are made (per stream in a batch, and one joint stream alone, what `avdit generate` gives, with the
 defaults and with one audio draw per window), and how the subject was lost
 (``avdit.eval.long_clips.subject_losses``: the pitch or the colour first, for one window or for good).
@@ -221,7 +222,8 @@ def page(rows: dict, single: dict | None, commands: list[str]) -> str:
              "clip as long as the stream (the same bounce going on): their given modality is the input's own, and "
              "the anchor segment is the generated modality's.", "",
              "| task | variant | streams | seconds each | held to the end ↑ | subject held to the end ↑ | "
-             "ball held to the end ↑ | one disc to the end ↑ | time held: min / median / max s | first-window sync ms | "
+             "ball held to the end ↑ | one disc to the end ↑ | time held: min / median / max s | "
+             "first-window sync ms | "
              "last-minute sync ms | last-minute size / brightness vs first window | "
              "made per stream (batched) x real time |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|"]

@@ -43,7 +43,8 @@ def test_each_figure_is_kept_within_its_tolerance_and_a_miss_or_a_missing_measur
     few_classes["a2v"].update(sync_error_ms=13.5, one_disc=0.975)  # and a second disc in a few more frames
     assert bars.main([str(results(tmp_path / "few", few_classes)), "--teacher", str(teacher)]) == 1
     out = capsys.readouterr().out
-    assert "3 bar(s) missed" in out and "| a2v | one disc | 97.5 | 98.0 | MISS |" in out and "| joint | class mix | 0.125 | 0.640 | MISS |" in out
+    assert "3 bar(s) missed" in out and "| a2v | one disc | 97.5 | 98.0 | MISS |" in out
+    assert "| joint | class mix | 0.125 | 0.640 | MISS |" in out
     assert "| a2v | impact→onset ms | 14 | 13 | MISS |" in out and "| joint | colour = pitch | 100.0 | 94.0 | ok |" in out
     older = json.loads(json.dumps(at_the_bars))
     del older["joint"]["class_mix"]  # evaluated before the measure existed
