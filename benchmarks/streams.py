@@ -140,10 +140,9 @@ def window_series(windows: list[dict]) -> dict:
     as a string of digits ('-': no disc seen), the disc's size and brightness as ratios to the first window's, and
     the share of each window's frames with one disc."""
     digits = lambda key: "".join(str(w[key]) if w[key] >= 0 else "-" for w in windows)  # noqa: E731
-    first = max(windows[0]["size_px2"], 1e-9)
-    return {"colour": digits("colour"), "pitch": digits("pitch"),
-            "size": [round(w["size_px2"] / first, 3) for w in windows],
-            "brightness": [round(w["brightness"] / max(windows[0]["brightness"], 1e-9), 3) for w in windows],
+    ratios = lambda key: [round(w[key] / max(windows[0][key], 1e-9), 3) for w in windows]  # noqa: E731
+    return {"colour": digits("colour"), "pitch": digits("pitch"), "size": ratios("size_px2"),
+            "brightness": ratios("brightness"),
             "one_disc": [round(w["one_disc"], 3) for w in windows]}
 
 

@@ -24,25 +24,30 @@ def disc_coverage(video: np.ndarray) -> np.ndarray:
     return np.clip((brightest - background) / (255 - background), 0.0, 1.0)
 
 
+def disc_pixels(video: np.ndarray) -> np.ndarray:
+    """(T, H, W) bool: the pixels the disc covers at least half of, the disc as a person sees it."""
+    return disc_coverage(video) >= 0.5
+
+
 def disc_area(video: np.ndarray) -> np.ndarray:
-    """(T,) px^2: pixels the disc covers at least half of, its area as a person sees it (pi r^2 of a rendered
-    disc). Unlike the coverage summed over the frame it does not count the faint coverage a codec leaves on the
+    """(T,) px^2: the number of ``disc_pixels``, the disc's area as a person sees it (pi r^2 of a rendered disc).
+    Unlike the coverage summed over the frame it does not count the faint coverage a codec leaves on the
     background: a round trip through the bundled codecs alone adds 6-32 % to that sum on test clips, and leaves this
     area within 0.93-1.03 times."""
-    return (disc_coverage(video) >= 0.5).sum(axis=(1, 2)).astype(np.float64)
+    return disc_pixels(video).sum(axis=(1, 2)).astype(np.float64)
 
 
 MIN_DISC_PX = 12  # a region of fewer covered pixels is a speck (the smallest disc, r = 5, covers about 79)
 
 
 def disc_count(video: np.ndarray) -> np.ndarray:
-    """(T,) int: the separate discs in each frame, the 8-connected regions of ``disc_area``'s pixels of at least
+    """(T,) int: the separate discs in each frame, the 8-connected regions of ``disc_pixels`` of at least
     ``MIN_DISC_PX``. A Bouncing Tones frame holds exactly one; a generated frame may hold none, or a second disc
     beside the first, which colour, pitch and sync can all score as right."""
     from scipy import ndimage  # here: scipy takes a second to import
 
     counts = np.zeros(video.shape[0], dtype=int)
-    for j, covered in enumerate(disc_coverage(video) >= 0.5):
+    for j, covered in enumerate(disc_pixels(video)):
         labels, found = ndimage.label(covered, structure=np.ones((3, 3), dtype=bool))
         counts[j] = int((np.bincount(labels.ravel())[1:] >= MIN_DISC_PX).sum()) if found else 0
     return counts
