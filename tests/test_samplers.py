@@ -457,3 +457,24 @@ def test_an_order_names_its_runs_and_they_alternate():
     for bad in ("video", "video-video-audio", "video-audio-sideways", "video--audio", "Video-audio", ""):
         with pytest.raises(ValueError, match="alternate between video and audio"):
             order_runs(bad)
+
+
+@pytest.mark.parametrize("order", ["together", "video-audio-video"])
+def test_the_callback_sees_every_step_of_every_run_and_the_last_estimates_are_the_sample(tiny_model, order):
+    """``generate_latents(callback=...)`` is called once per sampler step, runs counted from 0; a DDIM step to level 0
+    lands on its x0 estimate, so each modality's last estimate is what comes back at its generated cells."""
+    layout = tiny_model.config.layout
+    clean = random_latents(tiny_model, 2, torch.Generator().manual_seed(0))
+    given = get_task("av_continue", layout.num_segments).given
+    seen: list[tuple[int, int, AV, AV]] = []
+    out = generate_latents(tiny_model, clean, given, layout, SamplingConfig(steps=3, sampler="ddim", order=order),
+                           generator=torch.Generator().manual_seed(1),
+                           callback=lambda run, step, x, x0: seen.append((run, step, x, x0)))
+    runs = order_runs(order) or (None,)
+    assert [(run, step) for run, step, _, _ in seen] == [(r, s) for r in range(len(runs)) for s in range(3)]
+    generated = layout.cells_to_latents(~given[None])
+    for modality in (VIDEO, AUDIO):
+        last = max(i for i, (run, step, _, _) in enumerate(seen) if step == 2 and runs[run] in (None, modality))
+        mask = generated[modality].expand_as(out[modality])
+        assert torch.allclose(seen[last][3][modality][mask], out[modality][mask], atol=1e-5)
+        assert torch.equal(seen[last][2][modality][mask], out[modality][mask])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from avdit.diffusion.conditioning import conditioned_denoiser
 from avdit.diffusion.denoiser import Network, eps_denoiser
-from avdit.diffusion.samplers import SAMPLERS, initial_latents, pyramid_level_matrix, task_level_matrix
+from avdit.diffusion.samplers import SAMPLERS, Callback, initial_latents, pyramid_level_matrix, task_level_matrix
 from avdit.diffusion.sampling import DEFAULT_SAMPLING, SamplingConfig, order_runs
 from avdit.diffusion.schedule import DEFAULT_SCHEDULE, NoiseSchedule
 from avdit.latents import AV
 from avdit.layout import AUDIO, VIDEO, ClipLayout
+
+# callback(sampler run, step index, x after the step, x0 estimate at the step)
+RunCallback = Callable[[int, int, AV, AV], None]
 
 
 def generate_latents(
@@ -18,6 +23,7 @@ def generate_latents(
     *, schedule: NoiseSchedule = DEFAULT_SCHEDULE, generator: torch.Generator | None = None,
     self_condition: bool = False, prediction: str | None = None, history: torch.Tensor | None = None,
     progress: bool = False, noise: AV | None = None, anchor: torch.Tensor | None = None,
+    callback: RunCallback | None = None,
 ) -> AV:
     """Sample the generated cells of a task as ``sampling`` says; given cells of ``clean`` come back unchanged.
 
@@ -46,20 +52,21 @@ def generate_latents(
                          f"{sampling.history_level}")
     noised = None if history is None or sampling.history_level == 0 else history & given  # (M, N) or (B, M, N)
 
-    def sample(c: AV, g: torch.Tensor, unseen: int | None = None) -> AV:
+    def sample(c: AV, g: torch.Tensor, unseen: int | None = None, run: int = 0) -> AV:
+        step_callback = None if callback is None else (lambda s, x, x0: callback(run, s, x, x0))
         return _sample(model, c, g, layout, sampling, schedule, generator, self_condition, progress, prediction,
-                       unseen, noised, noise, anchor)
+                       unseen, noised, noise, anchor, step_callback)
 
     passes = sampler_passes(given, sampling.order)
     if not passes:
         return sample(clean, given)
     sampled: set[int] = set()
-    for modality in passes:
+    for run, modality in enumerate(passes):
         other = 1 - modality
         pass_given = given.clone()  # this modality's generated cells start again from noise
         if other in sampled:  # the other's latest sample is given
             pass_given[..., other, :] = True
-        clean = sample(clean, pass_given, None if other in sampled else other)  # else it waits at T, unseen
+        clean = sample(clean, pass_given, None if other in sampled else other, run)  # else it waits at T, unseen
         sampled.add(modality)
     return clean
 
@@ -76,7 +83,7 @@ def sampler_passes(given: torch.Tensor, order: str) -> tuple[int, ...]:
 def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, sampling: SamplingConfig,
             schedule: NoiseSchedule, generator, self_condition: bool, progress: bool, prediction: str | None,
             unseen: int | None, noised: torch.Tensor | None = None, noise: AV | None = None,
-            anchor: torch.Tensor | None = None) -> AV:
+            anchor: torch.Tensor | None = None, callback: Callback | None = None) -> AV:
     """One sampler run over a task grid; the generated cells of modality ``unseen`` (if any) stay at pure noise;
     given cells in ``noised`` are held at ``sampling.history_level`` and come back clean."""
     steps, spacing, lag = sampling.steps, sampling.level_spacing, sampling.pyramid_lag
@@ -93,7 +100,7 @@ def _sample(model: Network, clean: AV, given: torch.Tensor, layout: ClipLayout, 
     eps = eps_denoiser(model, layout, schedule, prediction)
     denoiser = conditioned_denoiser(eps, given, clean, layout, sampling.mode, sampling.guidance, schedule, generator,
                                     anchor, sampling.anchor_guidance)
-    kwargs = dict(generator=generator, self_condition=self_condition, progress=progress)
+    kwargs = dict(generator=generator, self_condition=self_condition, progress=progress, callback=callback)
     if sampling.sampler == "ddim":
         kwargs["eta"] = sampling.eta
     out = SAMPLERS[sampling.sampler](denoiser, x, matrix, layout, schedule, **kwargs)

@@ -21,7 +21,7 @@ import numpy as np
 
 from avdit.data import bouncing_tones as bt
 from avdit.eval.bt_analysis import colour_class, disc_area, disc_centres, disc_count, fit_trajectory, pitch_class
-from avdit.eval.measures import clip_measures, median_where_defined
+from avdit.eval.measures import clip_measures, majority_colour, median_where_defined
 
 WINDOW_FRAMES = bt.FRAMES
 WINDOW_HOP = bt.FRAMES - 1  # frames between window starts: neighbours share one frame
@@ -92,9 +92,7 @@ def stream_windows(video: np.ndarray, audio: np.ndarray, sync_every: int = 8) ->
     rows = []
     for k, s in enumerate(window_starts(video.shape[0])):
         frames, samples = video[s:s + WINDOW_FRAMES], audio[s * per_frame:s * per_frame + bt.NUM_SAMPLES]
-        classes = colour_class(frames)
-        seen = classes[classes >= 0]
-        row = {"start_s": s / bt.FPS, "colour": int(np.bincount(seen).argmax()) if seen.size else -1,
+        row = {"start_s": s / bt.FPS, "colour": majority_colour(colour_class(frames)),
                "pitch": pitch_class(samples), "size_px2": float(disc_area(frames).mean()),
                "brightness": float(np.percentile(frames.max(axis=-1), 99.5)),
                "one_disc": float(np.mean(disc_count(frames) == 1)),

@@ -51,11 +51,18 @@ def onset_scores(impacts: list[float], onsets: np.ndarray,
     return precision, recall, 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
+def majority_colour(per_frame: np.ndarray) -> int:
+    """A clip's colour class: the one most of its frames' classes (``colour_class``, -1: no disc) show; -1 where
+    no frame shows a disc."""
+    seen = per_frame[per_frame >= 0]
+    return int(np.bincount(seen).argmax()) if seen.size else -1
+
+
 def clip_measures(video: np.ndarray, audio: np.ndarray) -> dict:
     """Colour and pitch class, cross-modal identity agreement, identity consistency over frames, AV sync."""
     per_frame = colour_class(video)
     seen = per_frame[per_frame >= 0]
-    colour = int(np.bincount(seen).argmax()) if seen.size else -1
+    colour = majority_colour(per_frame)
     pitch = pitch_class(audio)
     trajectory = fit_trajectory(video) if seen.size >= 3 else None
     impacts = trajectory.impacts() if trajectory else []
