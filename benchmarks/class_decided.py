@@ -12,7 +12,6 @@ made with it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,13 +21,12 @@ import torch
 from avdit.diffusion import generate_latents
 from avdit.diffusion.samplers import step_levels
 from avdit.eval.bt_analysis import colour_class
-from avdit.eval.evaluate import held_out
 from avdit.eval.measures import class_mix, majority_colour
 from avdit.pipeline import Pipeline
 from avdit.tasks import get_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from class_mix import BATCH, parse_setting  # noqa: E402
+from class_mix import BATCH, joint_study  # noqa: E402
 
 
 @torch.no_grad()
@@ -49,16 +47,9 @@ def classes_along(pipe: Pipeline, sampling, num: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("settings", nargs="*", default=["default"], help="sampling settings (default: 'default')")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
-    parser.add_argument("--num", type=int, default=100, help="joint clips per setting (default 100)")
-    args = parser.parse_args(argv)
-    pipe = Pipeline.from_pretrained(args.checkpoint, device="cpu")
-    settings = [parse_setting(text, pipe.default_sampling) for text in args.settings]  # bad ones fail before work
-    _, _, reference = held_out("bouncing-tones", 200, 0)
-    for text, sampling in zip(args.settings, settings):
-        classes = classes_along(pipe, sampling, args.num)
+    pipe, settings, num, reference = joint_study(__doc__.split("\n")[0], argv)
+    for text, sampling in settings:
+        classes = classes_along(pipe, sampling, num)
         levels = step_levels(sampling.steps, sampling.level_spacing).tolist()
         print(f"\n{text}: {sampling.describe()}\n")
         print("| step | level | class as at the end | class mix | clips of each class (no disc, then 0-7) |")

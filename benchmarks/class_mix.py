@@ -33,22 +33,30 @@ def parse_setting(text: str, base: SamplingConfig) -> SamplingConfig:
     return base if text == "default" else base.replace(**field_changes(text.split(","), base, "setting"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def joint_study(description: str, argv: list[str] | None) -> tuple[Pipeline, list[tuple[str, SamplingConfig]], int,
+                                                                   np.ndarray]:
+    """The command line of a study of joint clips per sampling setting (this one's, ``class_decided.py``'s): the
+    checkpoint's pipeline, each setting as written and as made, clips per setting, the held-out clips' classes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("settings", nargs="*", default=["default"], help="sampling settings (default: 'default')")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--num", type=int, default=100, help="joint clips per setting (default 100)")
     args = parser.parse_args(argv)
     pipe = Pipeline.from_pretrained(args.checkpoint, device="cpu")
-    settings = [parse_setting(text, pipe.default_sampling) for text in args.settings]  # bad ones fail before work
+    settings = [(text, parse_setting(text, pipe.default_sampling)) for text in args.settings]  # bad ones fail first
     _, _, reference = held_out("bouncing-tones", 200, 0)
+    return pipe, settings, args.num, reference
+
+
+def main(argv: list[str] | None = None) -> int:
+    pipe, settings, num, reference = joint_study(__doc__.split("\n")[0], argv)
     print(f"held-out clips of each class: {np.bincount(reference, minlength=8).tolist()}\n")
     print("| sampling | clips of each class (no disc, then classes 0-7) | class mix | colour = pitch |")
     print("|---|---|---:|---:|")
-    for text, sampling in zip(args.settings, settings):
+    for text, sampling in settings:
         measures = []
-        for start in range(0, args.num, BATCH):
-            result = pipe("joint", num=min(BATCH, args.num - start), seed=1000 + start, sampling=sampling)
+        for start in range(0, num, BATCH):
+            result = pipe("joint", num=min(BATCH, num - start), seed=1000 + start, sampling=sampling)
             measures += [clip_measures(v, a) for v, a in zip(result.video, result.audio)]
         colours = np.array([m["colour"] for m in measures])
         agree = np.mean([m["identity_agreement"] for m in measures])

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from avdit.diffusion import generate_latents
 from avdit.diffusion.samplers import ddim_levels, step_levels
-from avdit.diffusion.schedule import DEFAULT_SCHEDULE, q_sample_av
+from avdit.diffusion.denoiser import eps_from_v
+from avdit.diffusion.schedule import DEFAULT_SCHEDULE, predict_x0, q_sample, q_sample_av
 from avdit.eval.evaluate import held_out
 from avdit.eval.measures import class_mix, clip_measures
 from avdit.latents import AV
@@ -93,18 +94,16 @@ def top_pairs(teacher: Pipeline, count: int, top: int, seed: int, whole: bool = 
 
 def ddim_x0(model, x: AV, t: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``model``'s video x0 and eps estimates at ``x``, its video cells at ``level`` (grid ``t`` (B, M, N))."""
-    a_t = DEFAULT_SCHEDULE.alpha_bar(torch.tensor(level), torch.float32)
-    v = model(x, t, None).video.float()  # the head predicts v
-    eps = a_t.sqrt() * v + (1 - a_t).sqrt() * x.video
-    return (x.video - (1 - a_t).sqrt() * eps) / a_t.sqrt(), eps
+    at = torch.tensor(level)
+    eps = eps_from_v(model(x, t, None).video, x.video, at, DEFAULT_SCHEDULE)  # the head predicts v
+    return predict_x0(x.video.float(), at, eps, DEFAULT_SCHEDULE), eps
 
 
 def landed(model, noise: AV, level: int) -> torch.Tensor:
     """Where a DDIM step of ``model`` from level T (every cell, nothing given) lands the video at ``level``."""
     t = torch.full((noise.batch_size, M, model.config.layout.num_segments), T, dtype=torch.long)  # (B, M, N)
     x0, eps = ddim_x0(model, noise, t, T)
-    a_s = DEFAULT_SCHEDULE.alpha_bar(torch.tensor(level), torch.float32)
-    return a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+    return q_sample(x0, torch.tensor(level), eps, DEFAULT_SCHEDULE)  # eta 0: the same noise, at the new level
 
 
 def drawn(model, pairs: dict[str, torch.Tensor], idx: torch.Tensor, level: int) -> torch.Tensor:
@@ -135,7 +134,6 @@ def joint_clips(pipe: Pipeline, level: int, num: int) -> list[dict]:
     2 passes each), but for the first run's first step, which lands at ``level`` (the preset's: 500). Noise seeds 1000
     on, as ``benchmarks/class_mix.py``."""
     model, layout = pipe.model, pipe.layout
-    turns = pipe.default_sampling.replace(order="together")  # each later run samples one modality, the other given
     measures = []
     for start in range(0, num, BATCH):
         batch = min(BATCH, num - start)
@@ -147,7 +145,8 @@ def joint_clips(pipe: Pipeline, level: int, num: int) -> list[dict]:
         video = ddim_x0(model, AV(landed(model, noise, level), noise.audio), t, level)[0]  # the first run
         clips = AV(video, zeros.audio)
         for task in ("v2a", "a2v", "v2a"):  # the later runs
-            clips = generate_latents(model, clips, get_task(task, layout.num_segments).given, layout, turns,
+            clips = generate_latents(model, clips, get_task(task, layout.num_segments).given, layout,
+                                     pipe.default_sampling,
                                      generator=g, prediction=model.config.prediction)
         video, audio = pipe.codecs.video.decode(clips.video), pipe.codecs.audio.decode(clips.audio, layout.num_samples)
         measures += [clip_measures(v, a) for v, a in zip(video.numpy(), audio.numpy())]
